@@ -1,0 +1,1 @@
+"""Everything that talks to Docker. Only ``engine`` imports the docker SDK."""
