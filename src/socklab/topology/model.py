@@ -1,0 +1,335 @@
+"""The topology model: what a lab's YAML file may say, as pydantic v2 classes.
+
+Field-level rules live here; rules that relate several parts of the document
+(unknown networks, IP clashes, overlapping subnets...) live in ``checks``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+LAB_NAME = r"^[a-z][a-z0-9-]{0,30}$"
+NODE_NAME = r"^[a-z][a-z0-9-]{0,40}$"
+NET_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
+
+LabName = Annotated[str, StringConstraints(pattern=LAB_NAME)]
+NodeName = Annotated[str, StringConstraints(pattern=NODE_NAME)]
+NetName = Annotated[str, StringConstraints(pattern=NET_NAME)]
+HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Strict(BaseModel):
+    """Base of every model: unknown keys are errors, values are not coerced from other types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def split_command(value: Any) -> Any:
+    """A command is an argv list, or a string split with shell rules (never run by a shell)."""
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split command {value!r}: {exc}") from None
+        if not argv:
+            raise ValueError("empty command")
+        return argv
+    if isinstance(value, list) and not value:
+        raise ValueError("empty command")
+    return value
+
+
+Command = Annotated[list[str], Field(min_length=1)]
+
+
+class Network(Strict):
+    """A virtual network. A subnet left out is allocated without overlap."""
+
+    subnet: IPv4Network | None = None
+    ipv6: IPv6Network | bool = False
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet_size(cls, v: IPv4Network | None) -> IPv4Network | None:
+        if v is not None and v.prefixlen > 29:
+            raise ValueError(f"subnet {v} is too small: use a prefix of /29 or shorter")
+        return v
+
+
+class Attachment(Strict):
+    """A node's place on one network."""
+
+    ip: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+    aliases: list[HostName] = []
+
+
+class Port(Strict):
+    """A container port published on the host (127.0.0.1 unless a host IP is given)."""
+
+    container_port: Annotated[int, Field(ge=1, le=65535)]
+    host_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    host_ip: IPv4Address | IPv6Address = IPv4Address("127.0.0.1")
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        """Accept docker's short forms: ``80``, ``8080:80``, ``127.0.0.1:8080:80/udp``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"container_port": value}
+        if not isinstance(value, str):
+            return value
+        m = re.fullmatch(r"(?:(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:]+\]):)?(?:(\d+):)?(\d+)(?:/(tcp|udp))?", value)
+        if not m:
+            raise ValueError(f"bad port {value!r}: use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER[/udp]")
+        host_ip, host_port, container_port, proto = m.groups()
+        out: dict[str, Any] = {"container_port": int(container_port), "protocol": proto or "tcp"}
+        if host_port is not None:
+            out["host_port"] = int(host_port)
+        if host_ip:
+            out["host_ip"] = host_ip.strip("[]")
+        return out
+
+
+class Node(Strict):
+    """One node, or ``replicas`` identical nodes named ``NAME-1 .. NAME-N``."""
+
+    networks: dict[NetName, Attachment] = Field(min_length=1)
+    image: str | None = None
+    start: list[Command] = []
+    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    replicas: Annotated[int, Field(ge=1, le=200)] | None = None
+    cap_add: list[Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$")]] = []
+    ports: list[Port] = []
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks_list(cls, v: Any) -> Any:
+        """``networks: [lan, wan]`` is short for ``{lan: {}, wan: {}}``."""
+        if isinstance(v, list):
+            if len(set(map(str, v))) != len(v):
+                raise ValueError("a network is listed twice")
+            return {name: {} for name in v}
+        if isinstance(v, dict):
+            return {k: ({} if a is None else a) for k, a in v.items()}
+        return v
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _split_start(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        return [split_command(c) for c in v] if isinstance(v, list) else v
+
+    @field_validator("cap_add")
+    @classmethod
+    def _no_privilege(cls, v: list[str]) -> list[str]:
+        caps = [c.removeprefix("CAP_") for c in v]
+        if "ALL" in caps or "SYS_ADMIN" in caps:
+            raise ValueError("ALL and SYS_ADMIN are not allowed: socklab nodes are never privileged")
+        return caps
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, v: Any) -> Any:
+        """Numbers and booleans in env are written as YAML scalars; keep their text."""
+        if isinstance(v, dict):
+            return {k: (str(x).lower() if isinstance(x, bool) else str(x)) if isinstance(x, (int, float, bool)) else x for k, x in v.items()}
+        return v
+
+
+# -- scenario steps ----------------------------------------------------------
+
+NodePattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!-]+$")]
+
+
+class Expect(Strict):
+    exit: int | None = None
+    errno: Annotated[str, StringConstraints(pattern=r"^E[A-Z0-9]+$")] | None = None
+    stdout_contains: str | None = None
+    duration_max: Seconds | None = None
+    duration_min: Annotated[float, Field(ge=0)] | None = None
+
+
+class StartSpec(Strict):
+    node: NodePattern
+    cmd: Command
+
+    _split = field_validator("cmd", mode="before")(lambda cls, v: split_command(v))
+
+
+class RunSpec(Strict):
+    node: NodePattern
+    cmd: Command
+    timeout: Seconds = 60
+    expect: Expect = Expect()
+
+    _split = field_validator("cmd", mode="before")(lambda cls, v: split_command(v))
+
+
+class WaitSpec(Strict):
+    node: NodePattern
+    listening: Annotated[str, StringConstraints(pattern=r"^(tcp|udp)6?/\d{1,5}$")] | None = None
+    connected: Annotated[str, StringConstraints(pattern=r"^[^:\s]+:\d{1,5}$")] | None = None
+    timeout: Seconds = 30
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> WaitSpec:
+        if (self.listening is None) == (self.connected is None):
+            raise ValueError("give exactly one of 'listening: tcp/PORT' or 'connected: HOST:PORT'")
+        return self
+
+
+SocketState = Literal[
+    "LISTEN", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+    "CLOSE", "CLOSE_WAIT", "LAST_ACK", "CLOSING",
+]
+
+
+class ExpectSocketsSpec(Strict):
+    node: NodePattern
+    state: SocketState | None = None
+    proto: Literal["tcp", "tcp6", "udp", "udp6", "unix", "raw"] | None = None
+    local_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    remote_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    min: Annotated[int, Field(ge=0)] = 1
+    max: Annotated[int, Field(ge=0)] | None = None
+
+
+class FaultSpec(BaseModel):
+    """Faults are defined by a later issue; the model keeps their keys for a clear rejection."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class StartStep(Strict):
+    start: StartSpec
+
+
+class RunStep(Strict):
+    run: RunSpec
+
+
+class ParallelStep(Strict):
+    parallel: list[Step] = Field(min_length=1)
+
+
+class WaitStep(Strict):
+    wait: WaitSpec
+
+
+class ExpectSocketsStep(Strict):
+    expect_sockets: ExpectSocketsSpec
+
+
+class FaultStep(Strict):
+    fault: FaultSpec
+
+
+class SleepStep(Strict):
+    sleep: Annotated[float, Field(ge=0, le=3600)]
+
+
+class SnapshotStep(Strict):
+    snapshot: Literal["sockets"]
+
+
+STEP_KINDS: dict[str, type[Strict]] = {
+    "start": StartStep, "run": RunStep, "parallel": ParallelStep, "wait": WaitStep,
+    "expect_sockets": ExpectSocketsStep, "fault": FaultStep, "sleep": SleepStep,
+    "snapshot": SnapshotStep,
+}
+
+def _step_tag(value: Any) -> str | None:
+    """A step is a mapping with exactly one key, which names its kind."""
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 and next(iter(value)) in STEP_KINDS else None
+    return step_kind(value) if isinstance(value, Strict) else None
+
+
+Step = Annotated[
+    Annotated[StartStep, Tag("start")]
+    | Annotated[RunStep, Tag("run")]
+    | Annotated[ParallelStep, Tag("parallel")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[ExpectSocketsStep, Tag("expect_sockets")]
+    | Annotated[FaultStep, Tag("fault")]
+    | Annotated[SleepStep, Tag("sleep")]
+    | Annotated[SnapshotStep, Tag("snapshot")],
+    Discriminator(
+        _step_tag,
+        custom_error_type="step_kind",
+        custom_error_message="a step is a mapping with one key: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+def step_kind(step: Strict) -> str:
+    """The one key of a step: ``run``, ``wait``..."""
+    return next(iter(type(step).model_fields))
+
+
+def step_node(step: Strict) -> str | None:
+    """The ``node:`` pattern a step targets, if any."""
+    spec = getattr(step, step_kind(step))
+    node = getattr(spec, "node", None)
+    return node if isinstance(node, str) else None
+
+
+class Topology(Strict):
+    """A lab: networks, nodes and the scenarios that drive them."""
+
+    name: LabName
+    description: str = ""
+    networks: dict[NetName, Network] = Field(min_length=1)
+    nodes: dict[NodeName, Node] = Field(min_length=1)
+    scenarios: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")], list[Step]] = {}
+
+    @field_validator("networks", "nodes", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        """``lan:`` with nothing after it means ``lan: {}``."""
+        if isinstance(v, dict):
+            return {k: ({} if x is None else x) for k, x in v.items()}
+        return v
+
+    @property
+    def domain(self) -> str:
+        """The DNS domain of the lab's hosts (RFC 2606 ``.test``)."""
+        return f"{self.name}.test"
+
+    def instances(self) -> list[tuple[str, str, Node]]:
+        """Every container-to-be as ``(instance name, node name, node)``, in topology order."""
+        out: list[tuple[str, str, Node]] = []
+        for name, node in self.nodes.items():
+            if node.replicas is None:
+                out.append((name, name, node))
+            else:
+                out.extend((f"{name}-{i}", name, node) for i in range(1, node.replicas + 1))
+        return out
+
+    def match_nodes(self, pattern: str) -> list[str]:
+        """Instance names matched by a name, a replicated node's name, or a glob."""
+        names = [inst for inst, _, _ in self.instances()]
+        if pattern in names:
+            return [pattern]
+        if pattern in self.nodes:
+            return [inst for inst, base, _ in self.instances() if base == pattern]
+        return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
