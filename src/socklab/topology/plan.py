@@ -1,0 +1,208 @@
+"""Planning: turn a topology into the concrete resources of a lab. Pure, no Docker.
+
+The plan names every container and network, labels them, allocates subnets
+that do not overlap what the host already has, and gives every endpoint its
+IP address, so that applying it is a matter of making exactly what it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from socklab.errors import LabError
+from socklab.topology.model import Port, Topology
+
+LABEL_LAB = "io.socklab.lab"
+LABEL_NODE = "io.socklab.node"
+LABEL_NETWORK = "io.socklab.network"
+
+AUTO_POOL = IPv4Network("10.100.0.0/16")
+AUTO_PREFIX = 24
+AUTO_POOL6 = IPv6Network("fd5c:10::/48")
+
+A = TypeVar("A", IPv4Address, IPv6Address)
+N = TypeVar("N", IPv4Network, IPv6Network)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str
+    docker_name: str
+    subnet: IPv4Network
+    gateway: IPv4Address
+    ipv6_subnet: IPv6Network | None
+    ipv6_gateway: IPv6Address | None
+    internal: bool
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    network: str
+    docker_network: str
+    ip: IPv4Address
+    ipv6: IPv6Address | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    instance: str
+    node: str
+    container_name: str
+    hostname: str
+    domainname: str
+    image: str | None
+    start: tuple[tuple[str, ...], ...]
+    env: dict[str, str]
+    cap_add: tuple[str, ...]
+    ports: tuple[Port, ...]
+    endpoints: tuple[Endpoint, ...]
+    labels: dict[str, str]
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.hostname}.{self.domainname}"
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    lab: str
+    domain: str
+    networks: tuple[NetworkPlan, ...]
+    containers: tuple[ContainerPlan, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def container(self, instance: str) -> ContainerPlan:
+        for c in self.containers:
+            if c.instance == instance:
+                return c
+        names = ", ".join(c.instance for c in self.containers)
+        raise LabError(f"node '{instance}' not found in lab '{self.lab}'", f"nodes: {names}")
+
+
+def container_name(lab: str, instance: str) -> str:
+    return f"socklab-{lab}-{instance}"
+
+
+def network_name(lab: str, network: str) -> str:
+    return f"socklab-{lab}-{network}"
+
+
+def plan(
+    topo: Topology,
+    taken: Iterable[IPv4Network | IPv6Network] = (),
+) -> LabPlan:
+    """The lab's resources. ``taken`` are subnets already in use on the host."""
+    used4 = [n for n in taken if isinstance(n, IPv4Network)]
+    used6 = [n for n in taken if isinstance(n, IPv6Network)]
+    used4 += [n.subnet for n in topo.networks.values() if n.subnet is not None]
+    used6 += [n.ipv6 for n in topo.networks.values() if isinstance(n.ipv6, IPv6Network)]
+    free4, free6 = _free_subnets(AUTO_POOL, AUTO_PREFIX, used4), _free_subnets(AUTO_POOL6, 64, used6)
+    publishing = {net for _, _, node in topo.instances() if node.ports for net in node.networks}
+
+    networks: list[NetworkPlan] = []
+    for name, spec in topo.networks.items():
+        subnet = spec.subnet or _next(free4, name, "IPv4")
+        v6 = spec.ipv6 if isinstance(spec.ipv6, IPv6Network) else (
+            _next(free6, name, "IPv6") if spec.ipv6 else None
+        )
+        networks.append(NetworkPlan(
+            name=name,
+            docker_name=network_name(topo.name, name),
+            subnet=subnet,
+            gateway=next(subnet.hosts()),
+            ipv6_subnet=v6,
+            ipv6_gateway=next(v6.hosts()) if v6 else None,
+            internal=name not in publishing,
+            labels={LABEL_LAB: topo.name, LABEL_NETWORK: name},
+        ))
+    by_name = {n.name: n for n in networks}
+
+    addresses = _assign_addresses(topo, by_name)
+    containers = []
+    for instance, base, node in topo.instances():
+        endpoints = []
+        for net, att in node.networks.items():
+            aliases = [instance, f"{instance}.{topo.domain}", *att.aliases]
+            if node.replicas is not None:
+                aliases.append(base)
+            ip, ip6 = addresses[(instance, net)]
+            endpoints.append(Endpoint(
+                network=net, docker_network=by_name[net].docker_name, ip=ip, ipv6=ip6,
+                aliases=tuple(dict.fromkeys(aliases)),
+            ))
+        containers.append(ContainerPlan(
+            instance=instance,
+            node=base,
+            container_name=container_name(topo.name, instance),
+            hostname=instance,
+            domainname=topo.domain,
+            image=node.image,
+            start=tuple(tuple(argv) for argv in node.start),
+            env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
+            cap_add=tuple(node.cap_add),
+            ports=tuple(node.ports),
+            endpoints=tuple(endpoints),
+            labels={LABEL_LAB: topo.name, LABEL_NODE: instance},
+        ))
+    return LabPlan(
+        lab=topo.name, domain=topo.domain, networks=tuple(networks),
+        containers=tuple(containers), labels={LABEL_LAB: topo.name},
+    )
+
+
+def _assign_addresses(
+    topo: Topology, networks: dict[str, NetworkPlan]
+) -> dict[tuple[str, str], tuple[IPv4Address, IPv6Address | None]]:
+    """Static addresses first, then the lowest free host address per network, in node order."""
+    reserved4: dict[str, set[IPv4Address]] = {n: {p.gateway} for n, p in networks.items()}
+    reserved6: dict[str, set[IPv6Address]] = {
+        n: {p.ipv6_gateway} if p.ipv6_gateway else set() for n, p in networks.items()
+    }
+    for _, _, node in topo.instances():
+        for net, att in node.networks.items():
+            if att.ip:
+                reserved4[net].add(att.ip)
+            if att.ipv6:
+                reserved6[net].add(att.ipv6)
+    hosts4 = {n: _free_hosts(p.subnet.hosts(), reserved4[n]) for n, p in networks.items()}
+    hosts6 = {
+        n: _free_hosts(p.ipv6_subnet.hosts(), reserved6[n])
+        for n, p in networks.items() if p.ipv6_subnet
+    }
+    out: dict[tuple[str, str], tuple[IPv4Address, IPv6Address | None]] = {}
+    for instance, _, node in topo.instances():
+        for net, att in node.networks.items():
+            ip = att.ip or next(hosts4[net], None)
+            if ip is None:
+                raise LabError(
+                    f"network '{net}' has no free address left for node '{instance}'",
+                    f"give '{net}' a larger subnet than {networks[net].subnet}",
+                )
+            ip6 = att.ipv6 or (next(hosts6[net]) if net in hosts6 else None)
+            out[(instance, net)] = (ip, ip6)
+    return out
+
+
+def _free_hosts(hosts: Iterator[A], reserved: set[A]) -> Iterator[A]:
+    return (h for h in hosts if h not in reserved)
+
+
+def _free_subnets(
+    pool: N, prefix: int, used: list[N]
+) -> Iterator[N]:
+    return (s for s in pool.subnets(new_prefix=prefix) if not any(s.overlaps(u) for u in used))
+
+
+def _next(free: Iterator[N], name: str, family: str) -> N:
+    subnet = next(free, None)
+    if subnet is None:
+        raise LabError(
+            f"no free {family} subnet left for network '{name}'",
+            "give the network an explicit `subnet:` or remove unused labs (`socklab down --all`)",
+        )
+    return subnet
