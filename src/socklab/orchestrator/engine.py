@@ -6,15 +6,19 @@ of the code deals in plain values and :class:`~socklab.errors.LabError`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 
 from socklab.errors import LabError
+from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
 
 LAB_LABEL = "io.socklab.lab"
 
@@ -80,8 +84,144 @@ class Engine:
             pass
 
 
+    # -- networks -----------------------------------------------------------
+
+    def subnets_in_use(self) -> list[IPv4Network | IPv6Network]:
+        """Every subnet of every Docker network on the host."""
+        out: list[IPv4Network | IPv6Network] = []
+        for net in self.api.networks():
+            for cfg in (net.get("IPAM") or {}).get("Config") or []:
+                with contextlib.suppress(KeyError, ValueError):
+                    out.append(ip_network(cfg["Subnet"], strict=False))
+        return out
+
+    def networks(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.api.networks(filters={"label": _label_filter(labels)})
+        return found
+
+    def create_network(self, net: NetworkPlan) -> str:
+        pools = [docker.types.IPAMPool(subnet=str(net.subnet), gateway=str(net.gateway))]
+        if net.ipv6_subnet:
+            pools.append(docker.types.IPAMPool(
+                subnet=str(net.ipv6_subnet), gateway=str(net.ipv6_gateway)
+            ))
+        try:
+            made = self.api.create_network(
+                net.docker_name, driver="bridge", internal=net.internal, labels=net.labels,
+                enable_ipv6=bool(net.ipv6_subnet), ipam=docker.types.IPAMConfig(pool_configs=pools),
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            text = _reason(exc)
+            if "overlap" in text.lower():
+                raise LabError(
+                    f"subnet {net.subnet} of network '{net.name}' is taken by another Docker network",
+                    "pick another `subnet:` or leave it out to have one allocated "
+                    "(`docker network ls` shows what is there)",
+                ) from exc
+            raise LabError(f"cannot create network '{net.name}': {text}") from exc
+        return str(made["Id"])
+
+    def remove_network(self, ident: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_network(ident)
+
+    # -- containers ---------------------------------------------------------
+
+    def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Summaries (as `docker ps -a`) of the containers carrying all these labels."""
+        found: list[dict[str, Any]] = self.api.containers(
+            all=True, filters={"label": _label_filter(labels)}
+        )
+        return found
+
+    def create_container(self, spec: ContainerPlan, image: str, env: dict[str, str]) -> str:
+        """Create (not start) a node's container on its first network."""
+        first = spec.endpoints[0]
+        bindings = {
+            f"{p.container_port}/{p.protocol}": (str(p.host_ip), p.host_port) for p in spec.ports
+        }
+        host_config = self.api.create_host_config(
+            init=True,
+            cap_add=list(spec.cap_add) or None,
+            port_bindings=bindings or None,
+            network_mode=first.docker_network,
+            sysctls=(
+                {"net.ipv6.conf.all.disable_ipv6": "0"}
+                if any(e.ipv6 for e in spec.endpoints) else None
+            ),
+        )
+        made = self.api.create_container(
+            image,
+            command=["socklab-node"],
+            name=spec.container_name,
+            hostname=spec.hostname,
+            domainname=spec.domainname,
+            environment=env,
+            labels=spec.labels,
+            ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
+            host_config=host_config,
+            networking_config=self.api.create_networking_config(
+                {first.docker_network: self._endpoint_config(first)}
+            ),
+        )
+        ident = str(made["Id"])
+        for extra in spec.endpoints[1:]:
+            self.api.connect_container_to_network(
+                ident, extra.docker_network, ipv4_address=str(extra.ip),
+                ipv6_address=str(extra.ipv6) if extra.ipv6 else None,
+                aliases=list(extra.aliases),
+            )
+        return ident
+
+    def _endpoint_config(self, ep: Endpoint) -> Any:
+        return self.api.create_endpoint_config(
+            ipv4_address=str(ep.ip), ipv6_address=str(ep.ipv6) if ep.ipv6 else None,
+            aliases=list(ep.aliases),
+        )
+
+    def start(self, ident: str) -> None:
+        self.api.start(ident)
+
+    def remove_container(self, ident: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_container(ident, force=True, v=True)
+
+    def inspect(self, ident: str) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = self.api.inspect_container(ident)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"container {ident} not found", "is the lab up? `socklab ls`") from exc
+        return info
+
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
+        data: bytes = self.api.logs(ident, stdout=True, stderr=stderr, tail=tail)
+        return data.decode("utf-8", "replace")
+
+    def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
+        """Lines of a container's output as they come, until it stops."""
+        return iter_lines(self.api.logs(ident, stream=True, follow=True, tail=tail))
+
+    def exec(
+        self, ident: str, argv: list[str], *, env: dict[str, str] | None = None
+    ) -> tuple[int, bytes, bytes]:
+        """Run a command in a running container; its exit code, stdout and stderr."""
+        try:
+            ex = self.api.exec_create(ident, argv, stdout=True, stderr=True, environment=env)
+            out, err = self.api.exec_start(ex["Id"], demux=True)
+            code = self.api.exec_inspect(ex["Id"])["ExitCode"]
+        except docker.errors.APIError as exc:
+            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}",
+                           "is the node running? `socklab status FILE`") from exc
+        return int(code if code is not None else -1), out or b"", err or b""
+
+
+def _label_filter(labels: dict[str, str]) -> list[str]:
+    return [f"{k}={v}" if v else k for k, v in labels.items()]
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(getattr(exc, "explanation", None) or exc or type(exc).__name__).splitlines()[0]
     return text[:200]
 
 

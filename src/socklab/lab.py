@@ -1,0 +1,127 @@
+"""The public library API: ``Lab.load(path).up()`` and friends. The CLI only wraps it."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from socklab.errors import LabError
+from socklab.orchestrator import deploy, image
+from socklab.orchestrator.engine import Engine, default_engine
+from socklab.topology import Topology, load_topology
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, LabPlan, container_name, plan
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a node did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Lab:
+    """A lab: loaded from a topology file, or known only by name when it is already up."""
+
+    def __init__(self, name: str, topology: Topology | None = None, *,
+                 engine: Engine | None = None) -> None:
+        self.name = name
+        self.topology = topology
+        self._engine = engine
+
+    @classmethod
+    def load(cls, path: str | Path, *, engine: Engine | None = None) -> Lab:
+        """Read and validate a topology file (raises TopologyError listing every problem)."""
+        topo = load_topology(path)
+        return cls(topo.name, topo, engine=engine)
+
+    @classmethod
+    def named(cls, name: str, *, engine: Engine | None = None) -> Lab:
+        """A lab that is up on this host, known by its name (for status, exec, down)."""
+        return cls(name, engine=engine)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = default_engine()
+        return self._engine
+
+    def plan(self) -> LabPlan:
+        """The concrete resources this lab would get on this host now."""
+        return plan(self._topology(), self.engine.subnets_in_use())
+
+    def up(self, progress: deploy.Progress | None = None,
+           on_build: Callable[[str], None] | None = None) -> Lab:
+        """Deploy every node; returns once all are running and their start commands started."""
+        lab_plan = self.plan()
+        tag = image.ensure(self.engine, on_progress=on_build)
+        for spec in lab_plan.containers:
+            if spec.image and self.engine.image_info(spec.image) is None:
+                raise LabError(f"node '{spec.instance}': image '{spec.image}' is not on this host",
+                               "build or load it first (no registry is used to pull it)")
+        deploy.up(self.engine, lab_plan, tag, progress)
+        return self
+
+    def down(self) -> tuple[int, int]:
+        """Remove the lab's containers and networks by label; how many of each."""
+        return deploy.down(self.engine, self.name)
+
+    def status(self) -> list[deploy.NodeStatus]:
+        return deploy.status(self.engine, self.name)
+
+    def is_up(self) -> bool:
+        return bool(self.engine.containers({LABEL_LAB: self.name}))
+
+    def node(self, name: str) -> LabNode:
+        """A node of the running lab by instance name (``client-2``)."""
+        running = {c["Labels"][LABEL_NODE] for c in self.engine.containers({LABEL_LAB: self.name})}
+        if name not in running:
+            if not running:
+                raise LabError(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
+            raise LabError(f"node '{name}' not found in lab '{self.name}'",
+                           "nodes: " + ", ".join(sorted(running)))
+        return LabNode(self, name)
+
+    def nodes(self) -> list[LabNode]:
+        return [LabNode(self, s.node) for s in self.status()]
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.down()
+
+    def _topology(self) -> Topology:
+        if self.topology is None:
+            raise LabError(f"lab '{self.name}' has no topology loaded", "use Lab.load(FILE)")
+        return self.topology
+
+
+class LabNode:
+    """One running node of a lab."""
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+        self.container = container_name(lab.name, name)
+
+    def exec(self, argv: list[str] | str, env: dict[str, str] | None = None) -> ExecResult:
+        """Run a command (argv, or a string split with shell rules; no shell) to completion."""
+        args = shlex.split(argv) if isinstance(argv, str) else list(argv)
+        code, out, err = self.lab.engine.exec(self.container, args, env=env)
+        return ExecResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def logs(self) -> str:
+        return self.lab.engine.logs(self.container)
+
+    def follow_logs(self, tail: int | str = "all") -> Iterator[str]:
+        return self.lab.engine.follow_logs(self.container, tail=tail)

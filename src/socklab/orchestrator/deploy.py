@@ -1,0 +1,168 @@
+"""Apply a lab plan to Docker, and take a lab down again by its labels.
+
+Networks are made first, then every container is created, connected and
+started by a bounded pool. Every node's outcome is kept; if any fails, or the
+user presses Ctrl-C, everything the lab owns is removed again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from socklab.errors import LabError
+from socklab.orchestrator.engine import Engine
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
+
+WORKERS = 8
+READY_TIMEOUT = 30.0
+READY_EVENT = '"event": "ready"'
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)`` while long work goes on."""
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node: str
+    container: str
+    state: str
+    networks: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "container": self.container, "state": self.state,
+                "networks": self.networks}
+
+
+def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None) -> None:
+    """Create the lab's networks and containers and start them; roll back on any failure."""
+    if engine.containers(plan.labels) or engine.networks(plan.labels):
+        raise LabError(
+            f"a lab named '{plan.lab}' is already up",
+            f"take it down first: `socklab down --lab {plan.lab}`",
+        )
+    report = progress or (lambda *_: None)
+    try:
+        _pool_all([partial(engine.create_network, n) for n in plan.networks], "networks",
+                  report, [n.name for n in plan.networks])
+        _pool_all([partial(_start_node, engine, c, image) for c in plan.containers], "nodes",
+                  report, [c.instance for c in plan.containers])
+        waiting = [c for c in plan.containers if c.start]
+        if waiting:
+            _pool_all([partial(_wait_ready, engine, c) for c in waiting], "start commands",
+                      report, [c.instance for c in waiting])
+    except BaseException:
+        down(engine, plan.lab)
+        raise
+
+
+def _start_node(engine: Engine, spec: ContainerPlan, image: str) -> None:
+    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
+    ident = engine.create_container(spec, spec.image or image, env)
+    engine.start(ident)
+
+
+def _wait_ready(engine: Engine, spec: ContainerPlan) -> None:
+    """Wait for the node supervisor to say every start command is started (servers listening)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        logs = engine.logs(spec.container_name, stderr=False)
+        if READY_EVENT in logs:
+            return
+        if engine.inspect(spec.container_name)["State"]["Status"] != "running":
+            raise LabError(f"node stopped while starting:\n{_tail(logs)}")
+        time.sleep(0.05)
+    raise LabError(f"start commands not ready after {READY_TIMEOUT:.0f} s")
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _pool_all(
+    calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str]
+) -> None:
+    """Run calls in a bounded pool; raise one error naming every failure, in order."""
+    done = 0
+    report(phase, 0, len(calls))
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="socklab")
+    futures: list[Future[Any]] = [pool.submit(call) for call in calls]
+    try:
+        for fut in futures:
+            fut.exception()
+            done += 1
+            report(phase, done, len(calls))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    failed = [(n, f.exception()) for n, f in zip(names, futures, strict=True)
+              if not f.cancelled() and f.exception()]
+    if failed:
+        lines = [f"  {name}: {_one_line(exc)}" for name, exc in failed]
+        raise LabError(
+            f"{len(failed)} of {len(calls)} {phase} failed; the lab was removed:\n" + "\n".join(lines),
+            _first_hint(exc for _, exc in failed),
+        )
+
+
+def _one_line(exc: BaseException | None) -> str:
+    if isinstance(exc, LabError):
+        return exc.message.replace("\n", "\n    ")
+    return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+
+
+def _first_hint(excs: Iterable[BaseException | None]) -> str | None:
+    return next((e.hint for e in excs if isinstance(e, LabError) and e.hint), None)
+
+
+def down(engine: Engine, lab: str | None) -> tuple[int, int]:
+    """Remove every container, then every network, labelled with the lab (all labs if None)."""
+    labels = {LABEL_LAB: lab or ""}
+    containers = [c["Id"] for c in engine.containers(labels)]
+    if containers:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(engine.remove_container, containers))
+    networks = [n["Id"] for n in engine.networks(labels)]
+    if networks:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(engine.remove_network, networks))
+    return len(containers), len(networks)
+
+
+def status(engine: Engine, lab: str) -> list[NodeStatus]:
+    """Every node of a lab as Docker sees it, in creation order."""
+    out = []
+    for c in sorted(engine.containers({LABEL_LAB: lab}), key=lambda c: c["Created"]):
+        nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
+        out.append(NodeStatus(
+            node=c["Labels"].get(LABEL_NODE, "?"),
+            container=c["Names"][0].lstrip("/"),
+            state=c["State"],
+            networks={
+                _net_label(name, lab): f"{n['IPAddress']}/{n['IPPrefixLen']}"
+                for name, n in nets.items()
+            },
+        ))
+    return out
+
+
+def _net_label(docker_name: str, lab: str) -> str:
+    return docker_name.removeprefix(f"socklab-{lab}-")
+
+
+def labs(engine: Engine) -> dict[str, dict[str, int]]:
+    """Labs on this host: name -> counts of running and all containers, and networks."""
+    out: dict[str, dict[str, int]] = {}
+    for c in engine.containers({LABEL_LAB: ""}):
+        entry = out.setdefault(c["Labels"][LABEL_LAB], {"running": 0, "nodes": 0, "networks": 0})
+        entry["nodes"] += 1
+        entry["running"] += c["State"] == "running"
+    for n in engine.networks({LABEL_LAB: ""}):
+        lab = n["Labels"].get(LABEL_LAB, "?")
+        out.setdefault(lab, {"running": 0, "nodes": 0, "networks": 0})["networks"] += 1
+    return dict(sorted(out.items()))
+
