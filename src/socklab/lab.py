@@ -12,7 +12,7 @@ from socklab.errors import LabError
 from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine import Engine, default_engine
 from socklab.topology import Topology, load_topology
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, LabPlan, container_name, plan
+from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LABEL_NODE, LabPlan, container_name, plan
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,17 @@ class Lab:
     """A lab: loaded from a topology file, or known only by name when it is already up."""
 
     def __init__(self, name: str, topology: Topology | None = None, *,
-                 engine: Engine | None = None) -> None:
+                 source: Path | None = None, engine: Engine | None = None) -> None:
         self.name = name
         self.topology = topology
+        self.source = source
         self._engine = engine
 
     @classmethod
     def load(cls, path: str | Path, *, engine: Engine | None = None) -> Lab:
         """Read and validate a topology file (raises TopologyError listing every problem)."""
         topo = load_topology(path)
-        return cls(topo.name, topo, engine=engine)
+        return cls(topo.name, topo, source=Path(path).resolve(), engine=engine)
 
     @classmethod
     def named(cls, name: str, *, engine: Engine | None = None) -> Lab:
@@ -56,7 +57,8 @@ class Lab:
 
     def plan(self) -> LabPlan:
         """The concrete resources this lab would get on this host now."""
-        return plan(self._topology(), self.engine.subnets_in_use())
+        return plan(self._topology(), self.engine.subnets_in_use(),
+                    str(self.source) if self.source else None)
 
     def up(self, progress: deploy.Progress | None = None,
            on_build: Callable[[str], None] | None = None) -> Lab:
@@ -100,6 +102,14 @@ class Lab:
                  tb: TracebackType | None) -> None:
         self.down()
 
+    @classmethod
+    def from_gone_file(cls, path: str | Path, *, engine: Engine | None = None) -> Lab | None:
+        """The lab that was brought up from a file that has since been deleted or changed."""
+        eng = engine or default_engine()
+        found = eng.containers({LABEL_FILE: str(Path(path).resolve())}) or eng.networks(
+            {LABEL_FILE: str(Path(path).resolve())})
+        return cls.named(found[0]["Labels"][LABEL_LAB], engine=eng) if found else None
+
     def _topology(self) -> Topology:
         if self.topology is None:
             raise LabError(f"lab '{self.name}' has no topology loaded", "use Lab.load(FILE)")
@@ -125,3 +135,13 @@ class LabNode:
 
     def follow_logs(self, tail: int | str = "all") -> Iterator[str]:
         return self.lab.engine.follow_logs(self.container, tail=tail)
+
+
+def running_labs(engine: Engine | None = None) -> dict[str, dict[str, int]]:
+    """Labs on this host: name -> counts of nodes, running nodes and networks."""
+    return deploy.labs(engine or default_engine())
+
+
+def down_all(engine: Engine | None = None) -> tuple[int, int]:
+    """Remove every socklab container and network on this host."""
+    return deploy.down(engine or default_engine(), None)

@@ -18,6 +18,7 @@ from socklab.topology.model import Port, Topology
 LABEL_LAB = "io.socklab.lab"
 LABEL_NODE = "io.socklab.node"
 LABEL_NETWORK = "io.socklab.network"
+LABEL_FILE = "io.socklab.file"
 
 AUTO_POOL = IPv4Network("10.100.0.0/16")
 AUTO_PREFIX = 24
@@ -95,8 +96,11 @@ def network_name(lab: str, network: str) -> str:
 def plan(
     topo: Topology,
     taken: Iterable[IPv4Network | IPv6Network] = (),
+    source: str | None = None,
 ) -> LabPlan:
-    """The lab's resources. ``taken`` are subnets already in use on the host."""
+    """The lab's resources. ``taken`` are subnets already in use on the host; ``source``
+    is the topology file's absolute path, kept as a label so ``down FILE`` finds the lab."""
+    lab_labels = {LABEL_LAB: topo.name, **({LABEL_FILE: source} if source else {})}
     used4 = [n for n in taken if isinstance(n, IPv4Network)]
     used6 = [n for n in taken if isinstance(n, IPv6Network)]
     used4 += [n.subnet for n in topo.networks.values() if n.subnet is not None]
@@ -118,7 +122,7 @@ def plan(
             ipv6_subnet=v6,
             ipv6_gateway=next(v6.hosts()) if v6 else None,
             internal=name not in publishing,
-            labels={LABEL_LAB: topo.name, LABEL_NETWORK: name},
+            labels={**lab_labels, LABEL_NETWORK: name},
         ))
     by_name = {n.name: n for n in networks}
 
@@ -147,7 +151,7 @@ def plan(
             cap_add=tuple(node.cap_add),
             ports=tuple(node.ports),
             endpoints=tuple(endpoints),
-            labels={LABEL_LAB: topo.name, LABEL_NODE: instance},
+            labels={**lab_labels, LABEL_NODE: instance},
         ))
     return LabPlan(
         lab=topo.name, domain=topo.domain, networks=tuple(networks),

@@ -1,0 +1,50 @@
+# The two commands of the README: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SOCKLAB := $(BIN)/socklab
+
+.PHONY: demo test lint typecheck unit integration image deps venv bench clean
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# mmdebstrap builds the node image's Debian rootfs from this host's own apt sources.
+deps:
+	@command -v mmdebstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null; }
+
+image: venv deps
+	$(SOCKLAB) image build
+
+demo: image
+	$(SOCKLAB) up labs/hello.yml
+	$(SOCKLAB) status labs/hello.yml
+	$(SOCKLAB) exec labs/hello.yml client-1 -- getent hosts server echo
+	$(SOCKLAB) exec labs/hello.yml client-1 -- python3 -c 'import socket; print(socket.gethostbyname_ex("echo"), socket.getfqdn())'
+	$(SOCKLAB) down labs/hello.yml
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: image
+	$(BIN)/pytest -q tests/integration
+
+test: lint typecheck image
+	$(BIN)/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+bench: image
+	$(BIN)/python bench/deploy.py
+
+clean:
+	-$(SOCKLAB) down --all
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,309 @@
+"""The ``socklab`` command: parse arguments, call the library, render. No logic of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from socklab import render
+from socklab.catalog import find_lab_file, shipped_labs
+from socklab.errors import LabError
+from socklab.lab import Lab, down_all, running_labs
+from socklab.topology import json_schema, load_topology
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns every LabError into one or two lines and its exit code; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabError as exc:
+            _debug_traceback(ctx)
+            render.error(escape(exc.message), exc.hint and escape(exc.hint))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            render.err.print("interrupted")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            _debug_traceback(ctx)
+            render.error(f"unexpected {type(exc).__name__}: {escape(str(exc))}",
+                         "run again with --debug for the traceback, and report it")
+            ctx.exit(1)
+
+
+def _debug_traceback(ctx: click.Context) -> None:
+    if (ctx.obj or {}).get("debug") or os.environ.get("SOCKLAB_DEBUG"):
+        traceback.print_exc()
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False, help="A containerized multi-node sockets lab.")
+image_app = typer.Typer(no_args_is_help=True, help="Build or inspect the node image.")
+app.add_typer(image_app, name="image")
+
+LabArg = Annotated[str, typer.Argument(metavar="LAB", help="topology file, shipped lab name, "
+                                       "or the name of a lab that is up")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+@app.callback()
+def _main(ctx: typer.Context,
+          debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    ctx.obj = {"debug": debug}
+
+
+def open_lab(arg: str) -> Lab:
+    """A LAB argument: a topology file, a shipped lab's name, or a lab that is up."""
+    path = find_lab_file(arg)
+    if path is not None:
+        return Lab.load(path)
+    if "/" not in arg and not arg.endswith((".yml", ".yaml")):
+        lab = Lab.named(arg)
+        if lab.is_up():
+            return lab
+    raise LabError(f"topology file not found: {arg}",
+                   "give a path to a YAML file, or a shipped lab (`socklab labs`)")
+
+
+@contextmanager
+def progress_display(enabled: bool = True) -> Iterator[Any]:
+    """A live progress display on stderr; yields the ``progress(phase, done, total)`` callback."""
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn(),
+                   MofNCompleteColumn(), console=render.err, transient=True,
+                   disable=not enabled)
+    tasks: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done)
+
+    with bar:
+        yield progress
+
+
+def _build_line(line: str) -> None:
+    render.err.print(f"[dim]image: {escape(line)}[/]")
+
+
+@app.command()
+def validate(file: Annotated[str, typer.Argument(metavar="FILE")], as_json: JsonOpt = False) -> None:
+    """Check a topology file; print every problem with its line and a hint (exit 2)."""
+    path = find_lab_file(file)
+    topo = load_topology(path or file)
+    summary = {"lab": topo.name, "networks": len(topo.networks),
+               "nodes": len(topo.instances()), "scenarios": sorted(topo.scenarios)}
+    if as_json:
+        render.print_json({"valid": True, **summary})
+    else:
+        render.out.print(f"[green]✓[/] {topo.name}: {summary['networks']} networks, "
+                         f"{summary['nodes']} nodes, {len(topo.scenarios)} scenarios")
+
+
+@app.command()
+def schema() -> None:
+    """Print the topology format's JSON Schema (for editors)."""
+    render.print_json(json_schema())
+
+
+@app.command()
+def up(lab: LabArg, as_json: JsonOpt = False) -> None:
+    """Start every node of a lab; returns when all run and their start commands are started."""
+    the_lab = open_lab(lab)
+    with progress_display(sys.stderr.isatty()) as progress:
+        the_lab.up(progress=progress, on_build=_build_line)
+    _print_status(the_lab, as_json)
+
+
+@app.command()
+def down(
+    lab: Annotated[str | None, typer.Argument(metavar="[LAB]", help="topology file or lab name")] = None,
+    name: Annotated[str | None, typer.Option("--lab", help="a lab's name (no file needed)")] = None,
+    all_labs: Annotated[bool, typer.Option("--all", help="every socklab lab on this host")] = False,
+) -> None:
+    """Remove a lab's containers and networks by label. Idempotent."""
+    if sum(x is not None and x is not False for x in (lab, name, all_labs)) != 1:
+        raise LabError("give exactly one of LAB, --lab NAME or --all",
+                       "e.g. `socklab down labs/hello.yml` or `socklab down --all`")
+    if all_labs:
+        containers, networks = down_all()
+        target = "all labs"
+    else:
+        the_lab = Lab.named(name) if name else _lab_for_down(lab or "")
+        containers, networks = the_lab.down()
+        target = f"lab '{the_lab.name}'"
+    if containers or networks:
+        render.out.print(f"removed {containers} containers and {networks} networks of {target}")
+    else:
+        render.out.print(f"nothing to remove: {target} is not up")
+
+
+def _lab_for_down(arg: str) -> Lab:
+    path = find_lab_file(arg)
+    if path is not None:
+        return Lab.load(path)
+    if arg.endswith((".yml", ".yaml")) or "/" in arg:
+        gone = Lab.from_gone_file(arg)
+        if gone is not None:
+            return gone
+        raise LabError(f"topology file not found: {arg}",
+                       "to remove a lab whose file is gone use `socklab down --lab NAME` "
+                       "(`socklab ls` lists them) or `socklab down --all`")
+    return Lab.named(arg)
+
+
+@app.command()
+def status(lab: LabArg, as_json: JsonOpt = False) -> None:
+    """The lab's nodes: container, state and addresses per network."""
+    _print_status(open_lab(lab), as_json)
+
+
+def _print_status(lab: Lab, as_json: bool) -> None:
+    nodes = lab.status()
+    if as_json:
+        render.print_json([n.as_dict() for n in nodes])
+        return
+    if not nodes:
+        render.out.print(f"lab '{lab.name}' is not up")
+        return
+    render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS"], [
+        (n.node, n.container, render.state(n.state),
+         "  ".join(f"{k}={v}" for k, v in n.networks.items())) for n in nodes
+    ])
+
+
+@app.command("ls")
+def list_labs(as_json: JsonOpt = False) -> None:
+    """Labs that are up on this host."""
+    found = running_labs()
+    if as_json:
+        render.print_json([{"lab": k, **v} for k, v in found.items()])
+    elif not found:
+        render.out.print("no lab is up")
+    else:
+        render.table(None, ["LAB", "NODES", "RUNNING", "NETWORKS"],
+                     [(k, v["nodes"], v["running"], v["networks"]) for k, v in found.items()])
+
+
+@app.command("exec", context_settings={"ignore_unknown_options": True,
+                                       "allow_interspersed_args": False})
+def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
+          cmd: Annotated[list[str], typer.Argument(metavar="-- CMD...")]) -> None:
+    """Run a command in a node (no shell); its output and exit code pass through."""
+    result = open_lab(lab).node(node).exec(cmd)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> None:
+    """An interactive shell in a node (needs the docker CLI)."""
+    target = open_lab(lab).node(node)
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        raise LabError("the docker CLI is not installed",
+                       f"use `socklab exec {lab} {node} -- CMD` instead")
+    os.execv(docker_cli, ["docker", "exec", "-it", target.container, "bash"])
+
+
+@app.command()
+def logs(lab: LabArg,
+         node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+         ) -> None:
+    """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
+    the_lab = open_lab(lab)
+    targets = [the_lab.node(node)] if node else the_lab.nodes()
+    width = max((len(t.name) for t in targets), default=0)
+
+    def prefix(name: str, line: str) -> str:
+        return line if node else f"{name:<{width}} | {line}"
+
+    if not follow:
+        for t in targets:
+            for line in t.logs().splitlines():
+                sys.stdout.write(prefix(t.name, line) + "\n")
+        return
+    lock = threading.Lock()
+
+    def pump(t: Any) -> None:
+        for line in t.follow_logs():
+            with lock:
+                sys.stdout.write(prefix(t.name, line) + "\n")
+                sys.stdout.flush()
+
+    threads = [threading.Thread(target=pump, args=(t,), daemon=True) for t in targets]
+    for th in threads:
+        th.start()
+    for th in threads:
+        while th.is_alive():
+            th.join(0.2)
+
+
+@app.command("labs")
+def labs_(as_json: JsonOpt = False) -> None:
+    """The labs shipped with socklab."""
+    found = shipped_labs()
+    if as_json:
+        render.print_json([{"name": s.name, "path": str(s.path), "description": s.description}
+                           for s in found])
+    else:
+        render.table(None, ["LAB", "DESCRIPTION"], [(s.name, s.description) for s in found])
+
+
+@image_app.command("build")
+def image_build(
+    method: Annotated[str, typer.Option(help="auto | pull | bootstrap")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="rebuild even when present")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the node image (bootstrap: a Debian rootfs from this host's apt sources)."""
+    from socklab.orchestrator import image
+    from socklab.orchestrator.engine import default_engine
+
+    if method not in ("auto", "pull", "bootstrap"):
+        raise LabError(f"unknown method '{method}'", "use auto, pull or bootstrap")
+    result = image.build(default_engine(), method, force=force, on_progress=_build_line)  # type: ignore[arg-type]
+    if as_json:
+        render.print_json({"tag": result.tag, "method": result.method, "built": result.built,
+                           "seconds": round(result.seconds, 1)})
+    elif result.built:
+        render.out.print(f"built {result.tag} ({result.method}) in {result.seconds:.1f} s")
+    else:
+        render.out.print(f"{result.tag} is up to date")
+
+
+@image_app.command("status")
+def image_status(as_json: JsonOpt = False) -> None:
+    """Whether the node image for this version of socklab is present."""
+    from socklab.orchestrator import image
+    from socklab.orchestrator.engine import default_engine
+
+    st = image.status(default_engine())
+    data = {"tag": st.tag, "present": st.present, "size_mb": round((st.size_bytes or 0) / 1e6, 1),
+            "created": st.created, "base_present": st.base_present}
+    if as_json:
+        render.print_json(data)
+    else:
+        render.table(None, ["TAG", "PRESENT", "SIZE (MB)", "CREATED"],
+                     [(st.tag, "yes" if st.present else "no — `socklab image build`",
+                       data["size_mb"] if st.present else "", st.created or "")])
+
+
+def main() -> None:
+    app()
