@@ -1,0 +1,87 @@
+"""Integration fixtures: a real Docker daemon, the node image, and labs named per test run.
+
+Every lab made here is named ``t<run id>-...`` and removed by label after its test,
+and once more at the end of the session, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from socklab import Lab
+from socklab.orchestrator import deploy, image
+from socklab.orchestrator.engine import Engine, default_engine
+
+RUN_ID = uuid.uuid4().hex[:6]
+_counter = itertools.count(1)
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TC_HOST", "127.0.0.1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    eng = default_engine()
+    yield eng
+    for lab in deploy.labs(eng):
+        if lab.startswith(f"t{RUN_ID}"):
+            deploy.down(eng, lab)
+
+
+@pytest.fixture(scope="session")
+def node_image(engine: Engine) -> str:
+    return image.ensure(engine)
+
+
+def lab_name(tag: str) -> str:
+    return f"t{RUN_ID}-{tag}-{next(_counter)}"[:31]
+
+
+@pytest.fixture
+def write_lab(tmp_path: Path) -> Callable[..., Path]:
+    """Write a topology (a dict) to a file, under a lab name unique to this run."""
+
+    def write(doc: dict[str, object], tag: str = "lab") -> Path:
+        doc = {"name": lab_name(tag), **doc}
+        path = tmp_path / f"{doc['name']}.yml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_lab(write_lab: Callable[..., Path], engine: Engine, node_image: str
+             ) -> Iterator[Callable[..., Lab]]:
+    """Bring up a lab from a topology dict; it is taken down after the test."""
+    made: list[Lab] = []
+
+    def make(doc: dict[str, object], tag: str = "lab") -> Lab:
+        lab = Lab.load(write_lab(doc, tag), engine=engine)
+        made.append(lab)
+        return lab.up()
+
+    yield make
+    for lab in made:
+        lab.down()
+
+
+def leftovers(engine: Engine, lab: str) -> list[str]:
+    """Names of containers and networks still labelled with this lab."""
+    labels = {"io.socklab.lab": lab}
+    return [c["Names"][0] for c in engine.containers(labels)] + [
+        n["Name"] for n in engine.networks(labels)
+    ]

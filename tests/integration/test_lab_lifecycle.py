@@ -1,0 +1,214 @@
+"""up / status / exec / logs / down of real labs, through the CLI and the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from socklab import Lab
+from socklab.cli import app
+from socklab.orchestrator.engine import Engine
+
+from .conftest import leftovers
+
+runner = CliRunner()
+
+HELLO = {
+    "networks": {"lan": {"subnet": "10.231.1.0/24"}},
+    "nodes": {
+        "server": {"networks": {"lan": {"ip": "10.231.1.10", "aliases": ["echo"]}}},
+        "client": {"replicas": 2, "networks": ["lan"]},
+    },
+}
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, node_image: str) -> None:
+    path = write_lab(HELLO, "hello")
+    lab = Lab.load(path)
+    code, out, err = cli("up", str(path))
+    try:
+        assert code == 0, err
+        code, out, _ = cli("status", str(path), "--json")
+        assert code == 0
+        nodes = {n["node"]: n for n in json.loads(out)}
+        assert set(nodes) == {"server", "client-1", "client-2"}
+        assert nodes["server"] == {
+            "node": "server", "container": f"socklab-{lab.name}-server", "state": "running",
+            "networks": {"lan": "10.231.1.10/24"},
+        }
+        assert all(n["state"] == "running" for n in nodes.values())
+
+        # the alias and the node names resolve from another node; the static IP is applied
+        code, out, _ = cli("exec", str(path), "client-1", "--", "getent", "hosts", "echo")
+        assert code == 0 and out.split()[0] == "10.231.1.10"
+        ip_out = lab.node("server").exec("ip -4 -o addr show").stdout
+        assert "10.231.1.10/24" in ip_out
+        peer = lab.node("client-2").exec(["python3", "-c",
+                                          "import socket; print(socket.gethostbyname('client-1'))"])
+        assert peer.stdout.strip() == nodes["client-1"]["networks"]["lan"].split("/")[0]
+
+        # hostname and FQDN
+        fqdn = lab.node("server").exec(["python3", "-c", "import socket; print(socket.getfqdn())"])
+        assert fqdn.stdout.strip() == f"server.{lab.name}.test"
+
+        # exit codes pass through
+        code, _, _ = cli("exec", str(path), "client-1", "--", "sh", "-c", "exit 7")
+        assert code == 7
+        assert lab.node("client-1").exec(["false"]).exit_code == 1
+    finally:
+        code, out, _ = cli("down", str(path))
+    assert code == 0 and "removed 3 containers and 1 networks" in out
+    assert leftovers(engine, lab.name) == []
+    code, out, _ = cli("down", str(path))
+    assert code == 0 and "nothing to remove" in out
+
+
+def test_multi_network_node_and_start_commands(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab({
+        "networks": {"lan": {}, "wan": {}},
+        "nodes": {
+            "router": {
+                "networks": {"lan": {}, "wan": {"aliases": ["gw"]}},
+                "start": ["python3 -c \"print('hello from start')\"",
+                          ["python3", "-c", "import sys; sys.exit(3)"]],
+            },
+            "far": {"networks": ["wan"]},
+        },
+    }, "multi")
+    st = {s.node: s for s in lab.status()}
+    assert set(st["router"].networks) == {"lan", "wan"}
+    assert st["router"].state == "running"  # a crashed start command leaves the node running
+    addrs = lab.node("router").exec("ip -4 -o addr show").stdout
+    for cidr in st["router"].networks.values():
+        assert cidr in addrs
+    wan_ip = st["router"].networks["wan"].split("/")[0]
+    assert lab.node("far").exec("getent hosts gw").stdout.split()[0] == wan_ip
+    logs = lab.node("router").logs()
+    assert "hello from start" in logs
+    assert '"event": "exited"' in logs and '"code": 3' in logs
+
+
+def test_up_returns_when_server_listens(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab({
+        "networks": {"lan": {}},
+        "nodes": {"srv": {"networks": ["lan"], "start": ["tcp-server --port 5000"]}},
+    }, "listen")
+    out = lab.node("srv").exec("ss -ltnH").stdout
+    assert ":5000" in out
+
+
+def test_logs_cli_prefixes_nodes(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab({
+        "networks": {"lan": {}},
+        "nodes": {"a": {"networks": ["lan"], "start": ["python3 -c \"print('from-a')\""]},
+                  "b": {"networks": ["lan"]}},
+    }, "logs")
+    code, out, _ = cli("logs", str(lab.source))
+    assert code == 0
+    assert any(line.startswith("a | ") and "from-a" in line for line in out.splitlines())
+    code, out, _ = cli("logs", str(lab.source), "a")
+    assert code == 0 and "python3[" in out and "from-a" in out
+
+
+def test_second_up_and_unknown_node_are_clear_errors(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "twice")
+    code, _, err = cli("up", str(lab.source))
+    assert code == 2
+    assert f"a lab named '{lab.name}' is already up" in err
+    assert f"socklab down --lab {lab.name}" in err
+    assert [s.state for s in lab.status()] == ["running"]  # the first lab is untouched
+    code, _, err = cli("exec", str(lab.source), "nope", "--", "true")
+    assert code == 2 and "node 'nope' not found" in err and "nodes: a" in err
+
+
+def test_subnet_taken_is_reported_and_nothing_leaks(
+    make_lab: Callable[..., Lab], write_lab: Callable[..., Path], engine: Engine
+) -> None:
+    make_lab({"networks": {"lan": {"subnet": "10.231.9.0/24"}},
+              "nodes": {"a": {"networks": ["lan"]}}}, "owner")
+    path = write_lab({"networks": {"lan": {"subnet": "10.231.9.0/25"}},
+                      "nodes": {"b": {"networks": ["lan"]}}}, "clash")
+    code, _, err = cli("up", str(path))
+    assert code == 2
+    assert "subnet 10.231.9.0/25 of network 'lan' is taken" in err
+    assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_failing_node_rolls_back_everything(write_lab: Callable[..., Path], engine: Engine,
+                                           node_image: str) -> None:
+    with socket.socket() as s:  # a host port that is free now; the second bind of it fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = {f"n{i}": {"networks": ["lan"]} for i in range(6)}
+    nodes["p1"] = {"networks": ["lan"], "ports": [f"{port}:80"]}
+    nodes["p2"] = {"networks": ["lan"], "ports": [f"{port}:80"]}
+    path = write_lab({"networks": {"lan": {}}, "nodes": nodes}, "fail")
+    code, _, err = cli("up", str(path))
+    assert code == 2
+    assert "1 of 8 nodes failed; the lab was removed" in err
+    assert "p1:" in err or "p2:" in err
+    assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_ctrl_c_during_up_leaves_nothing(write_lab: Callable[..., Path], engine: Engine,
+                                        node_image: str) -> None:
+    path = write_lab({"networks": {"lan": {}},
+                      "nodes": {"c": {"replicas": 24, "networks": ["lan"]}}}, "intr")
+    name = Lab.load(path).name
+    proc = subprocess.Popen([sys.executable, "-m", "socklab.cli", "up", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not engine.containers({"io.socklab.lab": name}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert leftovers(engine, name) == []
+
+
+def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Engine,
+                                     node_image: str) -> None:
+    first = write_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "gone")
+    second = write_lab({"networks": {"lan": {}}, "nodes": {"b": {"networks": ["lan"]}}}, "gone")
+    for path in (first, second):
+        assert cli("up", str(path))[0] == 0
+    names = [Lab.load(first).name, Lab.load(second).name]
+    first.unlink()
+    code, out, _ = cli("down", str(first))  # found by its file label
+    assert code == 0 and "removed 1 containers and 1 networks" in out
+    assert leftovers(engine, names[0]) == []
+    second.unlink()
+    code, out, _ = cli("ls", "--json")
+    assert names[1] in [x["lab"] for x in json.loads(out)]
+    others = set(json.loads(out) and [x["lab"] for x in json.loads(out)]) - {names[1]}
+    if others:
+        cli("down", "--lab", names[1])
+        pytest.skip(f"other labs are up on this host ({sorted(others)}); not running down --all")
+    code, out, _ = cli("down", "--all")
+    assert code == 0 and "removed 1 containers and 1 networks of all labs" in out
+    assert leftovers(engine, names[1]) == []
+
+
+def test_daemon_not_reachable_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    proc = subprocess.run([sys.executable, "-m", "socklab.cli", "ls"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: Docker daemon not reachable")
+    assert "hint:" in proc.stderr and "Traceback" not in proc.stderr
