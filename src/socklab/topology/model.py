@@ -12,6 +12,7 @@ import shlex
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Any, Literal
 
+from pydantic import Strict as PydanticStrict
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -62,7 +63,7 @@ class Network(Strict):
     """A virtual network. A subnet left out is allocated without overlap."""
 
     subnet: IPv4Network | None = None
-    ipv6: IPv6Network | bool = False
+    ipv6: Annotated[bool, PydanticStrict()] | IPv6Network = False
 
     @field_validator("subnet")
     @classmethod
