@@ -6,4 +6,5 @@ this package whose ``main(argv=None) -> int`` it runs.
 
 COMMANDS = {
     "socklab-node": "supervisor",
+    "socklab-start": "supervisor_start",
 }
