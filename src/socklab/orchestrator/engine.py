@@ -46,9 +46,14 @@ class Engine:
             return None
         return info
 
-    def import_image(self, tar_path: Path, repository: str, tag: str) -> None:
-        """``docker import`` a rootfs tarball as ``repository:tag``."""
-        self.api.import_image_from_file(str(tar_path), repository=repository, tag=tag)
+    def import_image(
+        self, tar_path: Path, repository: str, tag: str, *, changes: list[str] | None = None
+    ) -> None:
+        """``docker import`` a rootfs tarball as ``repository:tag`` (``changes``: like
+        ``--change``, Dockerfile ENV/CMD/LABEL lines)."""
+        self.api.import_image_from_file(
+            str(tar_path), repository=repository, tag=tag, changes=changes or None
+        )
 
     def build_image(
         self,
