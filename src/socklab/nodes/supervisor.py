@@ -1,0 +1,369 @@
+"""``socklab-node``: the main process of every node container (under docker-init).
+
+Starts the commands of ``SOCKLAB_START`` (a JSON list of argv lists, never run
+through a shell) as children, tags each line they print as
+``<UTC time> <app>[<pid>] <line>`` (stdout to stdout, stderr to stderr), keeps
+the node alive when they exit, and prints ``{"event": "ready", ...}`` once every
+app is started: spawned, or for a ``*-server`` app, once it printed its
+``"event": "listening"`` line (or exited, or after ``SOCKLAB_READY_TIMEOUT``
+seconds, 15 by default). SIGTERM/SIGINT stop the children (SIGTERM, then SIGKILL
+after 2 s) and exit 0.
+
+``socklab-start ARGV...`` (:func:`start_main`) asks the running supervisor,
+through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
+by default), to start one more app with the same rules, and prints its
+``spawned`` event once it is started.
+
+Standard library only, Python >= 3.9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Any, Dict, List, Optional
+
+SELF = "socklab-node"
+DEFAULT_RUN_DIR = "/run/socklab"
+SOCKET_NAME = "supervisor.sock"
+STOP_GRACE = 2.0
+MAX_LINE = 65536
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def socket_path() -> str:
+    """Where the supervisor listens for runtime starts."""
+    return os.path.join(os.environ.get("SOCKLAB_RUN_DIR", DEFAULT_RUN_DIR), SOCKET_NAME)
+
+
+class Output:
+    """Tagged, line-buffered writes to the supervisor's stdout and stderr."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def line(self, app: str, pid: int, text: str, err: bool = False) -> None:
+        stream = sys.stderr if err else sys.stdout
+        with self._lock:
+            try:
+                stream.write("%s %s[%d] %s\n" % (_now(), app, pid, text))
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def event(self, event: str, **fields: Any) -> Dict[str, Any]:
+        record: Dict[str, Any] = {"event": event}
+        record.update(fields)
+        self.line(SELF, os.getpid(), json.dumps(record))
+        return record
+
+
+class App:
+    """One child process and its readiness."""
+
+    def __init__(self, name: str, argv: List[str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.is_server = os.path.basename(argv[0]).endswith("-server")
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.error: Optional[str] = None
+        self.listening = False
+        self.started = threading.Event()  # spawned (or listening, for a server) or gone
+        self.done = threading.Event()  # exit reported (or never spawned)
+        self.spawned: Dict[str, Any] = {}
+
+
+class Supervisor:
+    """The children of one node."""
+
+    def __init__(self, out: Output, ready_timeout: float) -> None:
+        self.out = out
+        self.ready_timeout = ready_timeout
+        self.apps: List[App] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._names: Dict[str, int] = {}
+
+    # -- starting ---------------------------------------------------------------
+
+    def start(self, argv: List[str]) -> App:
+        """Spawn one app; failures are reported as events, never raised."""
+        with self._lock:
+            base = os.path.basename(argv[0]) or argv[0]
+            count = self._names.get(base, 0) + 1
+            self._names[base] = count
+            app = App(base if count == 1 else "%s#%d" % (base, count), argv)
+            self.apps.append(app)
+            if self.stopping.is_set():
+                app.error = "supervisor is stopping"
+            else:
+                self._spawn(app)
+        if app.proc is None:
+            app.started.set()
+            app.done.set()
+        return app
+
+    def _spawn(self, app: App) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for key in ("SOCKLAB_START",):
+            env.pop(key, None)
+        try:
+            app.proc = subprocess.Popen(
+                app.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=env, start_new_session=True,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            code = getattr(exc, "errno", None)
+            name = errno.errorcode.get(code, "") if isinstance(code, int) else ""
+            reason = getattr(exc, "strerror", None) or str(exc)
+            app.error = "%s: %s: %s" % (name, reason, app.argv[0]) if name else str(exc)
+            self.out.event("spawn-failed", app=app.name, error=app.error)
+            return
+        proc = app.proc
+        app.spawned = self.out.event("spawned", app=app.name, pid=proc.pid, argv=app.argv)
+        readers = [
+            threading.Thread(target=self._read, args=(app, proc.stdout, False), daemon=True),
+            threading.Thread(target=self._read, args=(app, proc.stderr, True), daemon=True),
+        ]
+        for thread in readers:
+            thread.start()
+        threading.Thread(target=self._wait, args=(app, readers), daemon=True).start()
+        if app.is_server:
+            threading.Thread(target=self._watch_listening, args=(app,), daemon=True).start()
+        else:
+            app.started.set()
+
+    def _read(self, app: App, pipe: Optional[IO[bytes]], err: bool) -> None:
+        assert pipe is not None and app.proc is not None
+        pid = app.proc.pid
+        with pipe:
+            for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self.out.line(app.name, pid, text, err)
+                if not err and app.is_server and not app.listening and _is_listening(text):
+                    app.listening = True
+                    app.started.set()
+
+    def _wait(self, app: App, readers: List[threading.Thread]) -> None:
+        assert app.proc is not None
+        code = app.proc.wait()
+        for thread in readers:  # let the last lines out first (a grandchild may hold the pipe)
+            thread.join(0.5)
+        self.out.event("exited", app=app.name, pid=app.proc.pid, code=code)
+        app.started.set()
+        app.done.set()
+
+    def _watch_listening(self, app: App) -> None:
+        if not app.started.wait(self.ready_timeout):
+            self.out.event("not-listening", app=app.name, seconds=self.ready_timeout)
+            app.started.set()
+
+    def announce_ready(self, apps: List[App]) -> None:
+        """Print the ``ready`` event once all of ``apps`` are started."""
+        for app in apps:
+            app.started.wait()
+        if not self.stopping.is_set():
+            self.out.event("ready", apps=[a.name for a in apps if a.proc is not None],
+                           failed=[a.name for a in apps if a.proc is None])
+
+    # -- stopping ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """SIGTERM every live child's process group, SIGKILL what is left after 2 s."""
+        with self._lock:
+            self.stopping.set()
+            live = [a for a in self.apps if a.proc is not None and not a.done.is_set()]
+        for app in live:
+            _signal(app, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for app in live:
+            app.done.wait(max(0.0, deadline - time.monotonic()))
+        for app in live:
+            if not app.done.is_set():
+                _signal(app, signal.SIGKILL)
+        for app in live:
+            app.done.wait(1.0)
+
+
+def _signal(app: App, sig: int) -> None:
+    assert app.proc is not None
+    try:
+        os.killpg(app.proc.pid, sig)
+    except OSError:
+        with contextlib.suppress(OSError):
+            app.proc.send_signal(sig)
+
+
+def _is_listening(text: str) -> bool:
+    if '"listening"' not in text:
+        return False
+    start = text.find("{")
+    try:
+        record = json.loads(text[start:]) if start >= 0 else None
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("event") == "listening"
+
+
+# -- runtime starts (UNIX socket) ---------------------------------------------
+
+
+def _serve(sup: Supervisor, listener: socket.socket) -> None:
+    while not sup.stopping.is_set():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_handle, args=(sup, conn), daemon=True).start()
+
+
+def _handle(sup: Supervisor, conn: socket.socket) -> None:
+    with conn, conn.makefile("rwb") as stream:
+        try:
+            request = json.loads(stream.readline(MAX_LINE).decode("utf-8"))
+            argv: Any = request.get("argv") if isinstance(request, dict) else None
+            if not _is_argv(argv):
+                raise ValueError("expected {\"argv\": [non-empty list of strings]}")
+        except ValueError as exc:
+            reply: Dict[str, Any] = {"ok": False, "error": "bad request: %s" % exc}
+        else:
+            app = sup.start(argv)
+            app.started.wait()
+            reply = _start_reply(app)
+        try:
+            stream.write((json.dumps(reply) + "\n").encode("utf-8"))
+            stream.flush()
+        except OSError:
+            pass
+
+
+def _start_reply(app: App) -> Dict[str, Any]:
+    if app.proc is None:
+        return {"ok": False, "error": app.error or "not started"}
+    code = app.proc.poll()
+    if app.is_server and not app.listening and code is not None:
+        return {"ok": False, "error": "%s exited with code %d before listening" % (app.name, code),
+                "spawned": app.spawned}
+    reply: Dict[str, Any] = {"ok": True, "spawned": app.spawned}
+    if app.is_server and not app.listening:
+        reply["warning"] = "%s is not listening" % app.name
+    return reply
+
+
+def _is_argv(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) > 0
+            and all(isinstance(a, str) for a in value) and value[0] != "")
+
+
+def _listen(path: str) -> Optional[socket.socket]:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.exists(path):
+            os.unlink(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(16)
+        return listener
+    except OSError:
+        return None
+
+
+# -- entry points ---------------------------------------------------------------
+
+
+def _parse_start(text: str) -> List[List[str]]:
+    commands = json.loads(text) if text.strip() else []
+    if not isinstance(commands, list) or not all(_is_argv(c) for c in commands):
+        raise ValueError("SOCKLAB_START must be a JSON list of argv lists (non-empty string lists)")
+    return commands
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the node: start the apps, tag their output, stay up until SIGTERM/SIGINT."""
+    out = Output()
+    try:
+        commands = _parse_start(os.environ.get("SOCKLAB_START", ""))
+        ready_timeout = float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15"))
+    except ValueError as exc:
+        out.event("config-error", error=str(exc))
+        return 2
+    sup = Supervisor(out, ready_timeout)
+    stop = threading.Event()
+    received: List[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    path = socket_path()
+    listener = _listen(path)
+    if listener is None:
+        out.event("warning", message="cannot listen on %s; socklab-start will not work" % path)
+    else:
+        threading.Thread(target=_serve, args=(sup, listener), daemon=True).start()
+    apps = [sup.start(command) for command in commands]
+    threading.Thread(target=sup.announce_ready, args=(apps,), daemon=True).start()
+    while not stop.wait(1.0):
+        pass
+    out.event("stopping", signal=signal.Signals(received[0]).name if received else None)
+    if listener is not None:
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    sup.stop()
+    return 0
+
+
+def start_main(argv: Optional[List[str]] = None) -> int:
+    """``socklab-start ARGV...``: start one more app in the running node supervisor."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args or args[0] in ("-h", "--help"):
+        sys.stderr.write("usage: socklab-start COMMAND [ARG...]\n"
+                         "Start COMMAND as one more app of this node's supervisor.\n")
+        return 0 if args else 2
+    path = socket_path()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15")) + 15)
+            conn.connect(path)
+            with conn.makefile("rwb") as stream:
+                stream.write((json.dumps({"argv": args}) + "\n").encode("utf-8"))
+                stream.flush()
+                line = stream.readline(MAX_LINE)
+    except OSError as exc:
+        sys.stderr.write("socklab-start: no supervisor at %s: %s\n" % (path, exc))
+        return 2
+    try:
+        reply = json.loads(line.decode("utf-8"))
+    except ValueError:
+        sys.stderr.write("socklab-start: bad reply from the supervisor: %r\n" % line[:200])
+        return 2
+    if reply.get("spawned"):
+        sys.stdout.write(json.dumps(reply["spawned"]) + "\n")
+        sys.stdout.flush()
+    if reply.get("warning"):
+        sys.stderr.write("socklab-start: warning: %s\n" % reply["warning"])
+    if not reply.get("ok"):
+        sys.stderr.write("socklab-start: %s\n" % reply.get("error", "failed"))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The node supervisor, run as a real process on the host (no Docker).
+
+It runs from a copy of ``socklab.nodes`` under an empty ``socklab/__init__.py``
+with ``python3 -S`` (no site-packages), as in the image: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import socklab.nodes
+
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (?P<app>\S+)\[(?P<pid>\d+)\] (?P<text>.*)$"
+)
+
+
+@pytest.fixture(scope="module")
+def pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("image")
+    nodes = Path(socklab.nodes.__file__).parent
+    shutil.copytree(nodes, root / "socklab" / "nodes", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "socklab" / "__init__.py").write_text("")
+    return root
+
+
+def _entry(pkg: Path, module: str) -> list[str]:
+    code = (f"import sys; sys.path.insert(0, {str(pkg)!r}); "
+            f"from socklab.nodes.{module} import main; sys.exit(main())")
+    return [sys.executable, "-S", "-c", code]
+
+
+def _script(directory: Path, name: str, body: str) -> str:
+    path = directory / name
+    path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)
+
+
+class Node:
+    """A running supervisor whose stdout lines are collected."""
+
+    def __init__(self, pkg: Path, run_dir: Path, start: list[list[str]], **env: str) -> None:
+        self.pkg, self.run_dir = pkg, run_dir
+        self.env = {**os.environ, "SOCKLAB_RUN_DIR": str(run_dir),
+                    "SOCKLAB_START": json.dumps(start), **env}
+        self.proc = subprocess.Popen(_entry(pkg, "supervisor"), env=self.env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
+        self.lines: list[str] = []
+
+    def _poll(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := self.proc.stdout.readline():
+            self.lines.append(chunk.rstrip("\n"))
+
+    def events(self) -> list[dict[str, object]]:
+        self._poll()
+        found = []
+        for line in self.lines:
+            m = LINE.match(line)
+            if m and m["app"] == "socklab-node":
+                found.append(json.loads(m["text"]))
+        return found
+
+    def wait_for(self, check: Callable[[list[dict[str, object]]], bool],
+                 timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check(self.events()):
+                return
+            time.sleep(0.02)
+        raise AssertionError("timed out; output:\n" + "\n".join(self.lines))
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(10)
+        self._poll()
+        return code
+
+    def start(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*_entry(self.pkg, "supervisor_start"), *argv], env=self.env,
+                              capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def node(pkg: Path, tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    made: list[Node] = []
+
+    def make(start: list[list[str]], **env: str) -> Node:
+        made.append(Node(pkg, tmp_path / "run", start, **env))
+        return made[-1]
+
+    yield make
+    for n in made:
+        if n.proc.poll() is None:
+            n.proc.kill()
+            n.proc.wait()
+        for stream in (n.proc.stdout, n.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def _ready(events: list[dict[str, object]]) -> bool:
+    return any(e["event"] == "ready" for e in events)
+
+
+def test_tags_lines_and_reports_ready(node: Callable[..., Node]) -> None:
+    n = node([[sys.executable, "-c",
+               "import sys; print('out line'); print('err line', file=sys.stderr)"]])
+    n.wait_for(lambda ev: _ready(ev) and any(e["event"] == "exited" for e in ev))
+    app = Path(sys.executable).name
+    spawned = next(e for e in n.events() if e["event"] == "spawned")
+    assert spawned["app"] == app and spawned["argv"][0] == sys.executable  # type: ignore[index]
+    assert f"{app}[{spawned['pid']}] out line" in "\n".join(n.lines)
+    assert all(LINE.match(line) for line in n.lines), n.lines
+    assert n.stop() == 0
+    assert assert_err_line(n, f"{app}[{spawned['pid']}] err line")
+    ready = [e for e in n.events() if e["event"] == "ready"]
+    assert ready == [{"event": "ready", "apps": [app], "failed": []}]
+    assert f'{n.proc.pid}] {{"event": "ready"' in "\n".join(n.lines)  # the supervisor's own pid
+
+
+def assert_err_line(n: Node, text: str) -> bool:
+    assert n.proc.stderr is not None
+    err = n.proc.stderr.read().splitlines()
+    assert all(LINE.match(line) for line in err), err
+    return any(line.endswith(text) for line in err)
+
+
+def test_ready_with_no_commands(node: Callable[..., Node]) -> None:
+    n = node([])
+    n.wait_for(_ready)
+    assert n.stop() == 0
+
+
+def test_survives_crash_and_missing_command_names_repeats(node: Callable[..., Node]) -> None:
+    crash = [sys.executable, "-c", "raise SystemExit(3)"]
+    killed = [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"]
+    n = node([crash, ["no-such-command-xyz"], crash, killed])
+    n.wait_for(lambda ev: _ready(ev) and sum(e["event"] == "exited" for e in ev) == 3)
+    ev = n.events()
+    app = Path(sys.executable).name
+    codes = {e["app"]: e["code"] for e in ev if e["event"] == "exited"}
+    assert codes == {app: 3, f"{app}#2": 3, f"{app}#3": -9}
+    failed = next(e for e in ev if e["event"] == "spawn-failed")
+    assert failed["app"] == "no-such-command-xyz" and "ENOENT" in str(failed["error"])
+    time.sleep(0.3)
+    assert n.proc.poll() is None  # still alive
+    assert n.stop() == 0
+
+
+def test_server_ready_waits_for_listening(node: Callable[..., Node], tmp_path: Path) -> None:
+    server = _script(tmp_path, "slow-server", """
+        import json, time
+        time.sleep(0.5)
+        print(json.dumps({"event": "listening", "port": 5000}), flush=True)
+        time.sleep(60)
+    """)
+    n = node([[server], [sys.executable, "-c", "import time; time.sleep(60)"]])
+    n.wait_for(_ready)
+    text = "\n".join(n.lines)
+    assert text.index('"event": "listening"') < text.index('"event": "ready"')
+    assert n.stop() == 0
+    exits = {e["app"]: e["code"] for e in n.events() if e["event"] == "exited"}
+    assert exits == {"slow-server": -15, Path(sys.executable).name: -15}
+
+
+def test_silent_server_times_out(node: Callable[..., Node], tmp_path: Path) -> None:
+    server = _script(tmp_path, "mute-server", "import time\ntime.sleep(60)\n")
+    n = node([[server]], SOCKLAB_READY_TIMEOUT="0.5")
+    n.wait_for(_ready)
+    names = [e["event"] for e in n.events()]
+    assert names.index("not-listening") < names.index("ready")
+    assert n.stop() == 0
+
+
+def test_sigterm_kills_stubborn_children_after_grace(
+    node: Callable[..., Node], tmp_path: Path
+) -> None:
+    stubborn = _script(tmp_path, "stubborn", """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
+        time.sleep(60)
+    """)
+    n = node([[stubborn]])
+    n.wait_for(lambda ev: _ready(ev) and any("ignoring SIGTERM" in line for line in n.lines))
+    t0 = time.monotonic()
+    assert n.stop() == 0
+    assert 1.8 < time.monotonic() - t0 < 6
+    assert [e["code"] for e in n.events() if e["event"] == "exited"] == [-9]
+
+
+def test_socklab_start_adds_an_app(node: Callable[..., Node], tmp_path: Path) -> None:
+    server = _script(tmp_path, "late-server", """
+        import json, sys, time
+        time.sleep(0.3)
+        print(json.dumps({"event": "listening", "port": int(sys.argv[1])}), flush=True)
+        time.sleep(60)
+    """)
+    n = node([])
+    n.wait_for(_ready)
+    done = n.start(server, "6000")
+    assert done.returncode == 0, done.stderr
+    spawned = json.loads(done.stdout)
+    assert spawned["event"] == "spawned" and spawned["app"] == "late-server"
+    assert spawned["argv"] == [server, "6000"]
+    n.wait_for(lambda ev: True)  # the listening line was out before socklab-start returned:
+    listening = f'late-server[{spawned["pid"]}] {{"event": "listening", "port": 6000}}'
+    assert any(line.endswith(listening) for line in n.lines)
+    again = n.start(server, "6001")
+    assert json.loads(again.stdout)["app"] == "late-server#2"
+
+    missing = n.start("no-such-command-xyz")
+    assert missing.returncode == 1 and "ENOENT" in missing.stderr
+    crashing = _script(tmp_path, "crash-server", "raise SystemExit(4)\n")
+    crashed = n.start(crashing)
+    assert crashed.returncode == 1 and "exited with code 4 before listening" in crashed.stderr
+    assert n.stop() == 0
+    assert not (n.run_dir / "supervisor.sock").exists()
+
+
+def test_socklab_start_without_supervisor(pkg: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "SOCKLAB_RUN_DIR": str(tmp_path)}
+    done = subprocess.run([*_entry(pkg, "supervisor_start"), "true"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "no supervisor" in done.stderr
+
+
+def test_bad_start_json_is_a_config_error(pkg: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "SOCKLAB_RUN_DIR": str(tmp_path),
+           "SOCKLAB_START": '["tcp-server --port 1"]'}
+    done = subprocess.run(_entry(pkg, "supervisor"), env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2 and '"event": "config-error"' in done.stdout
