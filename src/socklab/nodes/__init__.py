@@ -7,4 +7,20 @@ this package whose ``main(argv=None) -> int`` it runs.
 COMMANDS = {
     "socklab-node": "supervisor",
     "socklab-start": "supervisor_start",
+    # issue 4: servers, clients, resolver probe, demos, errno reproductions
+    "tcp-server": "tcp_server",
+    "tcp-client": "tcp_client",
+    "udp-server": "udp_server",
+    "udp-client": "udp_client",
+    "resolve": "resolve",
+    "errno": "errno_repro",
+    "socketpair": "socketpair_demo",
+    "makefile": "makefile_demo",
+    "oob": "oob_demo",
+    "raw-ping": "raw_ping",
+    "seqpacket": "seqpacket_demo",
+    "sockopts": "sockopts_demo",
+    "types": "types_demo",
+    "names": "names_demo",
+    "shutdown": "shutdown_demo",
 }
