@@ -1,0 +1,61 @@
+"""Socket addresses as people read them, and name resolution for the clients."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, NamedTuple, Optional
+
+FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
+
+
+class Endpoint(NamedTuple):
+    family: int
+    address: Any  # a sockaddr as the socket module takes it
+
+
+def format_address(address: Any) -> str:
+    """``ip:port``, ``[ip6]:port`` or ``unix:PATH`` (``unix:(unnamed)``: an unbound UNIX socket)."""
+    if isinstance(address, tuple) and len(address) == 2:
+        return f"{address[0]}:{address[1]}"
+    if isinstance(address, tuple) and len(address) == 4:
+        return f"[{address[0]}]:{address[1]}"
+    if isinstance(address, bytes):
+        address = address.decode("utf-8", "replace")
+    if isinstance(address, str):
+        if not address:
+            return "unix:(unnamed)"
+        if address.startswith("\0"):
+            return "unix:@" + address[1:]
+        return "unix:" + address
+    return str(address)
+
+
+def family_name(family: int) -> str:
+    return FAMILY_NAMES.get(family, str(family))
+
+
+def wildcard_host(family: int) -> str:
+    return "::" if family == socket.AF_INET6 else "0.0.0.0"
+
+
+def resolve_endpoints(
+    host: str, port: Optional[int], family: Optional[int], socktype: int
+) -> list[Endpoint]:
+    """Every address of ``host`` for ``socktype`` in the resolver's order (UNIX: the path)."""
+    if family == socket.AF_UNIX:
+        return [Endpoint(socket.AF_UNIX, host)]
+    infos = socket.getaddrinfo(host, port, family or socket.AF_UNSPEC, socktype)
+    endpoints: list[Endpoint] = []
+    for af, _type, _proto, _canon, sockaddr in infos:
+        endpoint = Endpoint(af, sockaddr)
+        if endpoint not in endpoints:
+            endpoints.append(endpoint)
+    return endpoints
+
+
+def target_text(host: str, port: Optional[int], family: Optional[int]) -> str:
+    if family == socket.AF_UNIX:
+        return "unix:" + host
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"

@@ -1,0 +1,597 @@
+"""How each errno of the notes' table is produced for real on Linux, and why some are not.
+
+Every reproduction makes the kernel return the errno from a real socket call; none
+raises it by hand. Those that need a far end default to something local (a closed
+port on 127.0.0.1, a listener whose accept queue is full, a crafted ICMP error over
+loopback) and take ``--host/--port`` to aim at a lab peer instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import socket
+import struct
+import tempfile
+from typing import Callable, NamedTuple, Optional
+
+from socklab.nodes.icmp import UNREACH_CODES, udp_unreachable
+from socklab.nodes.loopback import free_port, tcp_pair
+from socklab.nodes.sock_destroy import destroy_tcp_socket
+
+IP_RECVERR = 11  # linux/in.h; not exported by every Python's socket module
+UNPRIVILEGED = 65534  # nobody/nogroup
+CAP_SETUID, CAP_NET_ADMIN, CAP_NET_RAW = 7, 12, 13
+
+
+class Target(NamedTuple):
+    host: Optional[str]
+    port: Optional[int]
+    timeout: float
+
+
+class MissingCapability(Exception):
+    """The reproduction needs a privilege this process lacks (not the errno being shown)."""
+
+    def __init__(self, capability: str, cause: OSError) -> None:
+        super().__init__(f"needs {capability}: {cause}")
+        self.capability = capability
+        self.cause = cause
+
+
+class Trial:
+    """One reproduction in progress: its sockets (closed at the end) and the failing call."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.stack = contextlib.ExitStack()
+        self.call = ""
+
+    def keep(self, sock: socket.socket) -> socket.socket:
+        return self.stack.enter_context(sock)
+
+    def folder(self) -> str:
+        path = tempfile.mkdtemp(prefix="socklab-errno-")
+        self.stack.callback(shutil.rmtree, path, True)
+        return path
+
+
+class Reproduction(NamedTuple):
+    name: str
+    how: str
+    run: Callable[[Trial], object]
+    needs: str = ""  # a capability or condition, when one is needed
+    lab_peer: str = ""  # what --host/--port aim at, when accepted
+
+
+REPRODUCTIONS: dict[str, Reproduction] = {}
+
+NOT_REPRODUCIBLE = {
+    "ENETDOWN": "needs a network interface that is down under a socket bound to it; a node's "
+    "interfaces are up (setting one down cuts the node off the lab)",
+    "ENETRESET": "Linux's TCP, UDP and UNIX sockets never report it",
+    "ENOBUFS": "needs the kernel to run out of socket buffer memory: not deterministic without "
+    "starving the whole host",
+    "EPFNOSUPPORT": "Linux answers an unknown protocol family with EAFNOSUPPORT (reproducible)",
+    "ESHUTDOWN": "Linux's TCP, UDP and UNIX sockets report EPIPE for a write after shutdown() "
+    "(reproducible); ESHUTDOWN belongs to protocols a node does not load (SCTP, RDS)",
+    "ESYS": "not a Linux errno: it comes from other systems' socket libraries",
+}
+
+
+def reproduces(
+    name: str, how: str, needs: str = "", lab_peer: str = ""
+) -> Callable[[Callable[[Trial], object]], Callable[[Trial], object]]:
+    def register(function: Callable[[Trial], object]) -> Callable[[Trial], object]:
+        REPRODUCTIONS[name] = Reproduction(name, how, function, needs, lab_peer)
+        return function
+
+    return register
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def capabilities() -> int:
+    """The effective capability bits of this process (0 when unknown)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def has_capability(bit: int) -> bool:
+    return bool(capabilities() >> bit & 1)
+
+
+def can_drop_privileges() -> bool:
+    return os.geteuid() != 0 or has_capability(CAP_SETUID)
+
+
+def runnable_here(reproduction: Reproduction) -> "tuple[bool, str]":
+    """Whether this process has what the reproduction needs, and what is missing."""
+    if "CAP_NET_RAW" in reproduction.needs and not has_capability(CAP_NET_RAW):
+        return False, "this process lacks CAP_NET_RAW"
+    if "CAP_NET_ADMIN" in reproduction.needs and not has_capability(CAP_NET_ADMIN):
+        return False, "this process lacks CAP_NET_ADMIN"
+    if "CAP_SETUID" in reproduction.needs and not can_drop_privileges():
+        return False, "root without CAP_SETUID cannot drop to an unprivileged user"
+    return True, ""
+
+
+def run_unprivileged(action: Callable[[], object]) -> None:
+    """Run ``action`` as an unprivileged user (a child process when we are root) and raise the
+    OSError it met, with the errno the kernel gave the child."""
+    if os.geteuid() != 0:
+        action()
+        return
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        result = b"0"
+        try:
+            os.setgroups([])
+            os.setgid(UNPRIVILEGED)
+            os.setuid(UNPRIVILEGED)
+            action()
+        except OSError as exc:
+            result = str(exc.errno).encode()
+        except BaseException:
+            result = b"-1"
+        finally:
+            os.write(write_end, result)
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        code = int(answer.read() or b"-1")
+    os.waitpid(pid, 0)
+    if code > 0:
+        raise OSError(code, os.strerror(code))
+    if code < 0:
+        raise RuntimeError("the unprivileged child failed before its socket call")
+
+
+def raw_icmp_socket(trial: Trial) -> socket.socket:
+    try:
+        return trial.keep(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+    except PermissionError as exc:
+        raise MissingCapability("CAP_NET_RAW", exc) from exc
+
+
+def icmp_error_on_udp(trial: Trial, name: str) -> None:
+    """A connected UDP socket sends a datagram over loopback and gets back the ICMP
+    destination-unreachable a router would send (crafted on a raw socket); the kernel
+    turns it into ``name`` on the next recv() (IP_RECVERR also passes the soft errors)."""
+    silent = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    silent.bind(("127.0.0.1", 0))
+    sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    sock.bind(("127.0.0.1", 0))
+    sock.connect(silent.getsockname())
+    sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    sock.send(b"probe")
+    icmp = udp_unreachable(UNREACH_CODES[name], sock.getsockname(), silent.getsockname())
+    raw_icmp_socket(trial).sendto(icmp, ("127.0.0.1", 0))
+    sock.settimeout(trial.target.timeout)
+    trial.call = (
+        f"recv() on UDP {sock.getsockname()[0]}:{sock.getsockname()[1]} after ICMP code "
+        f"{UNREACH_CODES[name]}"
+    )
+    sock.recv(4096)
+
+
+def connect_peer(trial: Trial, default_port: int, syn_retries: int = 2) -> socket.socket:
+    """connect() to --host/--port with few SYN retries, so the kernel's own error comes fast."""
+    host = str(trial.target.host)
+    port = trial.target.port or default_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = trial.keep(socket.socket(family, socket.SOCK_STREAM))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, syn_retries)
+    sock.settimeout(max(trial.target.timeout, 10.0))
+    trial.call = f"connect({host}:{port})"
+    sock.connect((host, port))
+    return sock
+
+
+def stalled_listener(trial: Trial) -> "tuple[str, int]":
+    """A listener with a full accept queue: Linux drops further SYNs, a peer that never answers."""
+    listener = trial.keep(socket.socket())
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    for _ in range(8):
+        filler = trial.keep(socket.socket())
+        filler.setblocking(False)
+        filler.connect_ex(address)
+        _, writable, _ = select.select([], [filler], [], 0.2)
+        if not writable:  # this SYN was dropped: the queue is full
+            return address
+    raise RuntimeError("could not fill the accept queue of a loopback listener")
+
+
+# ---- the reproductions ---------------------------------------------------------------------
+
+
+@reproduces(
+    "EACCES",
+    "an unprivileged process binds a port below net.ipv4.ip_unprivileged_port_start "
+    "(where that is 0, as in containers: connects to a UNIX socket file it may not write)",
+    needs="when run as root: CAP_SETUID to drop to user nobody",
+)
+def _eacces(trial: Trial) -> None:
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as sysctl:
+            first_free = int(sysctl.read())
+    except OSError:
+        first_free = 1024
+    if first_free > 1:
+        port = min(first_free - 1, 80)
+        trial.call = f"bind(127.0.0.1:{port}) as uid {os.geteuid() or UNPRIVILEGED}"
+
+        def bind_low() -> None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+
+        run_unprivileged(bind_low)
+        return
+    folder = trial.folder()
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "private.sock")
+    listener = trial.keep(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+    listener.bind(path)
+    listener.listen(1)
+    os.chmod(path, 0o000 if os.geteuid() != 0 else 0o600)
+    trial.call = (
+        f"connect({path}) as uid {os.geteuid() or UNPRIVILEGED} (socket file mode 0600 root)"
+    )
+
+    def connect_private() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+
+    run_unprivileged(connect_private)
+
+
+@reproduces(
+    "EADDRINUSE",
+    "a second socket binds the address a listening socket already holds",
+    lab_peer="--port P (--host H): bind where a server of this node already listens",
+)
+def _eaddrinuse(trial: Trial) -> None:
+    if trial.target.port:
+        address = (trial.target.host or "0.0.0.0", trial.target.port)
+    else:
+        first = trial.keep(socket.socket())
+        first.bind(("127.0.0.1", 0))
+        first.listen(1)
+        address = first.getsockname()
+    second = trial.keep(socket.socket())
+    trial.call = f"bind({address[0]}:{address[1]}) again"
+    second.bind(address)
+
+
+@reproduces(
+    "EADDRNOTAVAIL",
+    "bind() to an IP address no interface of this host has "
+    "(TEST-NET-3 203.0.113.1 of RFC 5737, or --host); nothing is sent",
+    lab_peer="--host ADDR: an address that is not this node's",
+)
+def _eaddrnotavail(trial: Trial) -> None:
+    candidates = (
+        [trial.target.host] if trial.target.host else ["203.0.113.1", "198.51.100.1", "192.0.2.1"]
+    )
+    for address in candidates:
+        sock = trial.keep(socket.socket())
+        trial.call = f"bind({address}:0)"
+        sock.bind((address, 0))  # the address is local after all: try the next one
+
+
+@reproduces(
+    "EAFNOSUPPORT", "socket() with address family AF_UNSPEC (0), which no protocol implements"
+)
+def _eafnosupport(trial: Trial) -> None:
+    trial.call = "socket(AF_UNSPEC, SOCK_STREAM)"
+    trial.keep(socket.socket(socket.AF_UNSPEC, socket.SOCK_STREAM))
+
+
+@reproduces(
+    "EALREADY",
+    "connect() again on a non-blocking socket whose first connect() is still "
+    "in progress (its SYN dropped by a listener with a full accept queue)",
+    lab_peer="--host H --port P: a peer that does not answer (DROP, partition)",
+)
+def _ealready(trial: Trial) -> None:
+    if trial.target.host:
+        address = (trial.target.host, trial.target.port or 9)
+    else:
+        address = stalled_listener(trial)
+    sock = trial.keep(socket.socket())
+    sock.setblocking(False)
+    sock.connect_ex(address)
+    trial.call = f"connect({address[0]}:{address[1]}) while the first is in progress"
+    sock.connect(address)
+
+
+@reproduces("EBADF", "getsockname() on a descriptor already closed with os.close()")
+def _ebadf(trial: Trial) -> None:
+    sock = socket.socket()
+    os.close(sock.fileno())
+    trial.call = f"getsockname() on closed fd {sock.fileno()}"
+    try:
+        sock.getsockname()
+    finally:
+        sock.detach()  # the fd is gone: make Python forget it
+
+
+@reproduces(
+    "ECONNABORTED",
+    "the kernel aborts an established connection under its owner "
+    "(netlink SOCK_DESTROY, what `ss -K` does); the owner's recv() gets ECONNABORTED",
+    needs="CAP_NET_ADMIN",
+)
+def _econnaborted(trial: Trial) -> None:
+    listener, client, server = tcp_pair()
+    for sock in (listener, client, server):
+        trial.keep(sock)
+    try:
+        destroy_tcp_socket(socket.AF_INET, client.getsockname(), client.getpeername())
+    except PermissionError as exc:
+        raise MissingCapability("CAP_NET_ADMIN", exc) from exc
+    client.settimeout(trial.target.timeout)
+    trial.call = "recv() on a socket destroyed by SOCK_DESTROY"
+    client.recv(1)
+
+
+@reproduces(
+    "ECONNREFUSED",
+    "connect() to a port where nothing listens: the peer answers RST",
+    lab_peer="--host H --port P: a closed port of a lab node",
+)
+def _econnrefused(trial: Trial) -> None:
+    if trial.target.host:
+        connect_peer(trial, default_port=9)
+        return
+    port = free_port()
+    sock = trial.keep(socket.socket())
+    trial.call = f"connect(127.0.0.1:{port})"
+    sock.connect(("127.0.0.1", port))
+
+
+@reproduces(
+    "ECONNRESET",
+    "the peer closes with SO_LINGER {on, 0 s}: RST instead of FIN; our recv() gets ECONNRESET",
+    lab_peer="--host H --port P: a server that resets the connection (closes with "
+    "SO_LINGER 0, or with unread data)",
+)
+def _econnreset(trial: Trial) -> None:
+    if trial.target.host:
+        sock = connect_peer(trial, default_port=9)
+        sock.settimeout(trial.target.timeout)
+        sock.sendall(b"probe\n")
+        trial.call = f"recv() from {trial.target.host}:{trial.target.port or 9}"
+        sock.recv(1)
+        return
+    listener, client, server = tcp_pair()
+    for sock in (listener, client, server):
+        trial.keep(sock)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    server.close()
+    client.settimeout(trial.target.timeout)
+    trial.call = "recv() after the peer closed with SO_LINGER 0"
+    client.recv(1)
+
+
+@reproduces("EDESTADDRREQ", "send() on a UDP socket that was never connect()ed: where to?")
+def _edestaddrreq(trial: Trial) -> None:
+    sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    trial.call = "send() on an unconnected UDP socket"
+    sock.send(b"to whom?")
+
+
+@reproduces(
+    "EHOSTDOWN",
+    "ICMP destination unreachable, code 7 (host unknown), crafted over loopback "
+    "in answer to a connected UDP socket's datagram",
+    needs="CAP_NET_RAW",
+)
+def _ehostdown(trial: Trial) -> None:
+    icmp_error_on_udp(trial, "EHOSTDOWN")
+
+
+@reproduces(
+    "EHOSTUNREACH",
+    "ICMP destination unreachable, code 1 (host unreachable), crafted over "
+    "loopback in answer to a connected UDP socket's datagram",
+    needs="CAP_NET_RAW (the local way)",
+    lab_peer="--host H [--port P]: an unused address of a lab subnet (ARP gets no answer) "
+    "or a node rejecting with icmp-host-unreachable",
+)
+def _ehostunreach(trial: Trial) -> None:
+    if trial.target.host:
+        connect_peer(trial, default_port=9)
+        return
+    icmp_error_on_udp(trial, "EHOSTUNREACH")
+
+
+@reproduces(
+    "EINPROGRESS",
+    "connect() on a non-blocking socket: the handshake starts and goes on",
+    lab_peer="--host H --port P: any peer",
+)
+def _einprogress(trial: Trial) -> None:
+    address = (
+        (trial.target.host, trial.target.port or 9)
+        if trial.target.host
+        else stalled_listener(trial)
+    )
+    sock = trial.keep(socket.socket())
+    sock.setblocking(False)
+    trial.call = f"non-blocking connect({address[0]}:{address[1]})"
+    sock.connect(address)
+
+
+@reproduces("EINVAL", "bind() on a socket that is already bound")
+def _einval(trial: Trial) -> None:
+    sock = trial.keep(socket.socket())
+    sock.bind(("127.0.0.1", 0))
+    trial.call = "bind(127.0.0.1:0) a second time on the same socket"
+    sock.bind(("127.0.0.1", 0))
+
+
+@reproduces("EISCONN", "connect() again on a connected TCP socket")
+def _eisconn(trial: Trial) -> None:
+    listener, client, server = tcp_pair()
+    for sock in (listener, client, server):
+        trial.keep(sock)
+    trial.call = f"connect({listener.getsockname()[0]}:{listener.getsockname()[1]}) once more"
+    client.connect(listener.getsockname())
+
+
+@reproduces("EMFILE", "open sockets until the process's RLIMIT_NOFILE is reached")
+def _emfile(trial: Trial) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (32, hard))
+    trial.stack.callback(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+    trial.call = "socket() number 33 with RLIMIT_NOFILE 32"
+    for _ in range(64):
+        trial.keep(socket.socket())
+
+
+@reproduces(
+    "EMSGSIZE", "sendto() of a 70000-byte UDP datagram: more than an IPv4 datagram can carry"
+)
+def _emsgsize(trial: Trial) -> None:
+    sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    trial.call = "sendto(70000 bytes, 127.0.0.1:9)"
+    sock.sendto(b"x" * 70000, ("127.0.0.1", 9))
+
+
+@reproduces(
+    "ENETUNREACH",
+    "ICMP destination unreachable, code 0 (net unreachable), crafted over "
+    "loopback in answer to a connected UDP socket's datagram",
+    needs="CAP_NET_RAW (the local way)",
+    lab_peer="--host H: an address this node has no route to (e.g. a node on an internal "
+    "network, without default route, aiming outside)",
+)
+def _enetunreach(trial: Trial) -> None:
+    if trial.target.host:
+        connect_peer(trial, default_port=9)
+        return
+    icmp_error_on_udp(trial, "ENETUNREACH")
+
+
+@reproduces("ENOPROTOOPT", "getsockopt() of an option number SOL_SOCKET does not have")
+def _enoprotoopt(trial: Trial) -> None:
+    sock = trial.keep(socket.socket())
+    trial.call = "getsockopt(SOL_SOCKET, 12345)"
+    sock.getsockopt(socket.SOL_SOCKET, 12345)
+
+
+@reproduces("ENOTCONN", "recv() on a TCP socket that never connected")
+def _enotconn(trial: Trial) -> None:
+    sock = trial.keep(socket.socket())
+    trial.call = "recv() on an unconnected TCP socket"
+    sock.recv(1)
+
+
+@reproduces("ENOTSOCK", "a socket call on the descriptor of a regular file")
+def _enotsock(trial: Trial) -> None:
+    folder = trial.folder()
+    regular = trial.stack.enter_context(open(os.path.join(folder, "plain.txt"), "w"))  # noqa: SIM115
+    trial.call = f"getsockopt(SO_TYPE) on fd {regular.fileno()} (a regular file)"
+    socket.socket(fileno=regular.fileno())  # Python asks the fd for SO_TYPE
+
+
+@reproduces(
+    "EOPNOTSUPP", "listen() on a UDP socket: datagram sockets have no connections to accept"
+)
+def _eopnotsupp(trial: Trial) -> None:
+    sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    trial.call = "listen() on a UDP socket"
+    sock.listen(1)
+
+
+@reproduces(
+    "EPERM",
+    "an unprivileged process opens a RAW socket (needs CAP_NET_RAW)",
+    needs="when run as root: CAP_SETUID to drop to user nobody",
+)
+def _eperm(trial: Trial) -> None:
+    trial.call = "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) as an unprivileged user"
+
+    def open_raw() -> None:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+
+    run_unprivileged(open_raw)
+
+
+@reproduces("EPIPE", "send() after our own shutdown(SHUT_WR)")
+def _epipe(trial: Trial) -> None:
+    listener, client, server = tcp_pair()
+    for sock in (listener, client, server):
+        trial.keep(sock)
+    client.shutdown(socket.SHUT_WR)
+    trial.call = "send() after shutdown(SHUT_WR)"
+    client.send(b"too late")
+
+
+@reproduces(
+    "EPROTONOSUPPORT", "socket(AF_INET, SOCK_STREAM, IPPROTO_UDP): UDP is no stream protocol"
+)
+def _eprotonosupport(trial: Trial) -> None:
+    trial.call = "socket(AF_INET, SOCK_STREAM, IPPROTO_UDP)"
+    trial.keep(socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_UDP))
+
+
+@reproduces("EPROTOTYPE", "a UNIX stream socket connects to the path of a UNIX datagram socket")
+def _eprototype(trial: Trial) -> None:
+    path = os.path.join(trial.folder(), "datagram.sock")
+    trial.keep(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)).bind(path)
+    sock = trial.keep(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+    trial.call = f"SOCK_STREAM connect({path}) to a SOCK_DGRAM socket"
+    sock.connect(path)
+
+
+@reproduces(
+    "ESOCKTNOSUPPORT", "socket(AF_INET, SOCK_RDM): Linux has no reliable-datagram type for IP"
+)
+def _esocktnosupport(trial: Trial) -> None:
+    trial.call = "socket(AF_INET, SOCK_RDM)"
+    trial.keep(socket.socket(socket.AF_INET, socket.SOCK_RDM))
+
+
+@reproduces(
+    "ETIMEDOUT",
+    "connect() to a peer that never answers, with TCP_USER_TIMEOUT 500 ms and "
+    "1 SYN retry: the kernel gives up (a listener with a full accept queue drops the SYNs)",
+    lab_peer="--host H --port P: a silent peer (DROP, partition)",
+)
+def _etimedout(trial: Trial) -> None:
+    if trial.target.host:
+        connect_peer(trial, default_port=9, syn_retries=1)
+        return
+    address = stalled_listener(trial)
+    sock = trial.keep(socket.socket())
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 500)
+    trial.call = f"connect({address[0]}:{address[1]}) (SYNs dropped)"
+    sock.connect(address)
+
+
+@reproduces("EWOULDBLOCK", "recv() on a non-blocking socket with nothing to read (EAGAIN)")
+def _ewouldblock(trial: Trial) -> None:
+    listener, client, server = tcp_pair()
+    for sock in (listener, client, server):
+        trial.keep(sock)
+    client.setblocking(False)
+    trial.call = "non-blocking recv() with nothing queued"
+    client.recv(1)

@@ -1,0 +1,97 @@
+"""One event per line: JSON on stdout, a readable line on stderr (or readable stdout with --human).
+
+Every event carries ``ts`` (unix time, float), ``app`` (the command name), ``event`` and ``pid``,
+then event-specific fields such as ``peer`` (``"ip:port"``, ``"[ip6]:port"`` or ``"unix:PATH"``).
+Error events also carry ``errno`` (name), ``errno_number`` and ``message``.
+Lines are written whole and flushed at once, so a supervisor waiting for
+``"event": "listening"`` sees it as soon as the socket listens, and forked
+children never duplicate buffered output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import IO, Any, Optional
+
+from socklab.nodes.errnos import describe_error, error_fields
+
+
+class EventLog:
+    """Writes the events of one app."""
+
+    def __init__(
+        self,
+        app: str,
+        human: bool = False,
+        out: Optional[IO[str]] = None,
+        err: Optional[IO[str]] = None,
+    ) -> None:
+        self.app = app
+        self.human = human
+        self._out = out
+        self._err = err
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, text: Optional[str] = None, **fields: Any) -> dict[str, Any]:
+        """Write one event; ``text`` replaces the default readable rendering of ``fields``."""
+        record: dict[str, Any] = {"ts": round(time.time(), 6), "app": self.app, "event": event}
+        record["pid"] = os.getpid()
+        record.update(fields)
+        readable = f"{self.app}: {text if text is not None else render_fields(event, fields)}"
+        out = self._out if self._out is not None else sys.stdout
+        err = self._err if self._err is not None else sys.stderr
+        with self._lock:
+            if self.human:
+                _write_line(out, readable)
+            else:
+                _write_line(out, json.dumps(record, default=str))
+                _write_line(err, readable)
+        return record
+
+    def error(
+        self, exc: BaseException, target: str = "", action: str = "", hint: str = "", **fields: Any
+    ) -> dict[str, Any]:
+        """Write an ``error`` event for ``exc`` (errno name and number, meaning, target, hint)."""
+        message = describe_error(exc, target=target, action=action)
+        if hint:
+            message += f" ({hint})"
+        data = error_fields(exc)
+        data.update(fields)
+        if target:
+            data.setdefault("peer", target)
+        if action:
+            data.setdefault("call", action)
+        data["message"] = message
+        return self.emit("error", text=message, **data)
+
+    def failure(self, message: str, **fields: Any) -> dict[str, Any]:
+        """Write an ``error`` event that has no errno (a wrong echo, a missing argument...)."""
+        return self.emit(
+            "error", text=message, errno=None, errno_number=None, message=message, **fields
+        )
+
+
+def render_fields(event: str, fields: dict[str, Any]) -> str:
+    parts = [event]
+    if isinstance(fields.get("peer"), str):
+        parts.append(fields["peer"])
+    for key, value in fields.items():
+        if key == "peer" or value is None or value == "":
+            continue
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str)
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _write_line(stream: IO[str], line: str) -> None:
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        # the reader went away (a closed pipe, a closed stream at exit): events are best effort
+        pass

@@ -1,0 +1,71 @@
+"""``makefile``: a socket used as a file (``s.makefile('rwb', 0)``, as in the notes).
+
+A small server thread reads lines with ``for line in file`` and writes them back in
+upper case; the client writes and reads lines through its own file object.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from typing import Optional
+
+from socklab.nodes.addresses import format_address
+from socklab.nodes.arguments import app_parser
+from socklab.nodes.events import EventLog
+
+APP = "makefile"
+LINES = ("first line", "second line", "bye")
+
+
+def upper_case_server(listener: socket.socket, log: EventLog) -> None:
+    conn, address = listener.accept()
+    with conn, conn.makefile("rw", encoding="utf-8", newline="\n") as stream:
+        for line in stream:  # a file: iterate over lines until EOF
+            log.emit(
+                "received", role="server", peer=format_address(address), data=line.rstrip("\n")
+            )
+            stream.write(line.upper())
+            stream.flush()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = app_parser(APP, "makefile(): file-like I/O over a TCP socket.").parse_args(argv)
+    log = EventLog(APP, human=args.human)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    server = threading.Thread(target=upper_case_server, args=(listener, log), daemon=True)
+    server.start()
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    raw = client.makefile("rwb", 0)  # unbuffered binary file: each write() is one send()
+    log.emit(
+        "created",
+        mode="rwb",
+        buffering=0,
+        type=type(raw).__name__,
+        text=f"s.makefile('rwb', 0) -> {type(raw).__name__} "
+        f"over {format_address(client.getpeername())}",
+    )
+    ok = True
+    for line in LINES:
+        raw.write(line.encode() + b"\n")
+        log.emit("sent", role="client", data=line, text=f"client file.write({line!r})")
+        answer = raw.readline().decode().rstrip("\n")
+        log.emit(
+            "received", role="client", data=answer, text=f"client file.readline() -> {answer!r}"
+        )
+        ok = ok and answer == line.upper()
+    raw.close()
+    client.close()
+    server.join(5)
+    listener.close()
+    log.emit(
+        "done", ok=ok, text="lines written and read through file objects" if ok else "mismatch"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""``resolve NAME_OR_ADDR``: the resolver library of the notes, call by call.
+
+gethostbyname, gethostbyname_ex (canonical name, aliases, addresses), gethostbyaddr
+(reverse name of each address), getaddrinfo (families, types), getfqdn, the services
+database (getservbyname/getservbyport), and the address conversions (inet_pton/ntop,
+inet_aton/ntoa) and byte orders (htons/ntohs) for the addresses found. A failing call
+is part of the answer, with its error. ``--all`` adds every socket type to getaddrinfo,
+the reverse name of every address and more services; ``--json`` prints one object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import Any, Callable, Optional
+
+from socklab.nodes.arguments import app_parser
+from socklab.nodes.errnos import describe_error, error_fields
+from socklab.nodes.events import EventLog
+
+APP = "resolve"
+SERVICES = (("echo", "tcp"), ("domain", "udp"), ("http", "tcp"))
+MORE_SERVICES = (("ssh", "tcp"), ("smtp", "tcp"), ("https", "tcp"), ("ntp", "udp"))
+PORTS = ((7, "tcp"), (53, "udp"), (80, "tcp"))
+MORE_PORTS = ((22, "tcp"), (25, "tcp"), (443, "tcp"), (123, "udp"))
+_FAMILY_NAMES = {socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
+_TYPE_NAMES = {
+    socket.SOCK_STREAM: "SOCK_STREAM",
+    socket.SOCK_DGRAM: "SOCK_DGRAM",
+    socket.SOCK_RAW: "SOCK_RAW",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = app_parser(APP, "Resolver probe: every lookup of the notes for one name or address.")
+    parser.add_argument("query", metavar="NAME_OR_ADDR")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every socket type, the reverse name of every address, more services",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object of all results")
+    return parser
+
+
+def call(function: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """``{"result": ...}`` or ``{"error": ..., "errno": ...}``: a failed lookup is an answer too."""
+    try:
+        return {"result": function(*args)}
+    except (OSError, UnicodeError) as exc:
+        fields = error_fields(exc)
+        return {
+            "error": describe_error(exc),
+            "errno": fields["errno"],
+            "errno_number": fields["errno_number"],
+        }
+
+
+def address_family(text: str) -> Optional[int]:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+        except OSError:
+            continue
+        return family
+    return None
+
+
+def host_entry(found: dict[str, Any]) -> dict[str, Any]:
+    if "result" not in found:
+        return found
+    name, aliases, addresses = found["result"]
+    return {"result": {"name": name, "aliases": aliases, "addresses": addresses}}
+
+
+def addrinfo(query: str, every_type: bool) -> dict[str, Any]:
+    socktype = 0 if every_type else socket.SOCK_STREAM
+    found = call(
+        socket.getaddrinfo, query, None, socket.AF_UNSPEC, socktype, 0, socket.AI_CANONNAME
+    )
+    if "result" not in found:
+        return found
+    rows = []
+    for family, kind, proto, canonname, sockaddr in found["result"]:
+        rows.append(
+            {
+                "family": _FAMILY_NAMES.get(family, str(family)),
+                "type": _TYPE_NAMES.get(kind, str(kind)),
+                "proto": proto,
+                "canonname": canonname,
+                "address": sockaddr[0],
+            }
+        )
+    return {"result": rows}
+
+
+def conversions(address: str) -> dict[str, Any]:
+    """inet_pton/ntop for any address; inet_aton/ntoa and the integer value for IPv4."""
+    family = address_family(address)
+    if family is None:
+        return {"error": f"{address} is not an IPv4 or IPv6 address"}
+    packed = socket.inet_pton(family, address)
+    entry: dict[str, Any] = {
+        "family": _FAMILY_NAMES[family],
+        "inet_pton": packed.hex(),
+        "inet_ntop": socket.inet_ntop(family, packed),
+    }
+    if family == socket.AF_INET:
+        entry["inet_aton"] = socket.inet_aton(address).hex()
+        entry["inet_ntoa"] = socket.inet_ntoa(packed)
+        entry["network_order_int"] = int.from_bytes(packed, "big")
+        entry["host_order_int"] = int.from_bytes(packed, sys.byteorder)
+    return entry
+
+
+def byte_order(port: int) -> dict[str, Any]:
+    network = socket.htons(port)
+    return {
+        "port": port,
+        "host_byte_order": sys.byteorder,
+        "htons": network,
+        "htons_hex": f"0x{network:04x}",
+        "ntohs": socket.ntohs(network),
+        "wire_bytes": port.to_bytes(2, "big").hex(),
+    }
+
+
+def services(every: bool) -> dict[str, Any]:
+    names = SERVICES + (MORE_SERVICES if every else ())
+    ports = PORTS + (MORE_PORTS if every else ())
+    return {
+        "getservbyname": [
+            dict(name=n, proto=p, **call(socket.getservbyname, n, p)) for n, p in names
+        ],
+        "getservbyport": [
+            dict(port=n, proto=p, **call(socket.getservbyport, n, p)) for n, p in ports
+        ],
+    }
+
+
+def lookup(query: str, every: bool) -> dict[str, Any]:
+    """Every result of the resolver for ``query``, as one JSON-ready object."""
+    is_address = address_family(query) is not None
+    report: dict[str, Any] = {"query": query, "is_address": is_address}
+    report["gethostname"] = socket.gethostname()
+    report["gethostbyname"] = call(socket.gethostbyname, query)
+    report["gethostbyname_ex"] = host_entry(call(socket.gethostbyname_ex, query))
+    report["getaddrinfo"] = addrinfo(query, every)
+    report["getfqdn"] = socket.getfqdn(query)
+    found = [query] if is_address else []
+    found += report["gethostbyname_ex"].get("result", {}).get("addresses", [])
+    found += [row["address"] for row in report["getaddrinfo"].get("result", [])]
+    addresses = list(dict.fromkeys(found))  # unique, in the order found
+    report["addresses"] = addresses
+    reverse_of = addresses if every else addresses[:1]
+    report["gethostbyaddr"] = {a: host_entry(call(socket.gethostbyaddr, a)) for a in reverse_of}
+    report["conversions"] = {a: conversions(a) for a in addresses}
+    report["services"] = services(every)
+    report["byte_order"] = [byte_order(port) for port in (7, 80, 5000)]
+    report["resolved"] = bool(addresses)
+    return report
+
+
+def readable(report: dict[str, Any]) -> list[str]:
+    lines = [f"resolve {report['query']}"]
+    for key in (
+        "gethostbyname",
+        "gethostbyname_ex",
+        "getaddrinfo",
+        "gethostbyaddr",
+        "getfqdn",
+        "conversions",
+        "services",
+        "byte_order",
+    ):
+        lines.append(f"  {key}: {json.dumps(report[key], default=str)}")
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = lookup(args.query, args.all)
+    status = 0 if report["resolved"] else 1
+    if args.json:
+        print(json.dumps(report, default=str), flush=True)
+        return status
+    log = EventLog(APP, human=args.human)
+    for key in (
+        "gethostbyname",
+        "gethostbyname_ex",
+        "getaddrinfo",
+        "gethostbyaddr",
+        "getfqdn",
+        "conversions",
+        "services",
+        "byte_order",
+    ):
+        value = report[key]
+        log.emit(
+            "resolved",
+            text=f"{key}({args.query}): {json.dumps(value, default=str)}",
+            call=key,
+            query=args.query,
+            answer=value,
+        )
+    if not report["resolved"]:
+        log.emit(
+            "error",
+            text=f"{args.query}: no address found",
+            **_first_error(report),
+            query=args.query,
+        )
+    return status
+
+
+def _first_error(report: dict[str, Any]) -> dict[str, Any]:
+    for key in ("gethostbyname", "getaddrinfo"):
+        entry = report[key]
+        if "errno" in entry:
+            return {
+                "errno": entry["errno"],
+                "errno_number": entry["errno_number"],
+                "message": entry["error"],
+            }
+    return {"errno": None, "errno_number": None, "message": "no address"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

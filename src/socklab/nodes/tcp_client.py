@@ -1,0 +1,190 @@
+"""``tcp-client HOST PORT``: the notes' client steps, each logged.
+
+Create the socket, resolve HOST, connect, send ``--count`` messages, wait for each
+echo and check it, close. ``--shutdown wr`` sends everything, half-closes
+(``shutdown(SHUT_WR)``) and reads the echoes until the server's EOF. ``--linger0``
+closes with SO_LINGER 0, which sends RST instead of FIN. Any failure prints its errno
+(``ECONNREFUSED (111): connection refused by HOST:PORT``) and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import struct
+import sys
+import time
+from typing import Optional
+
+from socklab.nodes.addresses import format_address, resolve_endpoints, target_text
+from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
+from socklab.nodes.echo import BUFSIZE, preview
+from socklab.nodes.errnos import describe_error, error_fields
+from socklab.nodes.events import EventLog
+
+APP = "tcp-client"
+
+
+class EchoMismatch(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = app_parser(APP, "TCP client: connect, send messages, check the echoes.")
+    parser.add_argument("host", metavar="HOST", help="name or address of the server (unix: a path)")
+    parser.add_argument("port", metavar="PORT", type=int, nargs="?", help="server port")
+    parser.add_argument("--count", type=int, default=1, help="messages to send")
+    parser.add_argument("--message", default="hello", help="text of each message")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        help="seconds for connect and for each echo (settimeout)",
+    )
+    parser.add_argument(
+        "--shutdown",
+        choices=["wr"],
+        help="wr: send all, shutdown(SHUT_WR), then read the echoes until EOF",
+    )
+    parser.add_argument("--linger0", action="store_true", help="close with SO_LINGER 0 (RST)")
+    add_family_option(parser, default=None)
+    return parser
+
+
+def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
+    """Resolve HOST and try each address in turn; every failure is an ``error`` event."""
+    family = FAMILIES[args.family] if args.family else None
+    target = target_text(args.host, args.port, family)
+    try:
+        endpoints = resolve_endpoints(args.host, args.port, family, socket.SOCK_STREAM)
+    except OSError as exc:
+        log.error(exc, target=args.host, action="getaddrinfo")
+        return None
+    for index, endpoint in enumerate(endpoints):
+        peer = format_address(endpoint.address)
+        sock = socket.socket(endpoint.family, socket.SOCK_STREAM)
+        sock.settimeout(args.timeout or None)
+        started = time.monotonic()
+        try:
+            sock.connect(endpoint.address)
+        except OSError as exc:
+            sock.close()
+            if index < len(endpoints) - 1:  # not fatal yet: the name has more addresses to try
+                fields = error_fields(exc)
+                fields["message"] = describe_error(exc, target=peer)
+                log.emit(
+                    "connect_failed",
+                    text=fields["message"] + "; trying the next address",
+                    peer=peer,
+                    host=args.host,
+                    **fields,
+                )
+            else:
+                log.error(
+                    exc, target=peer, action="connect", host=args.host, timeout_s=args.timeout
+                )
+            continue
+        log.emit(
+            "connected",
+            peer=peer,
+            local=format_address(sock.getsockname()),
+            host=args.host,
+            connect_ms=round((time.monotonic() - started) * 1000, 3),
+        )
+        return sock
+    if not endpoints:
+        log.failure(f"{target}: no address to connect to")
+    return None
+
+
+def receive_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        data = sock.recv(min(BUFSIZE, size - len(chunks)))
+        if not data:
+            break
+        chunks += data
+    return bytes(chunks)
+
+
+def exchange(sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog) -> None:
+    """Send each message and wait for its echo (raises OSError or EchoMismatch)."""
+    payload = args.message.encode()
+    for seq in range(1, args.count + 1):
+        started = time.monotonic()
+        sock.sendall(payload)
+        log.emit("sent", peer=peer, seq=seq, bytes=len(payload), data=preview(payload))
+        echo = receive_exactly(sock, len(payload))
+        rtt = round((time.monotonic() - started) * 1000, 3)
+        log.emit("received", peer=peer, seq=seq, bytes=len(echo), data=preview(echo), rtt_ms=rtt)
+        if echo != payload:
+            what = "the server closed" if len(echo) < len(payload) else "a different reply"
+            raise EchoMismatch(f"echo {seq} from {peer}: {what} ({echo!r} != {payload!r})")
+
+
+def exchange_half_closed(
+    sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog
+) -> None:
+    """Send everything, shutdown(SHUT_WR), read until the server's EOF."""
+    payload = args.message.encode()
+    for seq in range(1, args.count + 1):
+        sock.sendall(payload)
+        log.emit("sent", peer=peer, seq=seq, bytes=len(payload), data=preview(payload))
+    sock.shutdown(socket.SHUT_WR)
+    log.emit(
+        "shutdown",
+        peer=peer,
+        how="SHUT_WR",
+        text=f"shutdown(SHUT_WR) towards {peer}: FIN sent, still reading",
+    )
+    echoed = bytearray()
+    while True:
+        data = sock.recv(BUFSIZE)
+        if not data:
+            log.emit("eof", peer=peer, bytes=len(echoed))
+            break
+        echoed += data
+        log.emit("received", peer=peer, bytes=len(data), data=preview(bytes(data)))
+    expected = payload * args.count
+    if bytes(echoed) != expected:
+        raise EchoMismatch(f"echo from {peer}: got {len(echoed)} bytes, expected {len(expected)}")
+
+
+def close(sock: socket.socket, linger0: bool, peer: str, log: EventLog) -> None:
+    how = "FIN"
+    if linger0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        how = "RST"
+    sock.close()
+    log.emit("closed", peer=peer, how=how)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = EventLog(APP, human=args.human)
+    if args.port is None and args.family != "unix":
+        log.failure("PORT is required (only --family unix takes a path alone)")
+        return 2
+    sock = connect(args, log)
+    if sock is None:
+        return 1
+    peer = format_address(sock.getpeername())
+    status = 0
+    try:
+        if args.shutdown == "wr":
+            exchange_half_closed(sock, args, peer, log)
+        else:
+            exchange(sock, args, peer, log)
+    except EchoMismatch as exc:
+        log.failure(str(exc), peer=peer)
+        status = 1
+    except OSError as exc:
+        log.error(exc, target=peer, action="echo")
+        status = 1
+    finally:
+        close(sock, args.linger0, peer, log)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

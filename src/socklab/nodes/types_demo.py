@@ -1,0 +1,138 @@
+"""``types``: what each socket type is, shown for real.
+
+STREAM keeps no message boundaries (three send() calls, one recv() gets them all);
+DGRAM keeps them (three sendto(), three recvfrom()). Then every family x type pair of
+the notes is tried with socket(): which Linux creates, and the errno of each refusal
+(SOCK_RDM: ESOCKTNOSUPPORT; SOCK_RAW without CAP_NET_RAW: EPERM).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from typing import Optional
+
+from socklab.nodes.arguments import app_parser
+from socklab.nodes.errnos import describe_error, error_fields
+from socklab.nodes.events import EventLog
+from socklab.nodes.loopback import tcp_pair
+
+APP = "types"
+PIECES = (b"one", b"two", b"three")
+FAMILIES = (("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6), ("AF_UNIX", socket.AF_UNIX))
+TYPES = (
+    ("SOCK_STREAM", socket.SOCK_STREAM),
+    ("SOCK_DGRAM", socket.SOCK_DGRAM),
+    ("SOCK_RAW", socket.SOCK_RAW),
+    ("SOCK_SEQPACKET", socket.SOCK_SEQPACKET),
+    ("SOCK_RDM", socket.SOCK_RDM),
+)
+
+# a raw socket names the protocol it carries: ICMP here (0 is refused with EPROTONOSUPPORT)
+RAW_PROTOCOLS = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
+
+
+def stream_boundaries(log: EventLog) -> bool:
+    listener, client, server = tcp_pair()
+    with listener, client, server:
+        for piece in PIECES:
+            client.send(piece)
+        log.emit(
+            "sent",
+            type="SOCK_STREAM",
+            pieces=[p.decode() for p in PIECES],
+            text=f"STREAM: 3 send() calls {[p.decode() for p in PIECES]}",
+        )
+        time.sleep(0.05)  # let all three arrive before the single read
+        server.settimeout(5)
+        got = server.recv(4096)
+        log.emit(
+            "received",
+            type="SOCK_STREAM",
+            data=got.decode(),
+            reads=1,
+            text=f"STREAM: one recv(4096) -> {got!r}: a byte stream, the boundaries are gone",
+        )
+    return got == b"".join(PIECES)
+
+
+def datagram_boundaries(log: EventLog) -> bool:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(5)
+        for piece in PIECES:
+            sender.sendto(piece, receiver.getsockname())
+        log.emit(
+            "sent",
+            type="SOCK_DGRAM",
+            pieces=[p.decode() for p in PIECES],
+            text=f"DGRAM: 3 sendto() calls {[p.decode() for p in PIECES]}",
+        )
+        got = [receiver.recvfrom(4096)[0] for _ in PIECES]
+        log.emit(
+            "received",
+            type="SOCK_DGRAM",
+            data=[g.decode() for g in got],
+            reads=len(got),
+            text=f"DGRAM: 3 recvfrom(4096) -> {got}: one message each, boundaries kept",
+        )
+    return got == list(PIECES)
+
+
+def creation_table(log: EventLog) -> "dict[str, str]":
+    """socket(family, type) for every pair: 'ok' or the errno name of the refusal."""
+    table = {}
+    for family_name, family in FAMILIES:
+        for type_name, kind in TYPES:
+            key = f"{family_name}/{type_name}"
+            try:
+                sock = socket.socket(
+                    family, kind, RAW_PROTOCOLS.get(family, 0) if kind == socket.SOCK_RAW else 0
+                )
+            except OSError as exc:
+                fields = error_fields(exc)
+                table[key] = str(fields["errno"])
+                log.emit(
+                    "refused",
+                    family=family_name,
+                    type=type_name,
+                    **fields,
+                    text=f"socket({family_name}, {type_name}) -> {describe_error(exc)}",
+                )
+                continue
+            sock.close()
+            table[key] = "ok"
+            log.emit(
+                "created",
+                family=family_name,
+                type=type_name,
+                text=f"socket({family_name}, {type_name}) -> ok",
+            )
+    return table
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = app_parser(APP, "Socket types: STREAM vs DGRAM boundaries; RDM refused.").parse_args(
+        argv
+    )
+    log = EventLog(APP, human=args.human)
+    stream_ok = stream_boundaries(log)
+    datagram_ok = datagram_boundaries(log)
+    table = creation_table(log)
+    rdm = table["AF_INET/SOCK_RDM"]
+    ok = stream_ok and datagram_ok and rdm != "ok"
+    log.emit(
+        "done",
+        ok=ok,
+        table=table,
+        text=f"STREAM merged: {stream_ok}; DGRAM kept boundaries: {datagram_ok}; SOCK_RDM: {rdm}",
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

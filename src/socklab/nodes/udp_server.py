@@ -1,0 +1,108 @@
+"""``udp-server --port P``: a datagram echo server.
+
+No connection, no accept(): one socket, recvfrom() gives each datagram and who sent
+it, sendto() answers that address. Each datagram is one message: boundaries are kept.
+UNIX datagram clients must bind a path of their own to get an answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+import time
+from typing import Any, Optional
+
+from socklab.nodes.addresses import family_name, format_address
+from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
+from socklab.nodes.echo import preview
+from socklab.nodes.events import EventLog
+from socklab.nodes.tcp_server import StopServer, bind_address, install_stop_handlers
+
+APP = "udp-server"
+MAX_DATAGRAM = 65535
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = app_parser(APP, "UDP echo server.")
+    parser.add_argument("--port", type=int, help="port to listen on (0: any free port)")
+    parser.add_argument(
+        "--delay",
+        type=positive_float,
+        default=0.0,
+        help="seconds of simulated work before each reply",
+    )
+    add_family_option(parser)
+    parser.add_argument("--path", help="socket path for --family unix")
+    parser.add_argument("--host", help="address to bind (default: every address of the family)")
+    return parser
+
+
+def serve(sock: socket.socket, log: EventLog, delay: float) -> None:
+    while True:
+        try:
+            data, address = sock.recvfrom(MAX_DATAGRAM)
+        except OSError as exc:  # e.g. an ICMP error queued for this socket: report, go on
+            log.error(exc, action="recvfrom")
+            continue
+        peer = format_address(address)
+        log.emit("received", peer=peer, bytes=len(data), data=preview(data))
+        if not address:
+            log.failure("an unbound UNIX datagram client cannot be answered", peer=peer)
+            continue
+        if delay:
+            time.sleep(delay)
+        try:
+            sock.sendto(data, address)
+        except OSError as exc:
+            log.error(exc, target=peer, action="sendto")
+            continue
+        log.emit("sent", peer=peer, bytes=len(data))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = EventLog(APP, human=args.human)
+    family = FAMILIES[args.family]
+    if args.port is None and family != socket.AF_UNIX:
+        log.failure("--port is required for inet and inet6")
+        return 2
+    address = bind_address(args, "udp")
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_UNIX and os.path.exists(address):
+            os.unlink(address)  # a datagram socket file cannot be probed for a live owner
+        sock.bind(address)
+    except OSError as exc:
+        log.error(exc, target=format_address(address), action="bind")
+        sock.close()
+        return 1
+    bound = sock.getsockname()
+    fields: dict[str, Any] = {
+        "proto": "udp",
+        "family": family_name(family),
+        "address": format_address(bound),
+        "delay": args.delay,
+    }
+    if family != socket.AF_UNIX:
+        fields["port"] = bound[1]
+    install_stop_handlers()
+    log.emit(
+        "listening", text=f"listening on {fields['address']} (udp, delay {args.delay}s)", **fields
+    )
+    try:
+        serve(sock, log, args.delay)
+    except (StopServer, KeyboardInterrupt) as stop:
+        log.emit("stopped", reason=str(stop) or "interrupt")
+    finally:
+        sock.close()
+        if family == socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
