@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import click
 import typer
+import typer.core
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
@@ -26,26 +26,26 @@ from socklab.topology import json_schema, load_topology
 class _Group(typer.core.TyperGroup):
     """Turns every LabError into one or two lines and its exit code; never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LabError as exc:
             _debug_traceback(ctx)
             render.error(escape(exc.message), exc.hint and escape(exc.hint))
-            ctx.exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             render.err.print("interrupted")
-            ctx.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
+            raise typer.Exit(130) from None
         except Exception as exc:
+            if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
+                raise  # the CLI framework's own exits and usage errors
             _debug_traceback(ctx)
             render.error(f"unexpected {type(exc).__name__}: {escape(str(exc))}",
                          "run again with --debug for the traceback, and report it")
-            ctx.exit(1)
+            raise typer.Exit(1) from None
 
 
-def _debug_traceback(ctx: click.Context) -> None:
+def _debug_traceback(ctx: typer.Context) -> None:
     if (ctx.obj or {}).get("debug") or os.environ.get("SOCKLAB_DEBUG"):
         traceback.print_exc()
 

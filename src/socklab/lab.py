@@ -77,7 +77,12 @@ class Lab:
         return deploy.down(self.engine, self.name)
 
     def status(self) -> list[deploy.NodeStatus]:
-        return deploy.status(self.engine, self.name)
+        """The nodes that are up, in topology order when the topology is known."""
+        found = deploy.status(self.engine, self.name)
+        if self.topology is None:
+            return found
+        order = {inst: i for i, (inst, _, _) in enumerate(self.topology.instances())}
+        return sorted(found, key=lambda s: order.get(s.node, len(order)))
 
     def is_up(self) -> bool:
         return bool(self.engine.containers({LABEL_LAB: self.name}))

@@ -8,6 +8,7 @@ user presses Ctrl-C, everything the lab owns is removed again.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -134,9 +135,9 @@ def down(engine: Engine, lab: str | None) -> tuple[int, int]:
 
 
 def status(engine: Engine, lab: str) -> list[NodeStatus]:
-    """Every node of a lab as Docker sees it, in creation order."""
+    """Every node of a lab as Docker sees it, ordered by name (``client-2`` before ``client-10``)."""
     out = []
-    for c in sorted(engine.containers({LABEL_LAB: lab}), key=lambda c: c["Created"]):
+    for c in engine.containers({LABEL_LAB: lab}):
         nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
         out.append(NodeStatus(
             node=c["Labels"].get(LABEL_NODE, "?"),
@@ -147,7 +148,8 @@ def status(engine: Engine, lab: str) -> list[NodeStatus]:
                 for name, n in nets.items()
             },
         ))
-    return out
+    return sorted(out, key=lambda s: [int(p) if p.isdigit() else p
+                                      for p in re.split(r"(\d+)", s.node)])
 
 
 def _net_label(docker_name: str, lab: str) -> str:
