@@ -37,8 +37,10 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _entry(pkg: Path, module: str) -> list[str]:
-    code = (f"import sys; sys.path.insert(0, {str(pkg)!r}); "
-            f"from socklab.nodes.{module} import main; sys.exit(main())")
+    code = (
+        f"import sys; sys.path.insert(0, {str(pkg)!r}); "
+        f"from socklab.nodes.{module} import main; sys.exit(main())"
+    )
     return [sys.executable, "-S", "-c", code]
 
 
@@ -54,10 +56,19 @@ class Node:
 
     def __init__(self, pkg: Path, run_dir: Path, start: list[list[str]], **env: str) -> None:
         self.pkg, self.run_dir = pkg, run_dir
-        self.env = {**os.environ, "SOCKLAB_RUN_DIR": str(run_dir),
-                    "SOCKLAB_START": json.dumps(start), **env}
-        self.proc = subprocess.Popen(_entry(pkg, "supervisor"), env=self.env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.env = {
+            **os.environ,
+            "SOCKLAB_RUN_DIR": str(run_dir),
+            "SOCKLAB_START": json.dumps(start),
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            _entry(pkg, "supervisor"),
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
         self.lines: list[str] = []
 
@@ -75,8 +86,9 @@ class Node:
                 found.append(json.loads(m["text"]))
         return found
 
-    def wait_for(self, check: Callable[[list[dict[str, object]]], bool],
-                 timeout: float = 10) -> None:
+    def wait_for(
+        self, check: Callable[[list[dict[str, object]]], bool], timeout: float = 10
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check(self.events()):
@@ -91,8 +103,13 @@ class Node:
         return code
 
     def start(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*_entry(self.pkg, "supervisor_start"), *argv], env=self.env,
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [*_entry(self.pkg, "supervisor_start"), *argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
 
 @pytest.fixture
@@ -118,8 +135,15 @@ def _ready(events: list[dict[str, object]]) -> bool:
 
 
 def test_tags_lines_and_reports_ready(node: Callable[..., Node]) -> None:
-    n = node([[sys.executable, "-c",
-               "import sys; print('out line'); print('err line', file=sys.stderr)"]])
+    n = node(
+        [
+            [
+                sys.executable,
+                "-c",
+                "import sys; print('out line'); print('err line', file=sys.stderr)",
+            ]
+        ]
+    )
     n.wait_for(lambda ev: _ready(ev) and any(e["event"] == "exited" for e in ev))
     app = Path(sys.executable).name
     spawned = next(e for e in n.events() if e["event"] == "spawned")
@@ -163,12 +187,16 @@ def test_survives_crash_and_missing_command_names_repeats(node: Callable[..., No
 
 
 def test_server_ready_waits_for_listening(node: Callable[..., Node], tmp_path: Path) -> None:
-    server = _script(tmp_path, "slow-server", """
+    server = _script(
+        tmp_path,
+        "slow-server",
+        """
         import json, time
         time.sleep(0.5)
         print(json.dumps({"event": "listening", "port": 5000}), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     n = node([[server], [sys.executable, "-c", "import time; time.sleep(60)"]])
     n.wait_for(_ready)
     text = "\n".join(n.lines)
@@ -190,12 +218,16 @@ def test_silent_server_times_out(node: Callable[..., Node], tmp_path: Path) -> N
 def test_sigterm_kills_stubborn_children_after_grace(
     node: Callable[..., Node], tmp_path: Path
 ) -> None:
-    stubborn = _script(tmp_path, "stubborn", """
+    stubborn = _script(
+        tmp_path,
+        "stubborn",
+        """
         import signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("ignoring SIGTERM", flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     n = node([[stubborn]])
     n.wait_for(lambda ev: _ready(ev) and any("ignoring SIGTERM" in line for line in n.lines))
     t0 = time.monotonic()
@@ -205,12 +237,16 @@ def test_sigterm_kills_stubborn_children_after_grace(
 
 
 def test_socklab_start_adds_an_app(node: Callable[..., Node], tmp_path: Path) -> None:
-    server = _script(tmp_path, "late-server", """
+    server = _script(
+        tmp_path,
+        "late-server",
+        """
         import json, sys, time
         time.sleep(0.3)
         print(json.dumps({"event": "listening", "port": int(sys.argv[1])}), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     n = node([])
     n.wait_for(_ready)
     done = n.start(server, "6000")
@@ -235,14 +271,23 @@ def test_socklab_start_adds_an_app(node: Callable[..., Node], tmp_path: Path) ->
 
 def test_socklab_start_without_supervisor(pkg: Path, tmp_path: Path) -> None:
     env = {**os.environ, "SOCKLAB_RUN_DIR": str(tmp_path)}
-    done = subprocess.run([*_entry(pkg, "supervisor_start"), "true"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*_entry(pkg, "supervisor_start"), "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "no supervisor" in done.stderr
 
 
 def test_bad_start_json_is_a_config_error(pkg: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "SOCKLAB_RUN_DIR": str(tmp_path),
-           "SOCKLAB_START": '["tcp-server --port 1"]'}
-    done = subprocess.run(_entry(pkg, "supervisor"), env=env, capture_output=True, text=True,
-                          timeout=30)
+    env = {
+        **os.environ,
+        "SOCKLAB_RUN_DIR": str(tmp_path),
+        "SOCKLAB_START": '["tcp-server --port 1"]',
+    }
+    done = subprocess.run(
+        _entry(pkg, "supervisor"), env=env, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 2 and '"event": "config-error"' in done.stdout

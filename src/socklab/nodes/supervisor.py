@@ -121,8 +121,12 @@ class Supervisor:
             env.pop(key, None)
         try:
             app.proc = subprocess.Popen(
-                app.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=env, start_new_session=True,
+                app.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             code = getattr(exc, "errno", None)
@@ -175,8 +179,11 @@ class Supervisor:
         for app in apps:
             app.started.wait()
         if not self.stopping.is_set():
-            self.out.event("ready", apps=[a.name for a in apps if a.proc is not None],
-                           failed=[a.name for a in apps if a.proc is None])
+            self.out.event(
+                "ready",
+                apps=[a.name for a in apps if a.proc is not None],
+                failed=[a.name for a in apps if a.proc is None],
+            )
 
     # -- stopping ---------------------------------------------------------------
 
@@ -235,7 +242,7 @@ def _handle(sup: Supervisor, conn: socket.socket) -> None:
             request = json.loads(stream.readline(MAX_LINE).decode("utf-8"))
             argv: Any = request.get("argv") if isinstance(request, dict) else None
             if not _is_argv(argv):
-                raise ValueError("expected {\"argv\": [non-empty list of strings]}")
+                raise ValueError('expected {"argv": [non-empty list of strings]}')
         except ValueError as exc:
             reply: Dict[str, Any] = {"ok": False, "error": "bad request: %s" % exc}
         else:
@@ -254,8 +261,11 @@ def _start_reply(app: App) -> Dict[str, Any]:
         return {"ok": False, "error": app.error or "not started"}
     code = app.proc.poll()
     if app.is_server and not app.listening and code is not None:
-        return {"ok": False, "error": "%s exited with code %d before listening" % (app.name, code),
-                "spawned": app.spawned}
+        return {
+            "ok": False,
+            "error": "%s exited with code %d before listening" % (app.name, code),
+            "spawned": app.spawned,
+        }
     reply: Dict[str, Any] = {"ok": True, "spawned": app.spawned}
     if app.is_server and not app.listening:
         reply["warning"] = "%s is not listening" % app.name
@@ -263,8 +273,12 @@ def _start_reply(app: App) -> Dict[str, Any]:
 
 
 def _is_argv(value: Any) -> bool:
-    return (isinstance(value, list) and len(value) > 0
-            and all(isinstance(a, str) for a in value) and value[0] != "")
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(a, str) for a in value)
+        and value[0] != ""
+    )
 
 
 def _listen(path: str) -> Optional[socket.socket]:
@@ -334,8 +348,10 @@ def start_main(argv: Optional[List[str]] = None) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     if not args or args[0] in ("-h", "--help"):
-        sys.stderr.write("usage: socklab-start COMMAND [ARG...]\n"
-                         "Start COMMAND as one more app of this node's supervisor.\n")
+        sys.stderr.write(
+            "usage: socklab-start COMMAND [ARG...]\n"
+            "Start COMMAND as one more app of this node's supervisor.\n"
+        )
         return 0 if args else 2
     path = socket_path()
     try:

@@ -1,0 +1,453 @@
+"""The node image ``socklab/node:<hash>``: its tag, build (pull or bootstrap), status.
+
+The image is two layers of work: a *base* (Debian plus the lab's tools, tagged
+``socklab/base:<hash of the recipe>``) and a thin *node layer* with the code of
+:mod:`socklab.nodes` and one wrapper per command of ``socklab.nodes.COMMANDS``.
+A change of node code therefore rebuilds only the node layer.
+
+Two ways to get a base: ``pull`` (``docker build`` FROM a Python slim image, needs
+a registry) and ``bootstrap`` (a Debian rootfs made by ``mmdebstrap`` from the
+host's own apt sources, then ``docker import``-ed; needs no registry).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import socklab.nodes
+from socklab.errors import LabError
+from socklab.orchestrator.engine import Engine
+
+Method = Literal["auto", "pull", "bootstrap"]
+Progress = Callable[[str], None]
+
+NODE_REPO = "socklab/node"
+BASE_REPO = "socklab/base"
+RECIPE_DIR = Path(__file__).parent / "recipe"
+NODES_DIR = Path(socklab.nodes.__file__).parent
+IN_IMAGE_ROOT = "/opt/socklab"
+IN_BIN = "/usr/local/bin"
+APT_SOURCES = Path("/etc/apt/sources.list")
+APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
+#: Host apt settings worth keeping when mmdebstrap runs apt with its own config.
+APT_PASSTHROUGH = (
+    "Acquire::http::Proxy",
+    "Acquire::https::Proxy",
+    "Acquire::Check-Valid-Until",
+    "Acquire::Check-Date",
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build` did: ``built`` is False when the image was already there.
+
+    ``method`` is ``pull`` or ``bootstrap`` (the base was made), ``base-reused`` (only
+    the node layer was built) or ``present`` (nothing to do).
+    """
+
+    tag: str
+    method: str
+    seconds: float
+    built: bool
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    """The node image of this code on the daemon."""
+
+    tag: str
+    present: bool
+    size_bytes: int | None
+    created: str | None
+    base_present: bool
+
+
+# -- tags ---------------------------------------------------------------------
+
+
+def _read_tree(root: Path, pattern: str) -> dict[str, bytes]:
+    """A snapshot of the files of a tree: relative path -> content."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob(pattern))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def _digest(**trees: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for prefix, files in trees.items():
+        for rel, data in sorted(files.items()):
+            name = f"{prefix}/{rel}".encode()
+            h.update(b"%d:%s%d:" % (len(name), name, len(data)))
+            h.update(data)
+    return h.hexdigest()[:12]
+
+
+def _tags(nodes: dict[str, bytes], recipe: dict[str, bytes]) -> tuple[str, str]:
+    """The node and base image tags of these snapshots."""
+    return (
+        f"{NODE_REPO}:{_digest(nodes=nodes, recipe=recipe)}",
+        f"{BASE_REPO}:{_digest(recipe=recipe)}",
+    )
+
+
+def node_image_tag() -> str:
+    """``socklab/node:<12 hex>``: a hash of the node code and of the image recipe."""
+    return _tags(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"))[0]
+
+
+def base_image_tag() -> str:
+    """``socklab/base:<12 hex>``: a hash of the image recipe only."""
+    return _tags({}, _read_tree(RECIPE_DIR, "*"))[1]
+
+
+# -- public API ---------------------------------------------------------------
+
+
+def status(engine: Engine) -> ImageStatus:
+    """Whether the node image of this code (and its base) is on the daemon."""
+    tag = node_image_tag()
+    info = engine.image_info(tag)
+    return ImageStatus(
+        tag=tag,
+        present=info is not None,
+        size_bytes=int(info["Size"]) if info else None,
+        created=str(info["Created"]) if info else None,
+        base_present=engine.image_info(base_image_tag()) is not None,
+    )
+
+
+def ensure(engine: Engine, on_progress: Progress | None = None) -> str:
+    """The node image tag, built with method ``auto`` when it is missing."""
+    return build(engine, "auto", on_progress=on_progress).tag
+
+
+def build(
+    engine: Engine,
+    method: Method = "auto",
+    *,
+    force: bool = False,
+    on_progress: Progress | None = None,
+) -> BuildResult:
+    """Build the node image (and its base when missing, or always with ``force``).
+
+    ``auto`` reuses a present base, else tries ``pull`` and falls back at once to
+    ``bootstrap``. Builds from concurrent processes are serialized by a lock file.
+    """
+    if method not in ("auto", "pull", "bootstrap"):
+        raise LabError(f"unknown image build method {method!r}", "use auto, pull or bootstrap")
+    say = on_progress or (lambda _line: None)
+    # one snapshot of the code: the tag names exactly what goes into the image
+    nodes, recipe = _read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*")
+    tag, base = _tags(nodes, recipe)
+    start = time.monotonic()
+    if not force and engine.image_info(tag) is not None:
+        return BuildResult(tag, "present", 0.0, built=False)
+    with _build_lock(say):
+        if not force and engine.image_info(tag) is not None:  # another process built it
+            return BuildResult(tag, "present", time.monotonic() - start, built=False)
+        if force or engine.image_info(base) is None:
+            used = _build_base(engine, method, base, say)
+        else:
+            used = "base-reused"
+            say(f"reusing base image {base}")
+        say("building node layer")
+        _build_node_layer(engine, base, tag, nodes, recipe["Dockerfile.node"], say)
+    return BuildResult(tag, used, time.monotonic() - start, built=True)
+
+
+# -- base ---------------------------------------------------------------------
+
+
+def _build_base(engine: Engine, method: Method, base: str, say: Progress) -> str:
+    if method == "bootstrap":
+        _bootstrap_base(engine, base, say)
+        return "bootstrap"
+    try:
+        _pull_base(engine, base, say)
+        return "pull"
+    except LabError as exc:
+        if method == "pull":
+            raise LabError(
+                f"pull build failed: {exc.message}",
+                "no registry reachable? build without one: socklab image build --method bootstrap",
+            ) from exc
+        say(f"pull failed ({exc.message}); falling back to bootstrap")
+    _bootstrap_base(engine, base, say)
+    return "bootstrap"
+
+
+def _image_config() -> list[str]:
+    """The base's ENV/LABEL/CMD lines (recipe/image-config.dockerfile)."""
+    text = (RECIPE_DIR / "image-config.dockerfile").read_text()
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _pull_base(engine: Engine, base: str, say: Progress) -> None:
+    say("docker build FROM python:3.11-slim (pull)")
+    with tempfile.TemporaryDirectory(prefix="socklab-pull-") as tmp:
+        context = Path(tmp)
+        for name in ("packages.txt", "dpkg-excludes.cfg"):
+            shutil.copyfile(RECIPE_DIR / name, context / name)
+        dockerfile = (RECIPE_DIR / "Dockerfile.pull").read_text()
+        (context / "Dockerfile").write_text(dockerfile + "\n".join(_image_config()) + "\n")
+        try:
+            engine.build_image(context, base, pull=True, on_line=lambda line: say(f"pull: {line}"))
+        except LabError:
+            raise
+        except Exception as exc:  # the SDK's own errors; image.py does not import docker
+            raise LabError(f"image build failed: {exc}") from exc
+
+
+def _bootstrap_base(engine: Engine, base: str, say: Progress) -> None:
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise LabError("mmdebstrap not found", "install it: apt-get install mmdebstrap")
+    repo, _, tag = base.partition(":")
+    with tempfile.TemporaryDirectory(prefix="socklab-bootstrap-") as tmp:
+        sources = Path(tmp) / "host.sources"
+        suite = _host_codename()
+        sources.write_text(_host_sources(suite))
+        rootfs = Path(tmp) / "rootfs.tar"
+        _run_mmdebstrap(_mmdebstrap_argv(mmdebstrap, suite, sources, rootfs), say)
+        say(f"importing rootfs ({rootfs.stat().st_size // 2**20} MiB)")
+        engine.import_image(rootfs, repo, tag, changes=_image_config())
+
+
+def _mmdebstrap_argv(mmdebstrap: str, suite: str, sources: Path, target: Path) -> list[str]:
+    packages = [
+        line.strip()
+        for line in (RECIPE_DIR / "packages.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    argv = [
+        mmdebstrap,
+        "--mode=root" if os.geteuid() == 0 else "--mode=unshare",
+        "--variant=essential",
+        "--format=tar",
+        f"--include={','.join(packages)}",
+        f"--dpkgopt={RECIPE_DIR / 'dpkg-excludes.cfg'}",
+        '--customize-hook=rm -rf "$1"/var/log/*.log "$1"/var/log/apt'
+        ' "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old',
+    ]
+    merged_usr = Path("/usr/share/mmdebstrap/hooks/merged-usr")
+    if merged_usr.is_dir():  # else init-system-helpers drags in usrmerge and perl
+        argv.append(f"--hook-dir={merged_usr}")
+    argv += [f"--aptopt={opt}" for opt in _host_apt_options()]
+    return [*argv, suite, str(target), str(sources)]
+
+
+def _run_mmdebstrap(argv: list[str], say: Progress) -> None:
+    tail: list[str] = []
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    ) as proc:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.rstrip()
+            tail = [*tail[-9:], line]
+            if line.startswith("I: ") and "..." in line:
+                say(f"mmdebstrap: {line[3:]}")
+    if proc.returncode != 0:
+        raise LabError(
+            f"mmdebstrap failed (exit {proc.returncode}): "
+            + next((t for t in reversed(tail) if t.startswith("E: ")), tail[-1] if tail else ""),
+            "check that `apt-get update` works on this host (the image uses its apt sources)",
+        )
+
+
+# -- host apt configuration ---------------------------------------------------
+
+
+def _host_codename() -> str:
+    """The host's Debian suite, from /etc/os-release."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            key, _, value = line.partition("=")
+            fields[key] = value.strip().strip('"')
+    codename = fields.get("VERSION_CODENAME", "")
+    if not codename:
+        raise LabError(
+            "cannot tell this host's Debian release (no VERSION_CODENAME in /etc/os-release)",
+            "bootstrap needs a Debian host; or use --method pull",
+        )
+    return codename
+
+
+def _host_sources(codename: str) -> str:
+    """The host's apt entries for its own release (``<codename>`` and ``<codename>-*``),
+    as one deb822 text; other repositories (third-party, other suites) are left out."""
+    entries: list[dict[str, str]] = []
+    files = [APT_SOURCES] if APT_SOURCES.is_file() else []
+    if APT_SOURCES_DIR.is_dir():
+        files += sorted(p for p in APT_SOURCES_DIR.iterdir() if p.suffix in (".list", ".sources"))
+    for path in files:
+        text = path.read_text(errors="replace")
+        entries += _parse_deb822(text) if path.suffix == ".sources" else _parse_one_line(text)
+    stanzas = []
+    for entry in entries:
+        suites = [
+            s
+            for s in entry.get("suites", "").split()
+            if s == codename or s.startswith(f"{codename}-")
+        ]
+        if "deb" not in entry.get("types", "").split() or not suites:
+            continue
+        if entry.get("enabled", "yes").lower() == "no":
+            continue
+        lines = [
+            "Types: deb",
+            f"URIs: {entry['uris']}",
+            f"Suites: {' '.join(suites)}",
+            f"Components: {entry.get('components', 'main')}",
+        ]
+        lines += [
+            f"{key.title()}: {entry[key]}" for key in ("signed-by", "trusted") if key in entry
+        ]
+        stanzas.append("\n".join(lines))
+    if not stanzas:
+        raise LabError(
+            f"no apt source for '{codename}' on this host",
+            f"add one under {APT_SOURCES_DIR} (apt-get update must work)",
+        )
+    return "\n\n".join(stanzas) + "\n"
+
+
+def _parse_deb822(text: str) -> list[dict[str, str]]:
+    entries: list[dict[str, str]] = []
+    for block in re.split(r"\n\s*\n", text):
+        entry: dict[str, str] = {}
+        key = ""
+        for line in block.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if line[0] in " \t" and key:  # continuation line (e.g. an inline key)
+                entry[key] += "\n " + line.strip()
+                continue
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            entry[key] = value.strip()
+        if "uris" in entry:
+            entries.append(entry)
+    return entries
+
+
+def _parse_one_line(text: str) -> list[dict[str, str]]:
+    entries = []
+    for line in text.splitlines():
+        m = re.match(r"\s*(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)", line)
+        if not m:
+            continue
+        entry = {"types": m[1], "uris": m[3], "suites": m[4], "components": m[5].strip()}
+        for opt in (m[2] or "").split():
+            key, _, value = opt.partition("=")
+            if key in ("signed-by", "trusted"):
+                entry[key] = value.replace(",", " ")
+        entries.append(entry)
+    return entries
+
+
+def _host_apt_options() -> list[str]:
+    """The few host apt settings (proxies, release-date checks) mmdebstrap should keep."""
+    try:
+        dump = subprocess.run(
+            ["apt-config", "dump"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [
+        line.rstrip(";") for line in dump.splitlines() if line.split(" ", 1)[0] in APT_PASSTHROUGH
+    ]
+
+
+# -- node layer -----------------------------------------------------------------
+
+
+def _build_node_layer(
+    engine: Engine, base: str, tag: str, nodes: dict[str, bytes], dockerfile: bytes, say: Progress
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="socklab-node-") as tmp:
+        context = Path(tmp)
+        _fill_node_context(context, base, nodes, dockerfile)
+        engine.build_image(context, tag, on_line=lambda line: say(f"node layer: {line}"))
+
+
+def _fill_node_context(
+    context: Path, base: str, nodes: dict[str, bytes], dockerfile: bytes
+) -> None:
+    """Dockerfile (FROM base + the recipe's node layer) and rootfs/: node code, wrappers."""
+    (context / "Dockerfile").write_bytes(f"FROM {base}\n".encode() + dockerfile)
+    rootfs = context / "rootfs"
+    package = rootfs / IN_IMAGE_ROOT.lstrip("/") / "socklab"
+    _write(package / "__init__.py", b"")  # not the host's: that one imports pydantic
+    for rel, data in nodes.items():
+        _write(package / "nodes" / rel, data)
+    for command, module in sorted(_commands(nodes.get("__init__.py", b"")).items()):
+        wrapper = (
+            "#!/usr/bin/python3\nimport sys\n"
+            f"sys.path.insert(0, {IN_IMAGE_ROOT!r})\n"
+            f"from socklab.nodes.{module} import main\n"
+            "sys.exit(main())\n"
+        )
+        _write(rootfs / IN_BIN.lstrip("/") / command, wrapper.encode(), mode=0o755)
+
+
+def _commands(init_source: bytes) -> dict[str, str]:
+    """``COMMANDS`` of this snapshot of socklab/nodes/__init__.py (a dict literal there);
+    the imported ``socklab.nodes.COMMANDS`` when it is not a literal."""
+    for stmt in ast.parse(init_source).body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == "COMMANDS" for t in targets):
+                with contextlib.suppress(ValueError):
+                    value = ast.literal_eval(stmt.value)
+                    if isinstance(value, dict):
+                        return {str(k): str(v) for k, v in value.items()}
+    return dict(socklab.nodes.COMMANDS)
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write a file of the image, with modes independent of the umask."""
+    for parent in reversed(path.relative_to(path.anchor).parents[:-1]):
+        directory = Path(path.anchor) / parent
+        if not directory.is_dir():
+            directory.mkdir()
+            directory.chmod(0o755)
+    path.write_bytes(data)
+    path.chmod(mode)
+
+
+@contextlib.contextmanager
+def _build_lock(say: Progress) -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / "socklab-image-build.lock"
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("waiting for another socklab image build to finish")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
