@@ -1,0 +1,244 @@
+"""tcp-server, udp-server and their clients as real processes over 127.0.0.1, ::1 and UNIX."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_node_apps_support import Server, echo_once, run_app
+
+MODES = ["iterative", "threaded", "forking", "selectors"]
+CONCURRENT = ["threaded", "forking", "selectors"]
+
+
+def has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def start_tcp(folder: Path, mode: str, *extra: str) -> Server:
+    return Server(
+        "tcp_server", "--port", "0", "--host", "127.0.0.1", "--mode", mode, *extra, folder=folder
+    )
+
+
+def test_listening_event_is_the_line_the_supervisor_waits_for(tmp_path: Path) -> None:
+    with start_tcp(tmp_path, "threaded") as server:
+        first = server.raw_stdout().splitlines()[0]
+    assert '"event": "listening"' in first
+    listening = server.listening
+    assert listening["app"] == "tcp-server" and listening["proto"] == "tcp"
+    assert listening["address"] == f"127.0.0.1:{listening['port']}"
+    assert isinstance(listening["ts"], float) and listening["pid"] == server.pid
+    assert server.events()[-1]["event"] == "stopped"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_echoes_over_inet(tmp_path: Path, mode: str) -> None:
+    with start_tcp(tmp_path, mode) as server:
+        assert echo_once(socket.AF_INET, ("127.0.0.1", server.port), b"hello") == b"hello"
+        client = run_app(
+            "tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--message", "abc"
+        )
+        assert client.returncode == 0, client.stderr
+        assert [e["event"] for e in client.events] == ["connected"] + ["sent", "received"] * 3 + [
+            "closed"
+        ]
+        assert all(e["data"] == "abc" for e in client.named("received"))
+        assert client.named("connected")[0]["peer"] == f"127.0.0.1:{server.port}"
+    events = server.events()
+    accepted = [e for e in events if e["event"] == "accepted"]
+    closed = [e for e in events if e["event"] == "closed"]
+    assert len(accepted) == 2 and len(closed) == 2
+    assert closed[-1]["bytes_received"] == 9 and closed[-1]["bytes_sent"] == 9
+    if mode == "forking":
+        assert {e["event"] for e in events} >= {"forked", "reaped"}
+        # each connection was served by its own child process
+        assert closed[-1]["pid"] != server.pid
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_echoes_over_inet6(tmp_path: Path, mode: str) -> None:
+    if not has_ipv6():
+        pytest.skip("no IPv6 loopback here")
+    server = Server(
+        "tcp_server",
+        "--port",
+        "0",
+        "--family",
+        "inet6",
+        "--host",
+        "::1",
+        "--mode",
+        mode,
+        folder=tmp_path,
+    )
+    with server:
+        assert server.listening["address"] == f"[::1]:{server.port}"
+        client = run_app("tcp_client", "::1", str(server.port), "--family", "inet6")
+        assert client.returncode == 0, client.stderr
+        assert client.named("connected")[0]["peer"] == f"[::1]:{server.port}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_echoes_over_unix(tmp_path: Path, mode: str) -> None:
+    path = str(tmp_path / "echo.sock")
+    with Server(
+        "tcp_server", "--family", "unix", "--path", path, "--mode", mode, folder=tmp_path
+    ) as server:
+        assert server.listening["address"] == "unix:" + path
+        client = run_app("tcp_client", path, "--family", "unix", "--count", "2")
+        assert client.returncode == 0, client.stderr
+        assert echo_once(socket.AF_UNIX, path, b"unix!") == b"unix!"
+    assert not Path(path).exists()  # the server removed its socket file on SIGTERM
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_half_close_gets_every_echo_then_eof(tmp_path: Path, mode: str) -> None:
+    with start_tcp(tmp_path, mode, "--delay", "0.05") as server:
+        client = run_app(
+            "tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--shutdown", "wr"
+        )
+    assert client.returncode == 0, client.stderr
+    assert client.named("shutdown")[0]["how"] == "SHUT_WR"
+    assert client.named("eof")[0]["bytes"] == 15
+
+
+def clients_wall_time(port: int, clients: int) -> float:
+    """Seconds for ``clients`` simultaneous clients to each get one echo."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(clients + 1)
+
+    def one(index: int) -> None:
+        start.wait()
+        try:
+            payload = f"client {index}".encode()
+            assert echo_once(socket.AF_INET, ("127.0.0.1", port), payload, timeout=20) == payload
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.monotonic()
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.monotonic() - began
+    assert not errors, errors
+    return elapsed
+
+
+def test_iterative_serves_one_at_a_time_concurrent_modes_overlap(tmp_path: Path) -> None:
+    timings = {}
+    for mode in MODES:
+        with start_tcp(tmp_path, mode, "--delay", "0.2") as server:
+            timings[mode] = clients_wall_time(server.port, 10)
+    assert timings["iterative"] >= 1.8, timings
+    for mode in CONCURRENT:
+        assert timings[mode] <= 0.6, timings
+        assert timings["iterative"] / timings[mode] >= 3, timings
+
+
+def test_second_server_on_the_same_port_fails_with_eaddrinuse(tmp_path: Path) -> None:
+    with start_tcp(tmp_path, "iterative", "--reuseaddr") as server:
+        second = run_app(
+            "tcp_server", "--port", str(server.port), "--host", "127.0.0.1", "--reuseaddr"
+        )
+    assert second.returncode == 1
+    error = second.named("error")[0]
+    assert (error["errno"], error["errno_number"]) == ("EADDRINUSE", 98)
+    assert error["message"] == f"EADDRINUSE (98): address 127.0.0.1:{server.port} is already in use"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_client_reports_econnrefused_and_exits_1() -> None:
+    port = closed_port()
+    client = run_app("tcp_client", "127.0.0.1", str(port))
+    assert client.returncode == 1
+    error = client.named("error")[0]
+    assert error["errno"] == "ECONNREFUSED" and error["errno_number"] == 111
+    assert error["peer"] == f"127.0.0.1:{port}"
+    expected = f"ECONNREFUSED (111): connection refused by 127.0.0.1:{port}"
+    assert error["message"] == expected
+    assert expected in client.stderr
+    human = run_app("tcp_client", "127.0.0.1", str(port), "--human")
+    assert human.stdout.strip() == f"tcp-client: {expected}"
+
+
+def test_client_timeout_is_reported_as_etimedout() -> None:
+    # a listener whose accept queue is full drops the SYN: the client's settimeout expires
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        time.sleep(0.1)
+        client = run_app(
+            "tcp_client", "127.0.0.1", str(listener.getsockname()[1]), "--timeout", "0.5"
+        )
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+    assert client.returncode == 1
+    error = client.named("error")[0]
+    assert error["errno"] == "ETIMEDOUT" and error["timeout"] is True
+
+
+def test_client_linger0_resets_and_the_server_survives(tmp_path: Path) -> None:
+    with start_tcp(tmp_path, "threaded") as server:
+        client = run_app("tcp_client", "127.0.0.1", str(server.port), "--linger0")
+        assert client.returncode == 0
+        assert client.named("closed")[0]["how"] == "RST"
+        assert echo_once(socket.AF_INET, ("127.0.0.1", server.port)) == b"ping"
+
+
+def test_unknown_host_is_a_resolver_error() -> None:
+    client = run_app("tcp_client", "no-such-host.invalid", "5000")
+    assert client.returncode == 1
+    assert client.named("error")[0]["errno"].startswith("EAI_")
+
+
+@pytest.mark.parametrize("family", ["inet", "inet6", "unix"])
+def test_udp_echo(tmp_path: Path, family: str) -> None:
+    if family == "inet6" and not has_ipv6():
+        pytest.skip("no IPv6 loopback here")
+    if family == "unix":
+        path = str(tmp_path / "udp.sock")
+        server_args: tuple[str, ...] = ("--family", "unix", "--path", path)
+        target: tuple[str, ...] = (path, "--family", "unix")
+    else:
+        host = "::1" if family == "inet6" else "127.0.0.1"
+        server_args = ("--port", "0", "--family", family, "--host", host)
+        target = (host,)
+    with Server("udp_server", *server_args, folder=tmp_path) as server:
+        if family != "unix":
+            target = (target[0], str(server.port))
+        client = run_app("udp_client", *target, "--count", "5")
+    assert client.returncode == 0, client.stderr
+    summary = client.named("summary")[0]
+    assert (summary["sent"], summary["received"], summary["lost"]) == (5, 5, 0)
+    assert len([e for e in server.events() if e["event"] == "received"]) == 5
+
+
+def test_udp_client_to_a_closed_port_gets_econnrefused() -> None:
+    client = run_app("udp_client", "127.0.0.1", str(closed_port()), "--timeout", "1")
+    assert client.returncode == 1
+    assert client.named("error")[0]["errno"] == "ECONNREFUSED"
