@@ -35,11 +35,16 @@ def bad_client(port: int, kind: int) -> None:
         sock.close()
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_server_survives_200_bad_clients_without_leaks(tmp_path: Path, mode: str) -> None:
-    with Server(
-        "tcp_server", "--port", "0", "--host", "127.0.0.1", "--mode", mode, folder=tmp_path
-    ) as server:
+# (mode, delay): with a delay, the selectors loop has timers pending for clients that are gone
+CASES = [(mode, "0") for mode in MODES] + [("selectors", "0.05"), ("threaded", "0.05")]
+
+
+@pytest.mark.parametrize(("mode", "delay"), CASES)
+def test_server_survives_200_bad_clients_without_leaks(
+    tmp_path: Path, mode: str, delay: str
+) -> None:
+    args = ("--port", "0", "--host", "127.0.0.1", "--mode", mode, "--delay", delay)
+    with Server("tcp_server", *args, folder=tmp_path) as server:
         address = ("127.0.0.1", server.port)
         assert echo_once(socket.AF_INET, address) == b"ping"  # warm up: first thread, imports
         wait_until(lambda: sum(e["event"] == "closed" for e in server.events()) == 1)

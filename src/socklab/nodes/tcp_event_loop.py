@@ -78,7 +78,13 @@ class EchoEventLoop:
                 return
             sock.setblocking(False)
             conn = Connection(sock, format_address(address))
-            self.log.emit("accepted", peer=conn.peer, local=format_address(sock.getsockname()))
+            try:
+                local = format_address(sock.getsockname())
+            except OSError as exc:  # gone between accept() and now
+                self.log.error(exc, target=conn.peer, action="getsockname")
+                sock.close()
+                continue
+            self.log.emit("accepted", peer=conn.peer, local=local)
             self.update_interest(conn)
 
     def read(self, conn: Connection) -> None:

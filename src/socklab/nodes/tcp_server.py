@@ -115,7 +115,13 @@ def accept_one(listener: socket.socket, log: EventLog) -> Optional["tuple[socket
             time.sleep(0.1)  # let connections close before trying again
         return None
     peer = format_address(address)
-    log.emit("accepted", peer=peer, local=format_address(conn.getsockname()))
+    try:
+        local = format_address(conn.getsockname())
+    except OSError as exc:  # gone between accept() and now
+        log.error(exc, target=peer, action="getsockname")
+        conn.close()
+        return None
+    log.emit("accepted", peer=peer, local=local)
     return conn, peer
 
 
@@ -135,7 +141,11 @@ def run_threaded(listener: socket.socket, log: EventLog, delay: float) -> None:
         worker = threading.Thread(
             target=serve_connection, args=(conn, peer, log, delay), name=f"echo {peer}", daemon=True
         )
-        worker.start()
+        try:
+            worker.start()
+        except RuntimeError as exc:  # no thread left: refuse this client, keep serving
+            log.failure(f"cannot start a thread for {peer}: {exc}", peer=peer)
+            conn.close()
 
 
 def run_forking(listener: socket.socket, log: EventLog, delay: float) -> None:
@@ -186,7 +196,12 @@ def fork_child(
     delay: float,
     parent_fds: "tuple[int, int]",
 ) -> None:
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # EAGAIN, ENOMEM: refuse this client, keep serving
+        log.error(exc, target=peer, action="fork")
+        conn.close()
+        return
     if pid == 0:  # child: serve this client only, then exit without running the parent's cleanup
         code = 0
         try:

@@ -28,6 +28,7 @@ TYPES = (
     ("SOCK_SEQPACKET", socket.SOCK_SEQPACKET),
     ("SOCK_RDM", socket.SOCK_RDM),
 )
+TYPE_NAMES = {number: name for name, number in TYPES}
 
 # a raw socket names the protocol it carries: ICMP here (0 is refused with EPROTONOSUPPORT)
 RAW_PROTOCOLS = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
@@ -104,13 +105,18 @@ def creation_table(log: EventLog) -> "dict[str, str]":
                     text=f"socket({family_name}, {type_name}) -> {describe_error(exc)}",
                 )
                 continue
+            actual = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
             sock.close()
             table[key] = "ok"
+            note = (
+                "" if actual == kind else f" (the kernel made it {TYPE_NAMES.get(actual, actual)})"
+            )
             log.emit(
                 "created",
                 family=family_name,
                 type=type_name,
-                text=f"socket({family_name}, {type_name}) -> ok",
+                so_type=TYPE_NAMES.get(actual, actual),
+                text=f"socket({family_name}, {type_name}) -> ok{note}",
             )
     return table
 
