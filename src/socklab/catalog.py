@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 LABS_DIR = Path(__file__).parent / "labs"
-DEFAULT_LAB = "hello"
+DEFAULT_LAB = "echo"
+LOCAL_LAB = "socklab.yml"
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,9 @@ def find_lab_file(arg: str) -> Path | None:
     if "/" not in arg and shipped.is_file():
         return shipped
     return None
+
+
+def default_lab_file() -> Path:
+    """``./socklab.yml`` when present, else the shipped default lab."""
+    local = Path(LOCAL_LAB)
+    return local if local.is_file() else LABS_DIR / f"{DEFAULT_LAB}.yml"

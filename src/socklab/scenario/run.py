@@ -1,0 +1,103 @@
+"""``socklab run``: deploy, drive the scenario's steps, collect, report, destroy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from socklab.errors import LabError
+from socklab.lab import Lab
+from socklab.orchestrator.deploy import Progress
+from socklab.scenario import report
+from socklab.scenario.results import RunResult, StepResult
+from socklab.scenario.steps import StepHook, StepRunner, describe
+from socklab.topology.model import ParallelStep, Strict, Topology, step_kind
+
+DEFAULT_SCENARIO = "default"
+
+
+def pick_scenario(topo: Topology, name: str | None) -> tuple[str, list[Strict]]:
+    """The named scenario, else ``default``, else the only one; exit 2 when none fits."""
+    names = sorted(topo.scenarios)
+    if not names:
+        raise LabError(f"lab '{topo.name}' has no scenarios",
+                       "add `scenarios: {default: [steps...]}` to the topology")
+    if name is None:
+        name = DEFAULT_SCENARIO if DEFAULT_SCENARIO in topo.scenarios or len(names) > 1 else names[0]
+    if name not in topo.scenarios:
+        raise LabError(f"unknown scenario '{name}' in lab '{topo.name}'",
+                       "scenarios: " + ", ".join(names))
+    steps: list[Strict] = list(topo.scenarios[name])
+    for step in _walk(steps):
+        if step_kind(step) == "fault":
+            raise LabError(f"scenario '{name}' has a fault step, which socklab cannot run yet",
+                           "remove the fault steps; faults come with a later version")
+    return name, steps
+
+
+def _walk(steps: list[Strict]) -> Iterator[Strict]:
+    for step in steps:
+        yield step
+        if isinstance(step, ParallelStep):
+            yield from _walk(list(step.parallel))
+
+
+def default_run_dir(lab: str) -> Path:
+    return Path("runs") / f"{lab}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run(
+    lab: Lab,
+    scenario: str | None = None,
+    *,
+    run_dir: Path | None = None,
+    keep: bool = False,
+    junit: Path | None = None,
+    progress: Progress | None = None,
+    on_step_start: Callable[[str, str], None] | None = None,
+    on_step: StepHook | None = None,
+) -> RunResult:
+    """Run a scenario end to end; the lab is destroyed afterwards (even on Ctrl-C) unless kept."""
+    topo = lab.topology
+    if topo is None:
+        raise LabError(f"lab '{lab.name}' has no topology loaded", "run it from its file")
+    name, steps = pick_scenario(topo, scenario)
+    folder = run_dir or default_run_dir(lab.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
+                       started=time.time(), run_dir=str(folder))
+    t0 = time.monotonic()
+    lab.up(progress=progress)
+    try:
+        runner = StepRunner(lab, folder, on_step)
+        for i, step in enumerate(steps, 1):
+            if on_step_start:
+                on_step_start(str(i), describe(step))
+            result.steps.append(runner.run(step, str(i)))
+    finally:
+        try:
+            _collect(lab, folder, result)
+            result.duration = time.monotonic() - t0
+            report.write_all(result, folder, junit)
+        finally:
+            if not keep:
+                lab.down()
+    return result
+
+
+def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
+    """Every node's log into ``logs/<node>.log``, and the merged timeline of app events."""
+    logs = folder / "logs"
+    logs.mkdir(exist_ok=True)
+    nodes = lab.nodes()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        texts = list(pool.map(lambda n: n.logs(), nodes))
+    for node, text in zip(nodes, texts, strict=True):
+        (logs / f"{node.name}.log").write_text(text)
+    result.timeline = lab.timeline(dict(zip((n.name for n in nodes), texts, strict=True)))
+
+
+def failed_steps(result: RunResult) -> list[StepResult]:
+    return [s for s in result.all_steps() if s.status != "passed"]
