@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from socklab.errors import LabError
+from socklab.observe.sockets import SocketRow, read_nodes
+from socklab.observe.timeline import merge, timeline
 from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine import Engine, default_engine
 from socklab.topology import Topology, load_topology
@@ -83,6 +86,22 @@ class Lab:
             return found
         order = {inst: i for i, (inst, _, _) in enumerate(self.topology.instances())}
         return sorted(found, key=lambda s: order.get(s.node, len(order)))
+
+    def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
+        """Every socket of the running nodes (or of the named ones), all read in parallel."""
+        if node is None:
+            targets = [LabNode(self, s.node) for s in self.status() if s.state == "running"]
+        else:
+            targets = [self.node(n) for n in ([node] if isinstance(node, str) else node)]
+        return read_nodes(targets)
+
+    def timeline(self, logs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """The apps' events of every node merged by time (``logs``: node -> its log text,
+        read from the running nodes when not given); dicts with time, ts, node, app, pid,
+        event, peer and fields."""
+        if logs is None:
+            return [e.as_dict() for e in timeline(self.nodes())]
+        return [e.as_dict() for e in merge(logs.items())]
 
     def is_up(self) -> bool:
         return bool(self.engine.containers({LABEL_LAB: self.name}))

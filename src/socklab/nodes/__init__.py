@@ -23,4 +23,5 @@ COMMANDS = {
     "types": "types_demo",
     "names": "names_demo",
     "shutdown": "shutdown_demo",
+    "socklab-sockets": "sockstat",  # issue 5: socket state from /proc
 }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import tarfile
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -219,6 +221,38 @@ class Engine:
             raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}",
                            "is the node running? `socklab status FILE`") from exc
         return int(code if code is not None else -1), out or b"", err or b""
+
+    def exec_stream(
+        self, ident: str, argv: list[str]
+    ) -> tuple[str, Iterator[tuple[bytes | None, bytes | None]]]:
+        """Start a command in a container; its exec id and its (stdout, stderr) chunks as
+        they come (the iterator ends when the command does: see :meth:`exec_exit_code`)."""
+        try:
+            ex = self.api.exec_create(ident, argv, stdout=True, stderr=True)
+            chunks = self.api.exec_start(ex["Id"], stream=True, demux=True)
+        except docker.errors.APIError as exc:
+            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}",
+                           "is the node running? `socklab status FILE`") from exc
+        return str(ex["Id"]), chunks
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        """The exit code of a finished exec, None while it runs."""
+        info = self.api.exec_inspect(exec_id)
+        return None if info.get("Running") else int(info.get("ExitCode") or 0)
+
+    def read_file(self, ident: str, path: str) -> bytes:
+        """One regular file of a container (as ``docker cp`` copies it out)."""
+        try:
+            stream, _ = self.api.get_archive(ident, path)
+            archive = b"".join(stream)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"no file {path} in container {ident}") from exc
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            member = tar.next()
+            handle = tar.extractfile(member) if member is not None else None
+            if handle is None:
+                raise LabError(f"{path} in container {ident} is not a regular file")
+            return handle.read()
 
 
 def _label_filter(labels: dict[str, str]) -> list[str]:

@@ -1,0 +1,227 @@
+"""``socklab-sockets``: every socket of this node, read from ``/proc`` (no tool needed).
+
+Parses ``/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}`` and maps each socket's inode
+to the process holding it through ``/proc/<pid>/fd`` (the lowest pid when several
+share it; none for TIME_WAIT sockets or sockets of processes outside the container).
+TCP states are named as netstat prints them; an unconnected UDP or raw socket is
+``UNCONN`` (netstat leaves it blank), a UNIX socket is ``LISTENING``, ``CONNECTED``,
+``CONNECTING``, ``DISCONNECTING`` or ``UNCONN``. For a UNIX socket ``local_ip`` holds
+its path (``@name`` when abstract) and the ports are 0. For raw sockets the port is
+the IP protocol number, as netstat shows it.
+
+``--json`` prints a list of objects with the keys ``proto, local_ip, local_port,
+remote_ip, remote_port, state, recv_q, send_q, inode, pid, program``; without it,
+a table like ``netstat -anp``. Standard library only, Python >= 3.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import struct
+import sys
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+    12: "SYN_RECV",  # TCP_NEW_SYN_RECV: a request socket, shown as netstat does
+}
+UNIX_STATES = {1: "UNCONN", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
+UNIX_ACCEPTCON = 0x10000  # __SO_ACCEPTCON: a listening UNIX socket
+INET_FILES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6")
+ALL_FILES = (*INET_FILES, "unix")
+KEYS = (
+    "proto", "local_ip", "local_port", "remote_ip", "remote_port", "state",
+    "recv_q", "send_q", "inode", "pid", "program",
+)  # fmt: skip
+
+Row = Dict[str, Any]
+Owners = Dict[int, Tuple[int, str]]
+
+
+def decode_address(text: str) -> Tuple[str, int]:
+    """``0100007F:1F90`` -> ``("127.0.0.1", 8080)``; IPv6 as four native-order words."""
+    hex_ip, hex_port = text.split(":")
+    if len(hex_ip) == 8:
+        packed = struct.pack("=I", int(hex_ip, 16))
+        return socket.inet_ntop(socket.AF_INET, packed), int(hex_port, 16)
+    words = [int(hex_ip[i : i + 8], 16) for i in range(0, 32, 8)]
+    return socket.inet_ntop(socket.AF_INET6, struct.pack("=4I", *words)), int(hex_port, 16)
+
+
+def parse_inet(proto: str, text: str, owners: Optional[Owners] = None) -> List[Row]:
+    """The rows of one ``/proc/net/{tcp,udp,raw}[6]`` file."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local_ip, local_port = decode_address(fields[1])
+        remote_ip, remote_port = decode_address(fields[2])
+        code = int(fields[3], 16)
+        if proto.startswith("tcp"):
+            state = TCP_STATES.get(code, "UNKNOWN")
+        else:
+            state = "ESTABLISHED" if code == 1 else "UNCONN" if code == 7 else "UNKNOWN"
+        tx_queue, rx_queue = (int(q, 16) for q in fields[4].split(":"))
+        inode = int(fields[9])
+        pid, program = (owners or {}).get(inode, (None, None)) if inode else (None, None)
+        rows.append(
+            {
+                "proto": proto,
+                "local_ip": local_ip,
+                "local_port": local_port,
+                "remote_ip": remote_ip,
+                "remote_port": remote_port,
+                "state": state,
+                "recv_q": rx_queue,
+                "send_q": tx_queue,
+                "inode": inode,
+                "pid": pid,
+                "program": program,
+            }
+        )
+    return rows
+
+
+def parse_unix(text: str, owners: Optional[Owners] = None) -> List[Row]:
+    """The rows of ``/proc/net/unix`` (path in ``local_ip``)."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        fields = line.split(None, 7)
+        if len(fields) < 7:
+            continue
+        flags, code, inode = int(fields[3], 16), int(fields[5], 16), int(fields[6])
+        state = "LISTENING" if flags & UNIX_ACCEPTCON else UNIX_STATES.get(code, "UNKNOWN")
+        path = fields[7].strip() if len(fields) > 7 else ""
+        pid, program = (owners or {}).get(inode, (None, None))
+        rows.append(
+            {
+                "proto": "unix",
+                "local_ip": path,
+                "local_port": 0,
+                "remote_ip": "",
+                "remote_port": 0,
+                "state": state,
+                "recv_q": 0,
+                "send_q": 0,
+                "inode": inode,
+                "pid": pid,
+                "program": program,
+            }
+        )
+    return rows
+
+
+def socket_owners(proc: str = "/proc") -> Owners:
+    """Socket inode -> (pid, program) for every process this node can see."""
+    owners: Owners = {}
+    try:
+        pids = sorted((int(p) for p in os.listdir(proc) if p.isdigit()), reverse=True)
+    except OSError:
+        return owners
+    for pid in pids:  # highest first, so the lowest pid wins a shared socket
+        fd_dir = "%s/%d/fd" % (proc, pid)
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or not ours to read
+            continue
+        inodes = []
+        for fd in fds:
+            try:
+                target = os.readlink("%s/%s" % (fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.append(int(target[8:-1]))
+        if inodes:
+            name = program_name(proc, pid)
+            for inode in inodes:
+                owners[inode] = (pid, name)
+    return owners
+
+
+def program_name(proc: str, pid: int) -> str:
+    """The process's command name (``/proc/<pid>/comm``), as ss and ps show it."""
+    try:
+        with open("%s/%d/comm" % (proc, pid)) as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+def read_sockets(protos: Iterable[str] = ALL_FILES, proc: str = "/proc") -> List[Row]:
+    """Every socket of the listed kinds in this network namespace."""
+    owners = socket_owners(proc)
+    rows: List[Row] = []
+    for proto in protos:
+        try:
+            with open("%s/net/%s" % (proc, proto)) as handle:
+                text = handle.read()
+        except OSError:  # no IPv6 in this kernel, say
+            continue
+        rows += parse_unix(text, owners) if proto == "unix" else parse_inet(proto, text, owners)
+    return rows
+
+
+def endpoint(ip: str, port: int, proto: str) -> str:
+    if proto == "unix":
+        return ip
+    if port == 0 and ip in ("0.0.0.0", "::"):
+        return ip + ":*"
+    return "%s:%d" % (ip, port)
+
+
+def table(rows: List[Row]) -> List[str]:
+    """Lines laid out like ``netstat -anp``."""
+    head = ("Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State", "PID/Program")
+    lines = ["%-5s %6s %6s %-39s %-39s %-11s %s" % head]
+    for r in rows:
+        owner = "%s/%s" % (r["pid"], r["program"]) if r["pid"] else "-"
+        lines.append(
+            "%-5s %6d %6d %-39s %-39s %-11s %s"
+            % (
+                r["proto"],
+                r["recv_q"],
+                r["send_q"],
+                endpoint(r["local_ip"], r["local_port"], r["proto"]),
+                "" if r["proto"] == "unix" else endpoint(r["remote_ip"], r["remote_port"], "tcp"),
+                r["state"],
+                owner,
+            )
+        )
+    return lines
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="socklab-sockets", description="Every socket of this node, read from /proc."
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.add_argument(
+        "--proto",
+        action="append",
+        choices=ALL_FILES,
+        help="only these /proc/net files (repeat the option); all by default",
+    )
+    args = parser.parse_args(argv)
+    rows = read_sockets(args.proto or ALL_FILES)
+    text = json.dumps(rows) if args.json else "\n".join(table(rows))
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Watching a running lab: socket tables, connections, the event timeline, captures, lookups."""
