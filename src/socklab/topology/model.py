@@ -294,6 +294,72 @@ def step_node(step: Strict) -> str | None:
     return node if isinstance(node, str) else None
 
 
+# -- lab DNS -------------------------------------------------------------------
+
+DNS_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
+DnsName = Annotated[str, StringConstraints(
+    max_length=253, pattern=rf"^{DNS_LABEL}(\.{DNS_LABEL})*\.?$"
+)]
+"""A DNS name: one without a dot is in the lab's domain (``www`` -> ``www.<lab>.test``)."""
+
+
+def _addresses_or_nodes(value: Any, family: type[IPv4Address] | type[IPv6Address]) -> Any:
+    """A record's ``a:``/``aaaa:``: one entry or a list, each an address of ``family`` or a node."""
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, list):
+        return entries
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ValueError(f"{entry!r} is not an address or a node name")
+        try:
+            family(entry)
+        except ValueError:
+            if not re.fullmatch(NODE_NAME, entry):
+                kind = "an IPv4" if family is IPv4Address else "an IPv6"
+                raise ValueError(f"{entry!r} is neither {kind} address nor a node name") from None
+    return entries
+
+
+class DnsRecord(Strict):
+    """One name of the lab's DNS: addresses (``a``/``aaaa``: IPs or node names), an alias
+    (``cname``: a node or a name with addresses), or a reverse name (``ptr``: an address)."""
+
+    name: DnsName
+    a: list[IPv4Address | NodeName] = []
+    aaaa: list[IPv6Address | NodeName] = []
+    cname: DnsName | None = None
+    ptr: IPv4Address | IPv6Address | None = None
+
+    _a = field_validator("a", mode="before")(lambda cls, v: _addresses_or_nodes(v, IPv4Address))
+    _aaaa = field_validator("aaaa", mode="before")(
+        lambda cls, v: _addresses_or_nodes(v, IPv6Address))
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DnsRecord:
+        kinds = [k for k, on in (("a/aaaa", bool(self.a or self.aaaa)),
+                                 ("cname", self.cname is not None),
+                                 ("ptr", self.ptr is not None)) if on]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a record has `a:`/`aaaa:` addresses, or a `cname:` target, or a `ptr:` address"
+                + (f" (this one has {' and '.join(kinds)})" if kinds else "")
+            )
+        return self
+
+
+class Dns(Strict):
+    """The lab's DNS server (dnsmasq): on ``server``, or on a node ``dns`` socklab adds."""
+
+    server: NodeName | None = None
+    records: list[DnsRecord] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _records_only(cls, value: Any) -> Any:
+        """``dns: [records...]`` is short for ``dns: {records: [...]}``."""
+        return {"records": value} if isinstance(value, list) else value
+
+
 class Topology(Strict):
     """A lab: networks, nodes and the scenarios that drive them."""
 
@@ -302,6 +368,7 @@ class Topology(Strict):
     networks: dict[NetName, Network] = Field(min_length=1)
     nodes: dict[NodeName, Node] = Field(min_length=1)
     scenarios: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")], list[Step]] = {}
+    dns: Dns | None = None
 
     @field_validator("networks", "nodes", mode="before")
     @classmethod
