@@ -227,10 +227,19 @@ def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> 
 def logs(lab: LabArg,
          node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+         timeline: Annotated[bool, typer.Option(
+             "--timeline", help="the apps' events of all nodes merged by time")] = False,
+         as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
          ) -> None:
     """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
     the_lab = open_lab(lab)
     targets = [the_lab.node(node)] if node else the_lab.nodes()
+    if timeline or as_json:
+        if follow:
+            raise LabError("--timeline and --json do not combine with --follow",
+                           "run `socklab logs LAB --timeline` again to see new events")
+        _print_timeline(targets, as_json)
+        return
     width = max((len(t.name) for t in targets), default=0)
 
     def prefix(name: str, line: str) -> str:
@@ -255,6 +264,164 @@ def logs(lab: LabArg,
     for th in threads:
         while th.is_alive():
             th.join(0.2)
+
+
+# -- socket state, connections, timeline, lookups and captures (issue 5) -------------
+
+SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State",
+                  "PID/Program"]
+
+
+@app.command()
+def sockets(
+    lab: LabArg,
+    nodes: Annotated[list[str] | None, typer.Argument(metavar="[NODE]...")] = None,
+    proto: Annotated[str | None, typer.Option(
+        help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
+    state: Annotated[str | None, typer.Option(help="LISTEN, ESTABLISHED, TIME_WAIT...")] = None,
+    names: Annotated[bool, typer.Option("--names", help="node names instead of lab IPs")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="refresh every second")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every socket of the lab's nodes, like `netstat -tuanp` (all nodes read in parallel)."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.table import Table
+
+    from socklab.observe.sockets import SocketRow, address_names, filter_rows, with_names
+
+    the_lab = open_lab(lab)
+    filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
+    order = nodes or [s.node for s in the_lab.status() if s.state == "running"]
+    lab_names = address_names(the_lab) if names else {}
+
+    def snapshot() -> dict[str, list[SocketRow]]:
+        rows = filter_rows(the_lab.sockets(order), proto, state)
+        if proto is None:
+            rows = [r for r in rows if r.kind in ("tcp", "udp")]
+        grouped: dict[str, list[SocketRow]] = {n: [] for n in order}
+        for r in with_names(rows, lab_names) if names else rows:
+            grouped[r.node].append(r)
+        return grouped
+
+    def tables(grouped: dict[str, list[SocketRow]]) -> Group:
+        out = []
+        for node, rows in grouped.items():
+            t = Table(title=f"{node}", title_justify="left", header_style="bold", box=None,
+                      pad_edge=False, title_style="bold")
+            for col in SOCKET_COLUMNS:
+                t.add_column(col, justify="right" if col.endswith("-Q") else "left")
+            for r in rows:
+                t.add_row(r.proto, str(r.recv_q), str(r.send_q), r.local, r.remote, r.state,
+                          r.owner)
+            out.append(t if rows else f"[bold]{node}[/]\n  (no sockets)")
+        return Group(*out)
+
+    if as_json:
+        render.print_json({n: [r.as_dict() for r in rows] for n, rows in snapshot().items()})
+    elif not watch:
+        render.out.print(tables(snapshot()))
+    else:
+        with Live(tables(snapshot()), console=render.out, auto_refresh=False) as live:
+            try:
+                while True:
+                    threading.Event().wait(1.0)
+                    live.update(tables(snapshot()), refresh=True)
+            except KeyboardInterrupt:
+                pass
+
+
+@app.command()
+def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
+    """Who is connected to whom: ESTABLISHED TCP sockets matched end to end, and Mermaid."""
+    from socklab.observe.connections import connections as matched
+    from socklab.observe.connections import mermaid
+
+    the_lab = open_lab(lab)
+    order = [s.node for s in the_lab.status() if s.state == "running"]
+    found = matched(the_lab.sockets(order))
+    graph = mermaid(found, order)
+    if as_json:
+        render.print_json({"connections": [c.as_dict() for c in found], "mermaid": graph})
+        return
+    if found:
+        render.table(None, ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"], [
+            (c.client.node, c.client.local, c.server.node, c.server.local,
+             f"{c.client.program or '-'} → {c.server.program or '-'}") for c in found])
+    else:
+        render.out.print("no established TCP connection between nodes of the lab")
+    render.out.print("\n```mermaid\n" + escape(graph) + "\n```")
+
+
+@app.command()
+def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
+            name: Annotated[str, typer.Argument(metavar="NAME", help="a name or an address")],
+            every: Annotated[bool, typer.Option("--all", help="every socket type, reverse "
+                                                "names of all addresses")] = False,
+            as_json: JsonOpt = False) -> None:
+    """The resolver's answers for NAME as seen from NODE (gethostbyname_ex, getaddrinfo...)."""
+    from socklab.observe.resolver import resolve as lookup
+    from socklab.observe.resolver import rows
+
+    answer = lookup(open_lab(lab).node(node), name, every=every)
+    if as_json:
+        render.print_json(answer)
+        return
+    render.table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"], rows(answer))
+    if not answer.get("resolved"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def capture(
+    lab: LabArg,
+    node: Annotated[str, typer.Argument(metavar="NODE")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="pcap file to write")],
+    iface: Annotated[str, typer.Option(help="interface in the node")] = "any",
+    bpf: Annotated[str, typer.Option("--filter", help="tcpdump filter, e.g. 'tcp port 5000'")
+                   ] = "",
+    count: Annotated[int | None, typer.Option(help="stop after N packets")] = None,
+    seconds: Annotated[float | None, typer.Option(help="stop after S seconds")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """tcpdump in a node until --count, --seconds or Ctrl-C; the pcap is copied out and every
+    TCP connection's handshake and teardown is summarized."""
+    from socklab.observe.capture import capture as run_capture
+
+    if count is not None and seconds is not None:
+        raise LabError("give --count or --seconds, not both")
+    target = open_lab(lab).node(node)
+    until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
+    result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
+                         on_ready=lambda: render.err.print(
+                             f"capturing on {iface} in {node} until {until}..."))
+    if as_json:
+        render.print_json(result.as_dict())
+        return
+    render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}")
+    if result.conversations:
+        render.table(None, ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN", "OUTCOME"], [
+            (f"{c.client} → {c.server}", c.packets, f"{c.payload} B", " ".join(c.handshake),
+             ", ".join(c.teardown), c.outcome) for c in result.conversations])
+    if result.other:
+        render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()))
+
+
+def _print_timeline(targets: list[Any], as_json: bool) -> None:
+    from socklab.observe.timeline import timeline
+
+    events = timeline(targets)
+    if as_json:
+        render.print_json([e.as_dict() for e in events])
+        return
+
+    def detail(fields: dict[str, Any]) -> str:
+        text = " ".join(f"{k}={v}" for k, v in fields.items()
+                        if v not in (None, "") and not isinstance(v, dict | list))
+        return escape(text if len(text) <= 60 else text[:59] + "…")
+
+    render.table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
+        (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events])
 
 
 @app.command("run")

@@ -89,11 +89,14 @@ class Lab:
 
     def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
         """Every socket of the running nodes (or of the named ones), all read in parallel."""
-        if node is None:
-            targets = [LabNode(self, s.node) for s in self.status() if s.state == "running"]
-        else:
-            targets = [self.node(n) for n in ([node] if isinstance(node, str) else node)]
-        return read_nodes(targets)
+        running = [s.node for s in self.status() if s.state == "running"]
+        wanted = running if node is None else [node] if isinstance(node, str) else list(node)
+        for name in wanted:
+            if name not in running:
+                self.node(name)  # raises the error that names the running nodes
+                raise LabError(f"node '{name}' of lab '{self.name}' is not running",
+                               f"start it again, or see `socklab status {self.name}`")
+        return read_nodes([LabNode(self, name) for name in wanted])
 
     def timeline(self, logs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """The apps' events of every node merged by time (``logs``: node -> its log text,

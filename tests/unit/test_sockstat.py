@@ -1,0 +1,148 @@
+"""The node-side /proc/net reader on fixture text and a fake /proc tree."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from socklab.nodes import sockstat
+
+pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="fixtures are little-endian")
+
+HEAD = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n")
+TCP = HEAD + """\
+   0: 00000000:1388 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
+   1: 0A00010A:1388 0300010A:9C40 01 00000005:00000002 00:00000000 00000000     0        0 1002 1 0000000000000000 20 4 30 10 -1
+   2: 0A00010A:1388 0400010A:9C42 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+   3: 0300010A:9C44 0A00010A:1388 02 00000001:00000000 01:00000064 00000000     0        0 1004 1 0000000000000000 100 0 0 10 -1
+   4: 0B00007F:A1B2 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1005 1 0000000000000000 100 0 0 10 0
+"""
+TCP6 = HEAD + """\
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2001 1 0000000000000000 100 0 0 10 0
+   1: 0000000000000000FFFF00000A00010A:1388 0000000000000000FFFF00000300010A:9C41 01 00000000:00000000 00:00000000 00000000     0        0 2002 1 0000000000000000 20 4 30 10 -1
+   2: 00000000000000000000000001000000:0016 00000000000000000000000001000000:D431 08 00000000:00000001 00:00000000 00000000     0        0 2003 1 0000000000000000 20 4 30 10 -1
+"""
+UDP = """\
+   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  100: 00000000:1388 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 4001 2 0000000000000000 0
+  101: 0300010A:D000 0A00010A:1388 01 00000000:00000000 00:00000000 00000000     0        0 4002 2 0000000000000000 0
+"""
+RAW = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+    1: 00000000:0001 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 5001 2 0000000000000000 0
+"""
+UNIX = """\
+Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 3001 /run/socklab/supervisor.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 3002
+0000000000000000: 00000002 00000000 00000000 0002 01 3003 @abstract name
+0000000000000000: 00000002 00000000 00000000 0005 02 3004 /tmp/a b
+"""
+
+
+def test_tcp_states_addresses_queues() -> None:
+    rows = sockstat.parse_inet("tcp", TCP)
+    assert [(r["local_ip"], r["local_port"], r["remote_ip"], r["remote_port"], r["state"])
+            for r in rows] == [
+        ("0.0.0.0", 5000, "0.0.0.0", 0, "LISTEN"),
+        ("10.1.0.10", 5000, "10.1.0.3", 40000, "ESTABLISHED"),
+        ("10.1.0.10", 5000, "10.1.0.4", 40002, "TIME_WAIT"),
+        ("10.1.0.3", 40004, "10.1.0.10", 5000, "SYN_SENT"),
+        ("127.0.0.11", 41394, "0.0.0.0", 0, "LISTEN"),
+    ]
+    # tx_queue:rx_queue -> Send-Q / Recv-Q
+    assert (rows[0]["recv_q"], rows[0]["send_q"]) == (3, 0)
+    assert (rows[1]["recv_q"], rows[1]["send_q"]) == (2, 5)
+    assert rows[2]["inode"] == 0 and rows[2]["pid"] is None
+
+
+def test_tcp6_mapped_and_loopback() -> None:
+    rows = sockstat.parse_inet("tcp6", TCP6)
+    assert [(r["local_ip"], r["local_port"], r["remote_ip"], r["state"]) for r in rows] == [
+        ("::", 8080, "::", "LISTEN"),
+        ("::ffff:10.1.0.10", 5000, "::ffff:10.1.0.3", "ESTABLISHED"),
+        ("::1", 22, "::1", "CLOSE_WAIT"),
+    ]
+    assert rows[2]["recv_q"] == 1 and rows[2]["proto"] == "tcp6"
+
+
+def test_every_tcp_state_has_its_netstat_name() -> None:
+    assert [sockstat.TCP_STATES[i] for i in range(1, 12)] == [
+        "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+        "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]
+
+
+def test_udp_and_raw() -> None:
+    udp = sockstat.parse_inet("udp", UDP)
+    assert [(r["local_port"], r["remote_ip"], r["state"], r["recv_q"]) for r in udp] == [
+        (5000, "0.0.0.0", "UNCONN", 0x340), (53248, "10.1.0.10", "ESTABLISHED", 0)]
+    raw = sockstat.parse_inet("raw", RAW)
+    assert (raw[0]["local_port"], raw[0]["state"]) == (1, "UNCONN")  # port = IP protocol (ICMP)
+
+
+def test_unix() -> None:
+    rows = sockstat.parse_unix(UNIX)
+    assert [(r["local_ip"], r["state"], r["inode"]) for r in rows] == [
+        ("/run/socklab/supervisor.sock", "LISTENING", 3001),
+        ("", "CONNECTED", 3002),
+        ("@abstract name", "UNCONN", 3003),
+        ("/tmp/a b", "CONNECTING", 3004),
+    ]
+    assert all(r["proto"] == "unix" and r["local_port"] == 0 for r in rows)
+
+
+def test_malformed_lines_are_skipped() -> None:
+    assert sockstat.parse_inet("tcp", HEAD + "   0: garbage\n\n") == []
+    assert sockstat.parse_unix("Num RefCount\nshort line\n") == []
+
+
+def _fake_proc(root: Path) -> Path:
+    (root / "net").mkdir(parents=True)
+    for name, text in (("tcp", TCP), ("tcp6", TCP6), ("udp", UDP), ("raw", RAW), ("unix", UNIX)):
+        (root / "net" / name).write_text(text)
+    for pid, comm, inodes in ((12, "tcp-server", [1001, 1002]), (30, "tcp-server", [1001]),
+                              (7, "socklab-node", [3001]), (40, "sleep", [])):
+        fd = root / str(pid) / "fd"
+        fd.mkdir(parents=True)
+        (root / str(pid) / "comm").write_text(comm + "\n")
+        (fd / "0").symlink_to("/dev/null")
+        for n, inode in enumerate(inodes, start=3):
+            (fd / str(n)).symlink_to(f"socket:[{inode}]")
+    (root / "self").mkdir()
+    return root
+
+
+def test_owners_through_proc_pid_fd(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path)
+    owners = sockstat.socket_owners(str(proc))
+    # a socket shared by two processes (a forking server) belongs to the lowest pid
+    assert owners == {1001: (12, "tcp-server"), 1002: (12, "tcp-server"),
+                      3001: (7, "socklab-node")}
+    rows = sockstat.read_sockets(proc=str(proc))
+    by_inode = {r["inode"]: r for r in rows}
+    assert (by_inode[1002]["pid"], by_inode[1002]["program"]) == (12, "tcp-server")
+    assert by_inode[3001]["program"] == "socklab-node"
+    assert by_inode[2001]["pid"] is None  # no process of this node holds it
+    # udp6 and raw6 are missing in this fake /proc: skipped, not an error
+    assert {r["proto"] for r in rows} == {"tcp", "tcp6", "udp", "raw", "unix"}
+    assert set(rows[0]) == set(sockstat.KEYS)
+
+
+def test_table_like_netstat(tmp_path: Path) -> None:
+    rows = sockstat.read_sockets(["tcp"], proc=str(_fake_proc(tmp_path)))
+    lines = sockstat.table(rows)
+    assert lines[0].split() == ["Proto", "Recv-Q", "Send-Q", "Local", "Address", "Foreign",
+                                "Address", "State", "PID/Program"]
+    assert lines[1].split() == ["tcp", "3", "0", "0.0.0.0:5000", "0.0.0.0:*", "LISTEN",
+                                "12/tcp-server"]
+    assert lines[3].split()[-1] == "-"
+
+
+def test_main_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sockstat.main(["--json", "--proto", "unix"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(set(r) == set(sockstat.KEYS) and r["proto"] == "unix" for r in rows)
