@@ -12,9 +12,9 @@ import shlex
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Any, Literal
 
-from pydantic import Strict as PydanticStrict
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import Strict as PydanticStrict
 
 LAB_NAME = r"^[a-z][a-z0-9-]{0,30}$"
 NODE_NAME = r"^[a-z][a-z0-9-]{0,40}$"
@@ -42,21 +43,32 @@ class Strict(BaseModel):
 
 
 def split_command(value: Any) -> Any:
-    """A command is an argv list, or a string split with shell rules (never run by a shell)."""
+    """A command is an argv list, or a string split with shell rules (never run by a shell).
+
+    Numbers in an argv list (``[sleep, 5]``) are taken as their text. A ``ValueError``
+    message may carry a hint after `` — ``.
+    """
     if isinstance(value, str):
         try:
             argv = shlex.split(value)
         except ValueError as exc:
-            raise ValueError(f"cannot split command {value!r}: {exc}") from None
+            raise ValueError(
+                f"cannot split command {value!r}: {exc} — close the quote, or give an argv list"
+            ) from None
         if not argv:
-            raise ValueError("empty command")
+            raise ValueError("empty command — give a command line or an argv list")
         return argv
-    if isinstance(value, list) and not value:
-        raise ValueError("empty command")
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("empty command — give a command line or an argv list")
+        return [
+            str(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for x in value
+        ]
     return value
 
 
-Command = Annotated[list[str], Field(min_length=1)]
+Command = Annotated[list[str], BeforeValidator(split_command), Field(min_length=1)]
+"""An argv list; a string is split with shell rules."""
 
 
 class Network(Strict):
@@ -69,7 +81,7 @@ class Network(Strict):
     @classmethod
     def _subnet_size(cls, v: IPv4Network | None) -> IPv4Network | None:
         if v is not None and v.prefixlen > 29:
-            raise ValueError(f"subnet {v} is too small: use a prefix of /29 or shorter")
+            raise ValueError(f"subnet {v} is too small — use a prefix of /29 or shorter")
         return v
 
 
@@ -97,9 +109,14 @@ class Port(Strict):
             return {"container_port": value}
         if not isinstance(value, str):
             return value
-        m = re.fullmatch(r"(?:(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:]+\]):)?(?:(\d+):)?(\d+)(?:/(tcp|udp))?", value)
+        m = re.fullmatch(
+            r"(?:(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:]+\]):)?(?:(\d+):)?(\d+)(?:/(tcp|udp))?", value
+        )
         if not m:
-            raise ValueError(f"bad port {value!r}: use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER[/udp]")
+            raise ValueError(
+                f"bad port {value!r} — use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER,"
+                " with /udp for UDP"
+            )
         host_ip, host_port, container_port, proto = m.groups()
         out: dict[str, Any] = {"container_port": int(container_port), "protocol": proto or "tcp"}
         if host_port is not None:
@@ -125,8 +142,14 @@ class Node(Strict):
     def _networks_list(cls, v: Any) -> Any:
         """``networks: [lan, wan]`` is short for ``{lan: {}, wan: {}}``."""
         if isinstance(v, list):
-            if len(set(map(str, v))) != len(v):
-                raise ValueError("a network is listed twice")
+            for i, name in enumerate(v):
+                if not isinstance(name, str):
+                    raise ValueError(
+                        f"item {i} is {type(name).__name__}, not a network name"
+                        " — to give addresses, write 'networks: {lan: {ip: ...}}'"
+                    )
+                if name in v[:i]:
+                    raise ValueError(f"network {name!r} is listed twice — list it once")
             return {name: {} for name in v}
         if isinstance(v, dict):
             return {k: ({} if a is None else a) for k, a in v.items()}
@@ -135,30 +158,37 @@ class Node(Strict):
     @field_validator("start", mode="before")
     @classmethod
     def _split_start(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            v = [v]
-        return [split_command(c) for c in v] if isinstance(v, list) else v
+        """``start: CMD`` is short for ``start: [CMD]``; each command is split by ``Command``."""
+        return [v] if isinstance(v, str) else v
 
     @field_validator("cap_add")
     @classmethod
     def _no_privilege(cls, v: list[str]) -> list[str]:
         caps = [c.removeprefix("CAP_") for c in v]
         if "ALL" in caps or "SYS_ADMIN" in caps:
-            raise ValueError("ALL and SYS_ADMIN are not allowed: socklab nodes are never privileged")
+            raise ValueError(
+                "ALL and SYS_ADMIN are not allowed — socklab nodes are never privileged"
+            )
         return caps
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, v: Any) -> Any:
         """Numbers and booleans in env are written as YAML scalars; keep their text."""
-        if isinstance(v, dict):
-            return {k: (str(x).lower() if isinstance(x, bool) else str(x)) if isinstance(x, (int, float, bool)) else x for k, x in v.items()}
-        return v
+        if not isinstance(v, dict):
+            return v
+        return {
+            k: (str(x).lower() if isinstance(x, bool) else str(x))
+            if isinstance(x, (int, float, bool))
+            else x
+            for k, x in v.items()
+        }
 
 
 # -- scenario steps ----------------------------------------------------------
 
-NodePattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!-]+$")]
+NODE_PATTERN = r"^[a-z0-9*?\[\]!-]+$"
+NodePattern = Annotated[str, StringConstraints(pattern=NODE_PATTERN)]
 
 
 class Expect(Strict):
