@@ -8,11 +8,12 @@ IP address, so that applying it is a matter of making exactly what it says.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import TypeVar
 
 from socklab.errors import LabError
+from socklab.topology import dns as lab_dns
 from socklab.topology.model import Port, Topology
 
 LABEL_LAB = "io.socklab.lab"
@@ -63,6 +64,8 @@ class ContainerPlan:
     ports: tuple[Port, ...]
     endpoints: tuple[Endpoint, ...]
     labels: dict[str, str]
+    resolv_conf: str | None = None
+    """written to /etc/resolv.conf after start (the lab's DNS server); None keeps Docker's"""
 
     @property
     def fqdn(self) -> str:
@@ -76,6 +79,7 @@ class LabPlan:
     networks: tuple[NetworkPlan, ...]
     containers: tuple[ContainerPlan, ...]
     labels: dict[str, str] = field(default_factory=dict)
+    dns: lab_dns.DnsPlan | None = None
 
     def container(self, instance: str) -> ContainerPlan:
         for c in self.containers:
@@ -101,11 +105,18 @@ def plan(
     """The lab's resources. ``taken`` are subnets already in use on the host; ``source``
     is the topology file's absolute path, kept as a label so ``down FILE`` finds the lab."""
     lab_labels = {LABEL_LAB: topo.name, **({LABEL_FILE: source} if source else {})}
+    if topo.dns is not None:
+        found = lab_dns.problems(topo)
+        if found:
+            raise LabError("the lab's DNS cannot be planned:\n" + "\n".join(
+                f"  {p}" for p in found), found[0].hint)
+        topo = lab_dns.with_server(topo)
     used4 = [n for n in taken if isinstance(n, IPv4Network)]
     used6 = [n for n in taken if isinstance(n, IPv6Network)]
     used4 += [n.subnet for n in topo.networks.values() if n.subnet is not None]
     used6 += [n.ipv6 for n in topo.networks.values() if isinstance(n.ipv6, IPv6Network)]
-    free4, free6 = _free_subnets(AUTO_POOL, AUTO_PREFIX, used4), _free_subnets(AUTO_POOL6, 64, used6)
+    free4 = _free_subnets(AUTO_POOL, AUTO_PREFIX, used4)
+    free6 = _free_subnets(AUTO_POOL6, 64, used6)
     publishing = {net for _, _, node in topo.instances() if node.ports for net in node.networks}
 
     networks: list[NetworkPlan] = []
@@ -153,10 +164,25 @@ def plan(
             endpoints=tuple(endpoints),
             labels={**lab_labels, LABEL_NODE: instance},
         ))
+    dns_plan = None
+    if topo.dns is not None:
+        dns_plan = lab_dns.plan_dns(topo, {
+            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers})
+        containers = [_use_dns(c, dns_plan, topo.domain) for c in containers]
     return LabPlan(
         lab=topo.name, domain=topo.domain, networks=tuple(networks),
-        containers=tuple(containers), labels={LABEL_LAB: topo.name},
+        containers=tuple(containers), labels={LABEL_LAB: topo.name}, dns=dns_plan,
     )
+
+
+def _use_dns(spec: ContainerPlan, dns: lab_dns.DnsPlan, domain: str) -> ContainerPlan:
+    """The DNS server node starts dnsmasq first; every node sharing a network with it asks it."""
+    nameserver = dns.nameservers.get(spec.instance)
+    if nameserver is None:
+        return spec
+    start = (dns.argv, *spec.start) if spec.instance == dns.server else spec.start
+    conf = lab_dns.resolv_conf(nameserver, domain, dns.server)
+    return replace(spec, start=start, resolv_conf=conf)
 
 
 def _assign_addresses(
