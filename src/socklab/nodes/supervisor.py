@@ -14,6 +14,10 @@ through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
 by default), to start one more app with the same rules, and prints its
 ``spawned`` event once it is started.
 
+``SOCKLAB_RESOLV_CONF``, when set, is written to /etc/resolv.conf before any app
+starts (the lab's DNS server; Docker writes that file at every container start,
+so the supervisor writes it again after each start or restart).
+
 Standard library only, Python >= 3.9.
 """
 
@@ -117,7 +121,7 @@ class Supervisor:
 
     def _spawn(self, app: App) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        for key in ("SOCKLAB_START",):
+        for key in ("SOCKLAB_START", "SOCKLAB_RESOLV_CONF"):
             env.pop(key, None)
         try:
             app.proc = subprocess.Popen(
@@ -304,9 +308,24 @@ def _parse_start(text: str) -> List[List[str]]:
     return commands
 
 
+def write_resolv_conf(out: Output, text: str, path: str = "/etc/resolv.conf") -> None:
+    """Replace the resolver configuration in place (it is a bind mount: no rename)."""
+    try:
+        with open(path, "w") as conf:
+            conf.write(text)
+    except OSError as exc:
+        out.event("warning", message="cannot write %s: %s" % (path, exc))
+        return
+    nameservers = [line.split()[1] for line in text.splitlines()
+                   if line.startswith("nameserver") and len(line.split()) > 1]
+    out.event("resolv-conf", path=path, nameservers=nameservers)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the node: start the apps, tag their output, stay up until SIGTERM/SIGINT."""
     out = Output()
+    if os.environ.get("SOCKLAB_RESOLV_CONF"):
+        write_resolv_conf(out, os.environ["SOCKLAB_RESOLV_CONF"])
     try:
         commands = _parse_start(os.environ.get("SOCKLAB_START", ""))
         ready_timeout = float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15"))
