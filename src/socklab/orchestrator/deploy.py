@@ -23,6 +23,8 @@ from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
 WORKERS = 8
 READY_TIMEOUT = 30.0
 READY_EVENT = '"event": "ready"'
+DNS_STARTED = "dnsmasq: started, version"  # logged once its sockets are bound
+DNS_EXITED = '"event": "exited", "app": "dnsmasq"'
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while long work goes on."""
@@ -51,8 +53,13 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     try:
         _pool_all([partial(engine.create_network, n) for n in plan.networks], "networks",
                   report, [n.name for n in plan.networks])
-        _pool_all([partial(_start_node, engine, c, image) for c in plan.containers], "nodes",
-                  report, [c.instance for c in plan.containers])
+        first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
+        if first:  # the lab's DNS server answers before any node that asks it starts
+            _pool_all([partial(_start_dns_server, engine, first[0], image)], "DNS server",
+                      report, [first[0].instance])
+        rest = [c for c in plan.containers if c not in first]
+        _pool_all([partial(_start_node, engine, c, image) for c in rest], "nodes",
+                  report, [c.instance for c in rest])
         waiting = [c for c in plan.containers if c.start]
         if waiting:
             _pool_all([partial(_wait_ready, engine, c) for c in waiting], "start commands",
@@ -64,8 +71,25 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
 
 def _start_node(engine: Engine, spec: ContainerPlan, image: str) -> None:
     env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
+    if spec.resolv_conf:
+        env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
     ident = engine.create_container(spec, spec.image or image, env)
     engine.start(ident)
+
+
+def _start_dns_server(engine: Engine, spec: ContainerPlan, image: str) -> None:
+    """Start the node that runs dnsmasq and wait until dnsmasq has its sockets."""
+    _start_node(engine, spec, image)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        logs = engine.logs(spec.container_name)
+        if DNS_STARTED in logs:
+            return
+        state = engine.inspect(spec.container_name)["State"]["Status"]
+        if DNS_EXITED in logs or state != "running":
+            raise LabError(f"the lab's DNS server (dnsmasq) did not start:\n{_tail(logs)}")
+        time.sleep(0.05)
+    raise LabError(f"the lab's DNS server (dnsmasq) not started after {READY_TIMEOUT:.0f} s")
 
 
 def _wait_ready(engine: Engine, spec: ContainerPlan) -> None:
@@ -105,7 +129,8 @@ def _pool_all(
     if failed:
         lines = [f"  {name}: {_one_line(exc)}" for name, exc in failed]
         raise LabError(
-            f"{len(failed)} of {len(calls)} {phase} failed; the lab was removed:\n" + "\n".join(lines),
+            f"{len(failed)} of {len(calls)} {phase} failed; the lab was removed:\n"
+            + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
 
@@ -135,7 +160,7 @@ def down(engine: Engine, lab: str | None) -> tuple[int, int]:
 
 
 def status(engine: Engine, lab: str) -> list[NodeStatus]:
-    """Every node of a lab as Docker sees it, ordered by name (``client-2`` before ``client-10``)."""
+    """Every node of a lab as Docker sees it, by name (``client-2`` before ``client-10``)."""
     out = []
     for c in engine.containers({LABEL_LAB: lab}):
         nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
