@@ -71,11 +71,25 @@ Command = Annotated[list[str], BeforeValidator(split_command), Field(min_length=
 """An argv list; a string is split with shell rules."""
 
 
+def _not_a_number(value: Any, expected: str) -> Any:
+    """Addresses are text: pydantic would read ``5`` as ``0.0.0.5`` and ``1`` as ``::1``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"expected {expected}, got {value}")
+    return value
+
+
 class Network(Strict):
     """A virtual network. A subnet left out is allocated without overlap."""
 
     subnet: IPv4Network | None = None
     ipv6: Annotated[bool, PydanticStrict()] | IPv6Network = False
+
+    _subnet_text = field_validator("subnet", mode="before")(
+        lambda cls, v: _not_a_number(v, "a subnet such as 10.77.1.0/24")
+    )
+    _ipv6_text = field_validator("ipv6", mode="before")(
+        lambda cls, v: _not_a_number(v, "true/false or an IPv6 subnet such as fd00:77:1::/64")
+    )
 
     @field_validator("subnet")
     @classmethod
@@ -91,6 +105,10 @@ class Attachment(Strict):
     ip: IPv4Address | None = None
     ipv6: IPv6Address | None = None
     aliases: list[HostName] = []
+
+    _ip_text = field_validator("ip", "ipv6", mode="before")(
+        lambda cls, v: _not_a_number(v, "an address such as 10.77.1.10")
+    )
 
 
 class Port(Strict):
