@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from socklab.errors import LabError
 from socklab.lab import Lab
+from socklab.observe.connections import connections
+from socklab.observe.sockets import SocketRow
 from socklab.orchestrator.deploy import Progress
 from socklab.scenario import report
 from socklab.scenario.results import RunResult, StepResult
@@ -88,15 +91,24 @@ def run(
 
 
 def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
-    """Every node's log into ``logs/<node>.log``, and the merged timeline of app events."""
+    """Logs into ``logs/<node>.log``, the merged timeline, the nodes' addresses, and who was
+    connected to whom at the last socket snapshot (or now, when the scenario took none)."""
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
+    result.nodes = [s.as_dict() for s in lab.status()]
     nodes = lab.nodes()
     with ThreadPoolExecutor(max_workers=8) as pool:
         texts = list(pool.map(lambda n: n.logs(), nodes))
     for node, text in zip(nodes, texts, strict=True):
         (logs / f"{node.name}.log").write_text(text)
     result.timeline = lab.timeline(dict(zip((n.name for n in nodes), texts, strict=True)))
+    shots = [s.snapshot for s in result.all_steps() if s.snapshot is not None]
+    rows = ([SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots
+            else lab.sockets())
+    pairs = Counter((c.client.node, c.server.node, c.server.local_port)
+                    for c in connections(rows))
+    result.connections = [{"client": a, "server": b, "port": port, "count": n}
+                          for (a, b, port), n in sorted(pairs.items())]
 
 
 def failed_steps(result: RunResult) -> list[StepResult]:
