@@ -28,7 +28,7 @@ from socklab.topology import json_schema, load_topology
 class _Group(typer.core.TyperGroup):
     """Turns every LabError into one or two lines and its exit code; never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except LabError as exc:
@@ -47,7 +47,7 @@ class _Group(typer.core.TyperGroup):
             raise typer.Exit(1) from None
 
 
-def _debug_traceback(ctx: typer.Context) -> None:
+def _debug_traceback(ctx: Any) -> None:
     if (ctx.obj or {}).get("debug") or os.environ.get("SOCKLAB_DEBUG"):
         traceback.print_exc()
 
@@ -272,6 +272,26 @@ SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address
                   "PID/Program"]
 
 
+def _table(title: str | None, columns: list[str], rows: list[tuple[Any, ...]]) -> Any:
+    """A rich table whose cells never wrap (addresses and paths stay whole, as in netstat)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold",
+              box=None, pad_edge=False)
+    for col in columns:
+        t.add_column(col, justify="right" if col.endswith("-Q") else "left", no_wrap=True)
+    for row in rows:
+        t.add_row(*(str(cell) if cell is not None else "" for cell in row))
+    return t
+
+
+def _print_wide(renderable: Any) -> None:
+    """Print as wide as the content needs; the terminal wraps long lines, as with netstat."""
+    from rich.console import Console
+
+    Console(width=max(render.out.width, 250), highlight=False).print(renderable)
+
+
 @app.command()
 def sockets(
     lab: LabArg,
@@ -286,7 +306,6 @@ def sockets(
     """Every socket of the lab's nodes, like `netstat -tuanp` (all nodes read in parallel)."""
     from rich.console import Group
     from rich.live import Live
-    from rich.table import Table
 
     from socklab.observe.sockets import SocketRow, address_names, filter_rows, with_names
 
@@ -307,20 +326,15 @@ def sockets(
     def tables(grouped: dict[str, list[SocketRow]]) -> Group:
         out = []
         for node, rows in grouped.items():
-            t = Table(title=f"{node}", title_justify="left", header_style="bold", box=None,
-                      pad_edge=False, title_style="bold")
-            for col in SOCKET_COLUMNS:
-                t.add_column(col, justify="right" if col.endswith("-Q") else "left")
-            for r in rows:
-                t.add_row(r.proto, str(r.recv_q), str(r.send_q), r.local, r.remote, r.state,
-                          r.owner)
-            out.append(t if rows else f"[bold]{node}[/]\n  (no sockets)")
+            out.append(_table(node, SOCKET_COLUMNS, [
+                (r.proto, r.recv_q, r.send_q, r.local, r.remote, r.state, r.owner) for r in rows
+            ]) if rows else f"[bold]{node}[/]\n  (no sockets)")
         return Group(*out)
 
     if as_json:
         render.print_json({n: [r.as_dict() for r in rows] for n, rows in snapshot().items()})
     elif not watch:
-        render.out.print(tables(snapshot()))
+        _print_wide(tables(snapshot()))
     else:
         with Live(tables(snapshot()), console=render.out, auto_refresh=False) as live:
             try:
@@ -345,9 +359,9 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
         render.print_json({"connections": [c.as_dict() for c in found], "mermaid": graph})
         return
     if found:
-        render.table(None, ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"], [
+        _print_wide(_table(None, ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"], [
             (c.client.node, c.client.local, c.server.node, c.server.local,
-             f"{c.client.program or '-'} → {c.server.program or '-'}") for c in found])
+             f"{c.client.program or '-'} → {c.server.program or '-'}") for c in found]))
     else:
         render.out.print("no established TCP connection between nodes of the lab")
     render.out.print("\n```mermaid\n" + escape(graph) + "\n```")
@@ -367,7 +381,8 @@ def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
     if as_json:
         render.print_json(answer)
         return
-    render.table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"], rows(answer))
+    _print_wide(_table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"],
+                       rows(answer)))
     if not answer.get("resolved"):
         raise typer.Exit(1)
 
@@ -400,9 +415,10 @@ def capture(
         return
     render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}")
     if result.conversations:
-        render.table(None, ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN", "OUTCOME"], [
+        _print_wide(_table(None, ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN",
+                                  "OUTCOME"], [
             (f"{c.client} → {c.server}", c.packets, f"{c.payload} B", " ".join(c.handshake),
-             ", ".join(c.teardown), c.outcome) for c in result.conversations])
+             ", ".join(c.teardown), c.outcome) for c in result.conversations]))
     if result.other:
         render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()))
 
@@ -420,8 +436,8 @@ def _print_timeline(targets: list[Any], as_json: bool) -> None:
                         if v not in (None, "") and not isinstance(v, dict | list))
         return escape(text if len(text) <= 60 else text[:59] + "…")
 
-    render.table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
-        (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events])
+    _print_wide(_table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
+        (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events]))
 
 
 @app.command("run")

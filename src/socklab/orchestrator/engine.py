@@ -85,10 +85,8 @@ class Engine:
                     on_line(line)
 
     def remove_image(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self.api.remove_image(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
 
     # -- networks -----------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from socklab.errors import LabError
 from socklab.lab import Lab, LabNode
+from socklab.observe.sockets import SocketRow
 from socklab.scenario import expect
 from socklab.scenario.results import NodeOutput, StepResult
 from socklab.topology.model import (
@@ -82,7 +83,8 @@ class StepRunner:
         argv = ["timeout", "-s", "KILL", f"{spec.timeout:g}", *spec.cmd]
         outs = self._on_nodes(spec.node, lambda n: _timed_exec(n, argv))
         result.outputs = outs
-        problems = [f"{o.node}: {p}" for o in outs for p in expect.check(spec.expect, o, spec.timeout)]
+        problems = [f"{o.node}: {p}" for o in outs
+                    for p in expect.check(spec.expect, o, spec.timeout)]
         problems += expect.check_duration(spec.expect, max((o.duration for o in outs), default=0))
         if problems:
             raise StepFailed("; ".join(problems))
@@ -156,29 +158,36 @@ def _timed_exec(node: LabNode, argv: list[str]) -> NodeOutput:
     return out
 
 
-def _listening(want: str) -> Callable[[Any], bool]:
-    proto, port = want.split("/")
-    family_ok = (lambda p: p == proto) if proto.endswith("6") else (lambda p: p.rstrip("6") == proto)
+def _proto_matches(want: str, proto: str) -> bool:
+    """``tcp`` matches IPv4 and IPv6 TCP sockets; ``tcp6`` only IPv6 ones."""
+    return proto == want or (not want.endswith("6") and proto.rstrip("6") == want)
 
-    def match(row: Any) -> bool:
+
+def _listening(want: str) -> Callable[[SocketRow], bool]:
+    proto, port = want.split("/")
+
+    def match(row: SocketRow) -> bool:
         listening = row.state == "LISTEN" if proto.startswith("tcp") else row.remote_port == 0
-        return bool(family_ok(row.proto) and row.local_port == int(port) and listening)
+        return _proto_matches(proto, row.proto) and row.local_port == int(port) and listening
 
     return match
 
 
-def _connected(want: str, peer_ips: set[str]) -> Callable[[Any], bool]:
+def _connected(want: str, peer_ips: set[str]) -> Callable[[SocketRow], bool]:
     port = int(want.rsplit(":", 1)[1])
-    return lambda row: (row.state == "ESTABLISHED" and row.remote_port == port
-                        and row.remote_ip.removeprefix("::ffff:") in peer_ips)
+
+    def match(row: SocketRow) -> bool:
+        return (row.state == "ESTABLISHED" and row.remote_port == port
+                and row.remote_ip.removeprefix("::ffff:") in peer_ips)
+
+    return match
 
 
-def _socket_filter(spec: ExpectSocketsSpec) -> Callable[[Any], bool]:
-    def match(row: Any) -> bool:
+def _socket_filter(spec: ExpectSocketsSpec) -> Callable[[SocketRow], bool]:
+    def match(row: SocketRow) -> bool:
         return all((
             spec.state is None or row.state == spec.state,
-            spec.proto is None or row.proto == spec.proto
-            or (not spec.proto.endswith("6") and row.proto.rstrip("6") == spec.proto),
+            spec.proto is None or _proto_matches(spec.proto, row.proto),
             spec.local_port is None or row.local_port == spec.local_port,
             spec.remote_port is None or row.remote_port == spec.remote_port,
         ))

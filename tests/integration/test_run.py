@@ -1,0 +1,205 @@
+"""`socklab run` end to end: passing, failing and interrupted scenarios, every step kind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from socklab import Lab
+from socklab.cli import app
+from socklab.orchestrator.engine import Engine
+
+from .conftest import leftovers
+
+runner = CliRunner()
+
+SERVER_AND_CLIENTS = {
+    "networks": {"lan": {}},
+    "nodes": {
+        "server": {"networks": {"lan": {"aliases": ["echo"]}},
+                   "start": ["tcp-server --port 5000 --mode threaded"]},
+        "client": {"replicas": 2, "networks": ["lan"]},
+    },
+}
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["run", *args])
+    return result.exit_code, result.stdout + result.stderr
+
+
+def junit_cases(path: Path) -> dict[str, str | None]:
+    """testcase name -> failure message (None when it passed)."""
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert suite is not None
+    out = {}
+    for case in suite.iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        out[str(case.get("name"))] = None if failure is None else failure.get("message")
+    return out
+
+
+def test_passing_scenario_with_every_step_kind(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str, tmp_path: Path
+) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [
+        {"wait": {"node": "server", "listening": "tcp/5000"}},
+        {"parallel": [
+            {"run": {"node": "client-*", "cmd": "tcp-client echo 5000 --count 3",
+                     "expect": {"exit": 0, "stdout_contains": '"event": "received"'}}},
+            {"sleep": 0.2},
+        ]},
+        {"start": {"node": "client-1", "cmd": "tcp-client server 5000 --count 100"}},
+        {"wait": {"node": "client-1", "connected": "server:5000", "timeout": 10}},
+        {"expect_sockets": {"node": "server", "state": "ESTABLISHED", "local_port": 5000,
+                            "min": 1}},
+        {"expect_sockets": {"node": "client", "state": "TIME_WAIT", "min": 2}},
+        {"run": {"node": "client-2", "cmd": ["tcp-client", "server", "5999"],
+                 "expect": {"errno": "ECONNREFUSED"}}},
+        {"snapshot": "sockets"},
+    ]}}
+    path = write_lab(doc, "pass")
+    name = Lab.load(path).name
+    folder = tmp_path / "run"
+    code, output = run_cli(str(path), "--report", str(folder), "--junit", str(tmp_path / "j.xml"))
+    assert code == 0, output
+    assert "PASSED" in output and "9 of 9 steps passed" in output
+    assert {p.name for p in folder.iterdir()} == {"report.json", "report.html", "junit.xml",
+                                                  "logs", "sockets"}
+    assert sorted(p.name for p in (folder / "logs").iterdir()) == [
+        "client-1.log", "client-2.log", "server.log"]
+    shot = json.loads((folder / "sockets" / "8-snapshot" / "server.json").read_text())
+    assert any(r["state"] == "LISTEN" and r["local_port"] == 5000 and r["program"] == "tcp-server"
+               for r in shot)
+    cases = junit_cases(folder / "junit.xml")
+    assert len(cases) == 10 and all(v is None for v in cases.values())
+    assert junit_cases(tmp_path / "j.xml") == cases
+    data = json.loads((folder / "report.json").read_text())
+    assert data["passed"] is True and data["topology"]["name"] == name
+    assert [s["kind"] for s in data["steps"]] == [
+        "wait", "parallel", "start", "wait", "expect_sockets", "expect_sockets", "run", "snapshot"]
+    events = [(e["node"], e["event"]) for e in data["timeline"]]
+    assert ("server", "listening") in events and ("client-1", "connected") in events
+    assert {"client": "client-1", "server": "server", "port": 5000, "count": 1} in data[
+        "connections"]
+    assert leftovers(engine, name) == []
+
+
+def test_failing_scenario_exit_1_and_exactly_the_failing_steps(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str, tmp_path: Path
+) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [
+        {"wait": {"node": "server", "listening": "tcp/5000"}},
+        {"run": {"node": "client-1", "cmd": "tcp-client echo 5000",
+                 "expect": {"errno": "ECONNREFUSED"}}},
+        {"parallel": [
+            {"run": {"node": "client-2", "cmd": "tcp-client echo 5000"}},
+            {"run": {"node": "client-2", "cmd": "sh -c 'exit 4'", "expect": {"exit": 3}}},
+        ]},
+        {"expect_sockets": {"node": "server", "state": "LISTEN", "local_port": 6000}},
+        {"wait": {"node": "server", "listening": "udp/7", "timeout": 0.5}},
+    ]}}
+    path = write_lab(doc, "fail")
+    folder = tmp_path / "run"
+    code, output = run_cli(str(path), "--report", str(folder))
+    assert code == 1
+    assert "FAILED" in output and "2 of 7 steps passed" in output
+    assert "client-1: expected ECONNREFUSED, got exit 0" in output
+    failing = {k: v for k, v in junit_cases(folder / "junit.xml").items() if v is not None}
+    assert failing == {
+        "step 2 run client-1: tcp-client echo 5000":
+            failing["step 2 run client-1: tcp-client echo 5000"],
+        "step 3 parallel (2 steps)": "1 of 2 parallel steps failed: step 3.2 (run)",
+        "step 3.2 run client-2: sh -c exit 4": "client-2: expected exit 3, got exit 4",
+        "step 4 expect_sockets server: >= 1 LISTEN sockets on local port 6000":
+            "expected at least 1 LISTEN sockets on local port 6000 on server, found 0 (server: 0)",
+        "step 5 wait server listening udp/7":
+            "expected server listening on udp/7 within 0.5 s, it was not",
+    }
+    assert failing["step 2 run client-1: tcp-client echo 5000"].startswith(
+        "client-1: expected ECONNREFUSED, got exit 0: ")
+    assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_keep_leaves_the_lab_up(write_lab: Callable[..., Path], engine: Engine,
+                                node_image: str, tmp_path: Path) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"smoke": [
+        {"run": {"node": "client-*", "cmd": "getent hosts echo"}}]}}
+    path = write_lab(doc, "keep")
+    lab = Lab.load(path)
+    try:
+        code, output = run_cli(str(path), "--keep", "--report", str(tmp_path / "r"))
+        assert code == 0, output
+        assert "still up" in output
+        assert [s.state for s in lab.status()] == ["running"] * 3
+    finally:
+        lab.down()
+
+
+def test_bad_input_exits_2_before_deploying(write_lab: Callable[..., Path], engine: Engine,
+                                           tmp_path: Path) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [{"sleep": 0}],
+                                               "faulty": [{"fault": {"partition": ["a"]}}]}}
+    path = write_lab(doc, "bad")
+    code, output = run_cli(str(path), "--scenario", "nope", "--report", str(tmp_path / "r"))
+    assert code == 2 and "unknown scenario 'nope'" in output and "default, faulty" in output
+    code, output = run_cli(str(path), "--scenario", "faulty", "--report", str(tmp_path / "r"))
+    assert code == 2 and "fault step" in output
+    code, output = run_cli(str(tmp_path / "missing.yml"))
+    assert code == 2 and "topology file not found" in output
+    assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: Engine,
+                                       node_image: str, tmp_path: Path) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [{"sleep": 60}]}}
+    path = write_lab(doc, "intr")
+    name = Lab.load(path).name
+    proc = subprocess.Popen([sys.executable, "-m", "socklab.cli", "run", str(path), "--report",
+                             str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = [c for c in engine.containers({"io.socklab.lab": name})
+                   if c["State"] == "running"]
+        if len(running) == 3:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert leftovers(engine, name) == []
+    assert (tmp_path / "r" / "report.json").exists()  # the evidence is still collected
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_default_lab_report_renders_in_a_real_browser(engine: Engine, node_image: str,
+                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "echo"
+    code, output = run_cli("echo", "--report", str(folder))
+    assert code == 0, output
+    page = (folder / "report.html").resolve()
+    shot = tmp_path / "report.png"
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000
+    steps = json.loads((folder / "report.json").read_text())["steps"]
+    assert dom.stdout.count('<tr class="step passed">') == len(steps) == 11
+    assert 'id="verdict">PASSED' in dom.stdout and 'id="topology"' in dom.stdout
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
