@@ -162,8 +162,10 @@ class Node(Strict):
         if isinstance(v, list):
             for i, name in enumerate(v):
                 if not isinstance(name, str):
+                    kind = "a mapping" if isinstance(name, dict) else repr(name)
+                    kind = "a list" if isinstance(name, list) else kind
                     raise ValueError(
-                        f"item {i} is {type(name).__name__}, not a network name"
+                        f"item {i} is {kind}, not a network name"
                         " — to give addresses, write 'networks: {lan: {ip: ...}}'"
                     )
                 if name in v[:i]:

@@ -1,0 +1,384 @@
+"""Checks that relate several parts of a topology, reported with pydantic's in one pass.
+
+Pydantic checks each field; these checks look across fields: networks that
+nodes name, static addresses against their subnets and each other, replica
+names against node names, aliases, published ports and the nodes that
+scenario steps target. They read the raw document (so they run, and locate
+their findings, even where another part failed validation) and validate the
+small pieces they need one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from socklab.topology.errors import (
+    DocPath,
+    Problem,
+    SourceMap,
+    TopologyError,
+    did_you_mean,
+    listing,
+    problems_from_validation,
+)
+from socklab.topology.model import (
+    NET_NAME,
+    NODE_PATTERN,
+    STEP_KINDS,
+    Attachment,
+    Network,
+    Node,
+    Port,
+    Topology,
+)
+
+
+def validate(source: SourceMap) -> Topology:
+    """The topology of a parsed document, or a :class:`TopologyError` listing every problem."""
+    problems: list[Problem] = []
+    topology: Topology | None = None
+    try:
+        topology = Topology.model_validate(source.data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, source)
+    problems += check(source)
+    if topology is not None and not problems:
+        problems += _dns_problems(topology, source)
+    if problems or topology is None:
+        raise TopologyError(problems)
+    return topology
+
+
+def _dns_problems(topology: Topology, source: SourceMap) -> list[Problem]:
+    """The lab DNS's own checks (``socklab.topology.dns``), located in the file."""
+    if getattr(topology, "dns", None) is None:
+        return []
+    from socklab.topology import dns
+
+    short_form = isinstance(source.data.get("dns"), list)  # ``dns: [records...]``
+    out = []
+    for p in dns.problems(topology):
+        path = tuple(p.path)
+        if short_form and path[:2] == ("dns", "records"):
+            path = ("dns", *path[2:])
+        out.append(source.problem(path, p.message, p.hint))
+    return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _valid(model: type[M], value: Any) -> M | None:
+    try:
+        return model.model_validate({} if value is None else value)
+    except ValidationError:
+        return None
+
+
+def _partial(model: type[M], value: Any) -> M | None:
+    """``model`` built from those of its fields that are valid on their own (others default)."""
+    if value is None:
+        return model.model_construct()
+    if not isinstance(value, dict):
+        return None
+    good: dict[str, Any] = {}
+    for key, field_value in value.items():
+        one = _valid(model, {key: field_value}) if key in model.model_fields else None
+        if one is not None:
+            good[key] = getattr(one, key)
+    return model.model_construct(**good)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if isinstance(k, str)} if isinstance(value, dict) else {}
+
+
+@dataclass
+class _Attach:
+    """One node's reference to one network, where the document writes it."""
+
+    node: str
+    network: str
+    path: DocPath
+    attachment: Attachment | None
+
+
+class _Lab:
+    """The parts of a document that parsed, for the cross-checks."""
+
+    def __init__(self, source: SourceMap) -> None:
+        self.source = source
+        data = source.data
+        self.network_names = list(_mapping(data.get("networks")))
+        self.networks = {n: _partial(Network, v) for n, v in _mapping(data.get("networks")).items()}
+        self.nodes = _mapping(data.get("nodes"))
+        self.replicas: dict[str, int | None] = {}
+        for name, raw in self.nodes.items():
+            r = raw.get("replicas") if isinstance(raw, dict) else None
+            ok = isinstance(r, int) and not isinstance(r, bool) and r >= 1
+            self.replicas[name] = r if ok else None
+        # a model-constructed topology gives instances() and match_nodes() their exact meaning
+        self.topology = Topology.model_construct(
+            name="lab",
+            networks={},
+            nodes={
+                n: Node.model_construct(networks={}, replicas=r) for n, r in self.replicas.items()
+            },
+        )
+        self.instances = list(dict.fromkeys(i for i, _, _ in self.topology.instances()))
+
+    def attachments(self) -> Iterator[_Attach]:
+        for node, raw in self.nodes.items():
+            nets = raw.get("networks") if isinstance(raw, dict) else None
+            base: DocPath = ("nodes", node, "networks")
+            if isinstance(nets, list):
+                for i, net in enumerate(nets):
+                    if isinstance(net, str):
+                        yield _Attach(node, net, (*base, i), Attachment())
+            else:
+                for net, att in _mapping(nets).items():
+                    yield _Attach(node, net, (*base, net), _partial(Attachment, att))
+
+
+def check(source: SourceMap) -> list[Problem]:
+    """Every cross-field problem of the document."""
+    lab = _Lab(source)
+    return [
+        *_unknown_networks(lab),
+        *_overlapping_subnets(lab),
+        *_static_addresses(lab),
+        *_replica_names(lab),
+        *_aliases(lab),
+        *_published_ports(lab),
+        *_step_nodes(lab),
+    ]
+
+
+def _unknown_networks(lab: _Lab) -> Iterator[Problem]:
+    for a in lab.attachments():
+        if a.network not in lab.networks and re.fullmatch(NET_NAME, a.network):
+            hint = did_you_mean(a.network, lab.network_names) or (
+                f"declared networks: {listing(lab.network_names)}"
+                if lab.network_names
+                else "declare it under 'networks:'"
+            )
+            yield lab.source.problem(a.path, f"unknown network {a.network!r}", hint)
+
+
+def _overlapping_subnets(lab: _Lab) -> Iterator[Problem]:
+    seen4: list[tuple[str, IPv4Network]] = []
+    seen6: list[tuple[str, IPv6Network]] = []
+    for name, net in lab.networks.items():
+        if net is None:
+            continue
+        if net.subnet is not None:
+            for other, subnet in seen4:
+                if net.subnet.overlaps(subnet):
+                    yield lab.source.problem(
+                        ("networks", name, "subnet"),
+                        f"{net.subnet} overlaps network {other!r} ({subnet})",
+                        "give each network its own subnet",
+                    )
+                    break
+            seen4.append((name, net.subnet))
+        if isinstance(net.ipv6, IPv6Network):
+            for other, subnet6 in seen6:
+                if net.ipv6.overlaps(subnet6):
+                    yield lab.source.problem(
+                        ("networks", name, "ipv6"),
+                        f"{net.ipv6} overlaps network {other!r} ({subnet6})",
+                        "give each network its own subnet",
+                    )
+                    break
+            seen6.append((name, net.ipv6))
+
+
+def _static_addresses(lab: _Lab) -> Iterator[Problem]:
+    used: dict[tuple[str, IPv4Address | IPv6Address], str] = {}
+    for a in lab.attachments():
+        att = a.attachment
+        if att is None:
+            continue
+        for key, ip in (("ip", att.ip), ("ipv6", att.ipv6)):
+            if ip is None:
+                continue
+            path = (*a.path, key)
+            replicas = lab.replicas.get(a.node)
+            if replicas is not None:
+                yield lab.source.problem(
+                    path,
+                    f"a static address on a replicated node would be shared by its {replicas} "
+                    "replicas",
+                    f"remove '{key}' (addresses are allocated) or remove 'replicas'",
+                )
+                continue
+            if a.network not in lab.networks:
+                continue  # reported as an unknown network
+            net = lab.networks[a.network]
+            if net is None:
+                continue  # the network itself is invalid, and reported
+            problem = _address_problem(a.network, net, key, ip)
+            if problem is not None:
+                yield lab.source.problem(path, *problem)
+                continue
+            other = used.setdefault((a.network, ip), a.node)
+            if other != a.node:
+                yield lab.source.problem(
+                    path,
+                    f"{ip} is already used by node {other!r} on network {a.network!r}",
+                    "give each node its own address",
+                )
+
+
+def _address_problem(
+    name: str, net: Network, key: str, ip: IPv4Address | IPv6Address
+) -> tuple[str, str] | None:
+    subnet: IPv4Network | IPv6Network
+    if isinstance(ip, IPv4Address):
+        if net.subnet is None:
+            return (
+                "a static IP needs the network's subnet",
+                f"add 'subnet:' to network {name!r} (an allocated subnet is not known in advance)",
+            )
+        subnet = net.subnet
+    else:
+        if not isinstance(net.ipv6, IPv6Network):
+            how = "instead of 'ipv6: true'" if net.ipv6 else ""
+            return (
+                "a static IPv6 address needs the network's IPv6 subnet",
+                f"set 'ipv6: fd00:...::/64' on network {name!r} {how}".rstrip(),
+            )
+        subnet = net.ipv6
+    first, last = subnet.network_address + 2, subnet.network_address + subnet.num_addresses - 1
+    if isinstance(subnet, IPv4Network):
+        last = subnet.broadcast_address - 1
+    pick = f"pick an address in {first}-{last}"
+    if ip not in subnet:
+        return f"{ip} is outside the subnet of network {name!r} ({subnet})", pick
+    if ip == subnet.network_address:
+        return f"{ip} is the network address of {subnet}", pick
+    if isinstance(subnet, IPv4Network) and ip == subnet.broadcast_address:
+        return f"{ip} is the broadcast address of {subnet}", pick
+    if ip == subnet.network_address + 1:
+        return f"{ip} is the gateway of network {name!r} (its first address)", pick
+    return None
+
+
+def _replica_names(lab: _Lab) -> Iterator[Problem]:
+    made_by: dict[str, str] = {}
+    for name, r in lab.replicas.items():
+        for i in range(1, (r or 0) + 1):
+            made_by.setdefault(f"{name}-{i}", name)
+    for name in lab.nodes:
+        base = made_by.get(name)
+        if base is not None and base != name:
+            yield lab.source.problem(
+                ("nodes", name),
+                f"node {name!r} clashes with a replica of {base!r} "
+                f"(replicas: {lab.replicas[base]} makes {base}-1 .. {base}-{lab.replicas[base]})",
+                f"rename the node, or lower the replicas of {base!r}",
+            )
+
+
+def _aliases(lab: _Lab) -> Iterator[Problem]:
+    names = {n.lower(): n for n in [*lab.nodes, *lab.instances]}
+    owner: dict[tuple[str, str], str] = {}
+    for a in lab.attachments():
+        if a.attachment is None:
+            continue
+        mine: set[str] = set()
+        for i, alias in enumerate(a.attachment.aliases):
+            path = (*a.path, "aliases", i)
+            low = alias.lower()
+            if low in mine:
+                yield lab.source.problem(path, f"alias {alias!r} is listed twice", "remove one")
+                continue
+            mine.add(low)
+            if low in names and names[low] != a.node:
+                yield lab.source.problem(
+                    path,
+                    f"alias {alias!r} is the name of node {names[low]!r}",
+                    "choose another alias: node names already resolve",
+                )
+                continue
+            other = owner.setdefault((a.network, low), a.node)
+            if other != a.node:
+                yield lab.source.problem(
+                    path,
+                    f"alias {alias!r} is already used by node {other!r} on network {a.network!r}",
+                    "an alias names one node (replicas of a node share their aliases)",
+                )
+
+
+def _published_ports(lab: _Lab) -> Iterator[Problem]:
+    taken: list[tuple[Port, str]] = []
+    for node, raw in lab.nodes.items():
+        ports = raw.get("ports") if isinstance(raw, dict) else None
+        if not isinstance(ports, list):
+            continue
+        for i, value in enumerate(ports):
+            port = _valid(Port, value)
+            if port is None or not port.host_port:
+                continue
+            path = ("nodes", node, "ports", i)
+            replicas = lab.replicas.get(node)
+            if replicas is not None and replicas > 1:
+                yield lab.source.problem(
+                    path,
+                    f"host port {port.host_port} would be published by each of the {replicas} "
+                    "replicas",
+                    "leave out the host port (a free one is chosen), or remove 'replicas'",
+                )
+                continue
+            for other, owner in taken:
+                if _ports_clash(port, other):
+                    yield lab.source.problem(
+                        path,
+                        f"host port {port.host_port}/{port.protocol} is already published "
+                        f"by node {owner!r}",
+                        "use another host port",
+                    )
+                    break
+            else:
+                taken.append((port, node))
+
+
+def _ports_clash(a: Port, b: Port) -> bool:
+    if (a.host_port, a.protocol) != (b.host_port, b.protocol):
+        return False
+    return a.host_ip == b.host_ip or a.host_ip.is_unspecified or b.host_ip.is_unspecified
+
+
+def _step_nodes(lab: _Lab) -> Iterator[Problem]:
+    for name, steps in _mapping(lab.source.data.get("scenarios")).items():
+        if isinstance(steps, list):
+            yield from _steps(lab, steps, ("scenarios", name))
+
+
+def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
+    for i, step in enumerate(steps):
+        if not (isinstance(step, dict) and len(step) == 1):
+            continue
+        kind, spec = next(iter(step.items()))
+        if kind not in STEP_KINDS:
+            continue
+        if kind == "parallel" and isinstance(spec, list):
+            yield from _steps(lab, spec, (*path, i, "parallel"))
+            continue
+        node = spec.get("node") if isinstance(spec, dict) else None
+        if not isinstance(node, str) or not re.fullmatch(NODE_PATTERN, node):
+            continue  # missing or malformed: pydantic reports it
+        if lab.topology.match_nodes(node):
+            continue
+        choices = [*lab.nodes, *lab.instances]
+        choices += [f"{n}-*" for n, r in lab.replicas.items() if r is not None]
+        hint = did_you_mean(node, choices) or (
+            f"nodes are: {listing(lab.instances)}" if lab.instances else None
+        )
+        yield lab.source.problem((*path, i, kind, "node"), f"no node matches {node!r}", hint)
