@@ -27,7 +27,7 @@ SERVER_AND_CLIENTS = {
     "networks": {"lan": {}},
     "nodes": {
         "server": {"networks": {"lan": {"aliases": ["echo"]}},
-                   "start": ["tcp-server --port 5000 --mode threaded"]},
+                   "start": ["tcp-server --port 5000 --mode threaded --delay 0.05"]},
         "client": {"replicas": 2, "networks": ["lan"]},
     },
 }
@@ -61,7 +61,7 @@ def test_passing_scenario_with_every_step_kind(
                      "expect": {"exit": 0, "stdout_contains": '"event": "received"'}}},
             {"sleep": 0.2},
         ]},
-        {"start": {"node": "client-1", "cmd": "tcp-client server 5000 --count 100"}},
+        {"start": {"node": "client-1", "cmd": "tcp-client server 5000 --count 200"}},
         {"wait": {"node": "client-1", "connected": "server:5000", "timeout": 10}},
         {"expect_sockets": {"node": "server", "state": "ESTABLISHED", "local_port": 5000,
                             "min": 1}},
@@ -75,7 +75,7 @@ def test_passing_scenario_with_every_step_kind(
     folder = tmp_path / "run"
     code, output = run_cli(str(path), "--report", str(folder), "--junit", str(tmp_path / "j.xml"))
     assert code == 0, output
-    assert "PASSED" in output and "9 of 9 steps passed" in output
+    assert "PASSED" in output and "10 of 10 steps passed" in output
     assert {p.name for p in folder.iterdir()} == {"report.json", "report.html", "junit.xml",
                                                   "logs", "sockets"}
     assert sorted(p.name for p in (folder / "logs").iterdir()) == [
