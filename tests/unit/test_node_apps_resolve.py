@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
-from test_node_apps_support import run_app
+from .test_node_apps_support import run_app
 
 
 def test_resolve_json_on_localhost() -> None:

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from test_node_apps_support import (
+from .test_node_apps_support import (
     Server,
     children,
     echo_once,
