@@ -112,8 +112,9 @@ def validate(file: Annotated[str, typer.Argument(metavar="FILE")], as_json: Json
     if as_json:
         render.print_json({"valid": True, **summary})
     else:
-        render.out.print(f"[green]✓[/] {topo.name}: {summary['networks']} networks, "
-                         f"{summary['nodes']} nodes, {len(topo.scenarios)} scenarios")
+        render.out.print(f"[green]✓[/] {topo.name}: {render.plural(len(topo.networks), 'network')}, "
+                         f"{render.plural(len(topo.instances()), 'node')}, "
+                         f"{render.plural(len(topo.scenarios), 'scenario')}")
 
 
 @app.command()
@@ -149,7 +150,8 @@ def down(
         containers, networks = the_lab.down()
         target = f"lab '{the_lab.name}'"
     if containers or networks:
-        render.out.print(f"removed {containers} containers and {networks} networks of {target}")
+        render.out.print(f"removed {render.plural(containers, 'container')} and "
+                         f"{render.plural(networks, 'network')} of {target}")
     else:
         render.out.print(f"nothing to remove: {target} is not up")
 
@@ -206,6 +208,10 @@ def list_labs(as_json: JsonOpt = False) -> None:
 def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
           cmd: Annotated[list[str], typer.Argument(metavar="-- CMD...")]) -> None:
     """Run a command in a node (no shell); its output and exit code pass through."""
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise LabError("no command given", f"e.g. `socklab exec {lab} {node} -- ip addr`")
     result = open_lab(lab).node(node).exec(cmd)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)

@@ -31,6 +31,10 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     out.print(t)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def state(text: str) -> str:
     return f"[{STATE_STYLE.get(text, 'white')}]{text}[/]"
 

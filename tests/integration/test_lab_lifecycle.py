@@ -72,7 +72,7 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
         assert lab.node("client-1").exec(["false"]).exit_code == 1
     finally:
         code, out, _ = cli("down", str(path))
-    assert code == 0 and "removed 3 containers and 1 networks" in out
+    assert code == 0 and "removed 3 containers and 1 network" in out
     assert leftovers(engine, lab.name) == []
     code, out, _ = cli("down", str(path))
     assert code == 0 and "nothing to remove" in out
@@ -191,7 +191,7 @@ def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Eng
     names = [Lab.load(first).name, Lab.load(second).name]
     first.unlink()
     code, out, _ = cli("down", str(first))  # found by its file label
-    assert code == 0 and "removed 1 containers and 1 networks" in out
+    assert code == 0 and "removed 1 container and 1 network" in out
     assert leftovers(engine, names[0]) == []
     second.unlink()
     code, out, _ = cli("ls", "--json")
@@ -201,7 +201,7 @@ def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Eng
         cli("down", "--lab", names[1])
         pytest.skip(f"other labs are up on this host ({sorted(others)}); not running down --all")
     code, out, _ = cli("down", "--all")
-    assert code == 0 and "removed 1 containers and 1 networks of all labs" in out
+    assert code == 0 and "removed 1 container and 1 network of all labs" in out
     assert leftovers(engine, names[1]) == []
 
 
