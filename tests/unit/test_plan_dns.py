@@ -188,3 +188,17 @@ def test_dns_forms() -> None:
     assert t.dns is not None and t.dns.server == "server"
     short = topo([{"name": "a", "a": "10.1.1.1"}])
     assert short.dns is not None and short.dns.server is None and len(short.dns.records) == 1
+
+
+def test_lab_names_are_local_and_docker_names_are_forwarded_by_name() -> None:
+    p = plan(topo([], networks={"lan": {"subnet": "10.77.1.0/24", "ipv6": "fd00:77::/64"}}))
+    assert p.dns is not None
+    argv = p.dns.argv
+    # a miss without a dot, in the lab's domain or in a lab subnet's reverse zone is NXDOMAIN
+    # at once (Docker's embedded DNS would wait for its upstream)
+    assert {"--local=//", "--local=/lab.test/", "--local=/1.77.10.in-addr.arpa/",
+            "--local=/0.0.0.0.0.0.0.0.7.7.0.0.0.0.d.f.ip6.arpa/"} <= set(argv)
+    # what Docker knows is still asked of Docker, name by name
+    assert "--server=/socklab-lab-server/server/server.lab.test/echo/127.0.0.11" in argv
+    assert "--server=/socklab-lab-client-2/client-2/client-2.lab.test/client/127.0.0.11" in argv
+    assert "--server=127.0.0.11" in argv

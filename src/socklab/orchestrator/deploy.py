@@ -23,7 +23,7 @@ from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
 WORKERS = 8
 READY_TIMEOUT = 30.0
 READY_EVENT = '"event": "ready"'
-DNS_STARTED = "dnsmasq: started, version"  # logged once its sockets are bound
+DNS_STARTED = re.compile(r"dnsmasq\[\d+\]: started, version")  # once its sockets are bound
 DNS_EXITED = '"event": "exited", "app": "dnsmasq"'
 
 Progress = Callable[[str, int, int], None]
@@ -83,7 +83,7 @@ def _start_dns_server(engine: Engine, spec: ContainerPlan, image: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         logs = engine.logs(spec.container_name)
-        if DNS_STARTED in logs:
+        if DNS_STARTED.search(logs):
             return
         state = engine.inspect(spec.container_name)["State"]["Status"]
         if DNS_EXITED in logs or state != "running":

@@ -4,7 +4,11 @@ dnsmasq runs on one node (``dns.server``, or a node ``dns`` that socklab adds on
 every network). It answers the records, a PTR for every node address (the node's
 lab FQDN, so reverse lookups answer lab names rather than Docker's
 ``<container>.<network>``), and forwards everything else to Docker's embedded DNS
-(127.0.0.11), which still knows the node names and aliases. The other nodes get an
+(127.0.0.11), which still knows the node names and aliases. Names without a dot, the
+lab's domain and the reverse zones of its subnets are local: a name there that no
+node or record has is answered NXDOMAIN at once, not after Docker's upstream times
+out; the names Docker knows (node names, aliases, container names) are forwarded
+to it by name. The other nodes get an
 /etc/resolv.conf naming it, written after they start: Docker writes that file at
 start, and its embedded DNS, if it only forwarded to dnsmasq, would answer PTR
 queries itself.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from socklab.topology.model import Attachment, Node, Topology
 
@@ -161,9 +165,16 @@ def problems(topo: Topology) -> list[DnsProblem]:
     return out
 
 
-def plan_dns(topo: Topology, endpoints: Endpoints) -> DnsPlan:
+def plan_dns(
+    topo: Topology,
+    endpoints: Endpoints,
+    subnets: Sequence[IPv4Network | IPv6Network] = (),
+    docker_names: Mapping[str, Sequence[str]] | None = None,
+) -> DnsPlan:
     """The DNS server of a topology that has ``dns:`` (and its server node, see
-    :func:`with_server`), given every instance's addresses."""
+    :func:`with_server`), given every instance's addresses, the lab's subnets and the
+    names Docker's embedded DNS answers for each instance (default: ``<inst>`` and
+    ``<inst>.<domain>``)."""
     assert topo.dns is not None
     domain = topo.domain
     server = server_instance(topo)
@@ -205,7 +216,11 @@ def plan_dns(topo: Topology, endpoints: Endpoints) -> DnsPlan:
 
     argv = [DNSMASQ, "--keep-in-foreground", "--log-facility=-", "--log-queries",
             "--no-resolv", "--no-hosts", "--no-negcache", f"--server={EMBEDDED_DNS}",
-            "--pid-file="]
+            "--pid-file=", "--local=//", f"--local=/{domain}/"]
+    argv += [f"--local=/{zone}/" for zone in dict.fromkeys(reverse_zone(n) for n in subnets)]
+    for inst in endpoints:
+        names = (docker_names or {}).get(inst) or (inst, f"{inst}.{domain}")
+        argv.append(f"--server=/{'/'.join(dict.fromkeys(names))}/{EMBEDDED_DNS}")
     for rr in served:
         if rr.type in ("A", "AAAA"):
             argv.append(f"--host-record={rr.name},{rr.value}")
@@ -222,6 +237,14 @@ def plan_dns(topo: Topology, endpoints: Endpoints) -> DnsPlan:
             nameservers[inst] = str(shared)
     return DnsPlan(server=server, added=topo.dns.server is None, argv=tuple(argv),
                    served=tuple(served), nameservers=nameservers)
+
+
+def reverse_zone(subnet: IPv4Network | IPv6Network) -> str:
+    """The reverse DNS zone that holds a subnet (widened to a whole octet or nibble)."""
+    step = 8 if subnet.version == 4 else 4
+    labels = subnet.network_address.reverse_pointer.split(".")
+    keep = subnet.prefixlen // step + 2  # + in-addr.arpa / ip6.arpa
+    return ".".join(labels[len(labels) - keep:])
 
 
 def resolv_conf(nameserver: str, domain: str, server: str) -> str:

@@ -167,7 +167,10 @@ def plan(
     dns_plan = None
     if topo.dns is not None:
         dns_plan = lab_dns.plan_dns(topo, {
-            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers})
+            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers},
+            [s for n in networks for s in (n.subnet, n.ipv6_subnet) if s is not None],
+            {c.instance: [c.container_name, *(a for e in c.endpoints for a in e.aliases)]
+             for c in containers})
         containers = [_use_dns(c, dns_plan, topo.domain) for c in containers]
     return LabPlan(
         lab=topo.name, domain=topo.domain, networks=tuple(networks),
