@@ -750,3 +750,44 @@ dns:
 """
     (line,) = errors(text)
     assert line.startswith("lab.yml:6: dns.server: ")
+
+
+def test_mangled_files_give_lab_errors_never_tracebacks() -> None:
+    """Random edits of a good file: each result is a topology or a located LabError."""
+    import random
+
+    good = """\
+name: lab
+networks:
+  lan: {subnet: 10.77.1.0/24}
+nodes:
+  server: &server
+    networks: {lan: {ip: 10.77.1.10, aliases: [echo]}}
+    start: [tcp-server --port 5000]
+    ports: ["8080:80"]
+  client:
+    replicas: 2
+    networks: [lan]
+scenarios:
+  default:
+    - wait: {node: server, listening: tcp/5000}
+    - parallel:
+        - run: {node: client-*, cmd: tcp-client echo 5000}
+    - sleep: 1
+"""
+    parse_topology(good)
+    rnd = random.Random(7)
+    lines = good.splitlines()
+    tokens = ["[", "]", "{", "}", ":", "- ", "~", "-1", "true", "[]", "*server", "'", "\t", "!!str", ","]
+    for _ in range(300):
+        mangled = list(lines)
+        i = rnd.randrange(len(mangled))
+        j = rnd.randrange(len(mangled[i]) + 1)
+        mangled[i] = mangled[i][:j] + rnd.choice(tokens) + mangled[i][j:]
+        if rnd.random() < 0.3:
+            del mangled[rnd.randrange(len(mangled))]
+        try:
+            parse_topology("\n".join(mangled) + "\n", "f.yml")
+        except LabError as exc:
+            assert exc.exit_code == 2
+            assert all(line.startswith("f.yml") for line in str(exc).splitlines()), str(exc)

@@ -101,6 +101,9 @@ def parse_topology(text: str, filename: str = "<string>") -> Topology:
 _SHAPE = "a topology is a mapping with name, networks and nodes"
 _BIG = f"a topology file is at most {MAX_BYTES // 1024 // 1024} MiB"
 
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+_TOO_DEEP_HINT = "a topology is a few levels of mappings and lists"
+
 #: (words of the parser's problem or context, a clearer message or None, hint)
 _SYNTAX_HINTS = [
     ("mapping values are not allowed", None, "quote a value that contains ': '"),
@@ -156,6 +159,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str, text: str) -> Prob
     for key, better, key_hint in _SYNTAX_HINTS:
         if key in words:
             problem, hint = better or problem, key_hint
+    if "maximum nesting depth" in words:  # libyaml >= 0.2.5 has its own limit
+        line = mark.line + 1 if mark is not None else None
+        return Problem(filename, line, "", _TOO_DEEP, _TOO_DEEP_HINT)
     if mark is None:
         return Problem(filename, None, "", f"YAML syntax error: {problem}", hint)
     lines = text.splitlines()
@@ -175,12 +181,7 @@ def _check_depth(text: str, filename: str) -> None:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise _error(
-                        filename,
-                        _line(event.start_mark),
-                        f"nested more than {MAX_DEPTH} levels deep",
-                        "a topology is a few levels of mappings and lists",
-                    )
+                    raise _error(filename, _line(event.start_mark), _TOO_DEEP, _TOO_DEEP_HINT)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     finally:
