@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOCKLAB := $(BIN)/socklab
 
-.PHONY: demo test lint typecheck unit integration image deps venv bench clean
+.PHONY: demo test lint typecheck unit integration image deps test-deps venv bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -13,14 +13,19 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# mmdebstrap builds the node image's Debian rootfs from this host's own apt sources.
+# mmdebstrap builds the node image's Debian rootfs from this host's own apt sources;
+# chromium (Debian's) checks the HTML report in the tests.
 deps:
 	@command -v mmdebstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null; }
+
+test-deps: deps
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 image: venv deps
 	$(SOCKLAB) image build
 
 demo: image
+	$(SOCKLAB) run
 	$(SOCKLAB) up labs/hello.yml
 	$(SOCKLAB) status labs/hello.yml
 	$(SOCKLAB) exec labs/hello.yml client-1 -- getent hosts server echo
@@ -39,7 +44,7 @@ unit: venv
 integration: image
 	$(BIN)/pytest -q tests/integration
 
-test: lint typecheck image
+test: lint typecheck test-deps image
 	$(BIN)/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 bench: image

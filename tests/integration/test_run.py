@@ -184,15 +184,34 @@ def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: 
     assert (tmp_path / "r" / "report.json").exists()  # the evidence is still collected
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
-def test_default_lab_report_renders_in_a_real_browser(engine: Engine, node_image: str,
-                                                      tmp_path: Path) -> None:
-    folder = tmp_path / "echo"
-    code, output = run_cli("echo", "--report", str(folder))
+def test_local_socklab_yml_is_the_default(write_lab: Callable[..., Path], engine: Engine,
+                                         node_image: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [
+        {"wait": {"node": "server", "listening": "tcp/5000"}}]}}
+    src = write_lab(doc, "local")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "socklab.yml").write_text(src.read_text())
+    code, output = run_cli()
     assert code == 0, output
+    name = Lab.load(src).name
+    assert f"PASSED {name}/default: 1 of 1 steps passed" in output
+    assert len(list((tmp_path / "runs").glob(f"{name}-*/report.html"))) == 1
+
+
+def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
+    engine: Engine, node_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no socklab.yml here: the shipped echo lab runs
+    code, output = run_cli()
+    assert code == 0, output
+    assert "PASSED echo/default: 11 of 11 steps passed" in output
+    (folder,) = (tmp_path / "runs").glob("echo-*")
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is needed to check the HTML report (`make test` installs it)"
     page = (folder / "report.html").resolve()
     shot = tmp_path / "report.png"
-    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120)
@@ -202,4 +221,6 @@ def test_default_lab_report_renders_in_a_real_browser(engine: Engine, node_image
     steps = json.loads((folder / "report.json").read_text())["steps"]
     assert dom.stdout.count('<tr class="step passed">') == len(steps) == 11
     assert 'id="verdict">PASSED' in dom.stdout and 'id="topology"' in dom.stdout
+    assert 'id="connections"' in dom.stdout and 'id="timeline"' in dom.stdout
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    assert leftovers(engine, "echo") == []
