@@ -68,8 +68,8 @@ def capture(node: LabNode, out: Path, *, iface: str = "any", bpf: str = "",
     run = _Run(chunks)
     if not run.ready.wait(READY_TIMEOUT) or not run.listening:
         run.done.wait(2)
-        raise LabError(f"tcpdump did not start in node '{node.name}': "
-                       f"{run.stderr.strip().splitlines()[-1:] or ['no output']}",
+        said = " ".join(run.stderr.strip().splitlines()[-2:]) or "no output"
+        raise LabError(f"tcpdump did not start in node '{node.name}': {said}",
                        "is tcpdump in the node's image? is the interface right (`ip link`)?")
     if on_ready:
         on_ready()
