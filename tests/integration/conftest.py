@@ -85,3 +85,24 @@ def leftovers(engine: Engine, lab: str) -> list[str]:
     return [c["Names"][0] for c in engine.containers(labels)] + [
         n["Name"] for n in engine.networks(labels)
     ]
+
+
+@pytest.fixture(scope="session")
+def ipv6_unsupported(engine: Engine) -> str | None:
+    """Why this daemon cannot make an IPv6 network, or None when it can (a labelled probe
+    network is made and removed)."""
+    from socklab.errors import LabError
+    from socklab.topology.model import Topology
+    from socklab.topology.plan import plan
+
+    name = lab_name("v6probe")
+    probe = plan(Topology.model_validate({"name": name, "networks": {"v6": {"ipv6": True}},
+                                          "nodes": {"n": {"networks": ["v6"]}}}),
+                 engine.subnets_in_use())
+    try:
+        engine.create_network(probe.networks[0])
+    except LabError as exc:
+        return exc.message
+    finally:
+        deploy.down(engine, name)
+    return None
