@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from socklab import Lab
-from socklab.catalog import LABS_DIR, DEFAULT_LAB
+from socklab.catalog import DEFAULT_LAB, LABS_DIR
 from socklab.orchestrator import image
 from socklab.orchestrator.engine import default_engine
 from socklab.scenario import run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from .test_node_apps_support import run_app
 
 DEMOS = [

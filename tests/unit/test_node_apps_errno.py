@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from .test_node_apps_support import run_app
 
 NOTES_NAMES = {

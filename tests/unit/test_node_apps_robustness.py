@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from .test_node_apps_support import (
     Server,
     children,

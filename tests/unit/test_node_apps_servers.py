@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from .test_node_apps_support import Server, echo_once, run_app
 
 MODES = ["iterative", "threaded", "forking", "selectors"]

@@ -204,7 +204,7 @@ def stalled_listener(trial: Trial) -> "tuple[str, int]":
     listener = trial.keep(socket.socket())
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
-    address = listener.getsockname()
+    address: tuple[str, int] = listener.getsockname()
     for _ in range(8):
         filler = trial.keep(socket.socket())
         filler.setblocking(False)
@@ -307,10 +307,8 @@ def _eafnosupport(trial: Trial) -> None:
     lab_peer="--host H --port P: a peer that does not answer (DROP, partition)",
 )
 def _ealready(trial: Trial) -> None:
-    if trial.target.host:
-        address = (trial.target.host, trial.target.port or 9)
-    else:
-        address = stalled_listener(trial)
+    host, port = trial.target.host, trial.target.port
+    address = (host, port or 9) if host else stalled_listener(trial)
     sock = trial.keep(socket.socket())
     sock.setblocking(False)
     sock.connect_ex(address)

@@ -92,7 +92,7 @@ def show_list(args: argparse.Namespace) -> int:
     log = EventLog(APP, human=args.human)
     for row in rows:
         verdict = "yes" if row["reproducible"] else "no "
-        detail = row.get("how") or row.get("why_not")
+        detail = str(row.get("how") or row.get("why_not") or "")
         if row.get("needs"):
             detail += f" [needs {row['needs']}]"
         if row.get("lab_peer"):

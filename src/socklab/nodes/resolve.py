@@ -25,7 +25,9 @@ SERVICES = (("echo", "tcp"), ("domain", "udp"), ("http", "tcp"))
 MORE_SERVICES = (("ssh", "tcp"), ("smtp", "tcp"), ("https", "tcp"), ("ntp", "udp"))
 PORTS = ((7, "tcp"), (53, "udp"), (80, "tcp"))
 MORE_PORTS = ((22, "tcp"), (25, "tcp"), (443, "tcp"), (123, "udp"))
-_FAMILY_NAMES = {socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
+_FAMILY_NAMES: "dict[int, str]" = {
+    socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX",
+}
 _TYPE_NAMES = {
     socket.SOCK_STREAM: "SOCK_STREAM",
     socket.SOCK_DGRAM: "SOCK_DGRAM",

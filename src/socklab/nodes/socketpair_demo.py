@@ -19,7 +19,7 @@ APP = "socketpair"
 
 
 def read_to_eof(sock: socket.socket) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = sock.recv(4096)
         if not data:

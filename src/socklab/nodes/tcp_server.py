@@ -170,14 +170,14 @@ def run_forking(listener: socket.socket, log: EventLog, delay: float) -> None:
     signal.signal(signal.SIGCHLD, reap)
     try:
         while True:
-            readable, _, _ = select.select([listener, wake_r], [], [])
+            readable, _, _ = select.select([listener.fileno(), wake_r], [], [])
             if wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
             while reaped:
                 pid, status = reaped.pop(0)
                 log.emit("reaped", child=pid, status=os.waitstatus_to_exitcode(status))
-            if listener in readable:
+            if listener.fileno() in readable:
                 accepted = accept_one(listener, log)
                 if accepted is not None:
                     fork_child(listener, accepted[0], accepted[1], log, delay, (wake_r, wake_w))

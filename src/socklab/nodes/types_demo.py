@@ -28,7 +28,7 @@ TYPES = (
     ("SOCK_SEQPACKET", socket.SOCK_SEQPACKET),
     ("SOCK_RDM", socket.SOCK_RDM),
 )
-TYPE_NAMES = {number: name for name, number in TYPES}
+TYPE_NAMES: "dict[int, str]" = {number: name for name, number in TYPES}
 
 # a raw socket names the protocol it carries: ICMP here (0 is refused with EPROTONOSUPPORT)
 RAW_PROTOCOLS = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
