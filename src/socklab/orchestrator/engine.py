@@ -84,6 +84,16 @@ class Engine:
                 if on_line:
                     on_line(line)
 
+    def image_tags(self, repository: str) -> list[str]:
+        """Every ``repository:tag`` of that repository on the host."""
+        return [t for img in self.api.images(name=repository) for t in img.get("RepoTags") or []
+                if t.startswith(f"{repository}:")]
+
+    def untag_image(self, ref: str) -> None:
+        """Remove a tag unless a container uses the image (then it stays)."""
+        with contextlib.suppress(docker.errors.APIError):
+            self.api.remove_image(ref, noprune=False)
+
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.api.remove_image(ref, force=True)

@@ -168,7 +168,15 @@ def build(
             say(f"reusing base image {base}")
         say("building node layer")
         _build_node_layer(engine, base, tag, nodes, recipe["Dockerfile.node"], say)
+        _prune(engine, tag.split(":")[0], keep=tag)
     return BuildResult(tag, used, time.monotonic() - start, built=True)
+
+
+def _prune(engine: Engine, repository: str, keep: str) -> None:
+    """Untag the node images of older node code (those still used by a container stay)."""
+    for old in engine.image_tags(repository):
+        if old != keep:
+            engine.untag_image(old)
 
 
 # -- base ---------------------------------------------------------------------
