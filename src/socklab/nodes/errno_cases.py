@@ -477,8 +477,8 @@ def _emsgsize(trial: Trial) -> None:
     "ICMP destination unreachable, code 0 (net unreachable), crafted over "
     "loopback in answer to a connected UDP socket's datagram",
     needs="CAP_NET_RAW (the local way)",
-    lab_peer="--host H: an address this node has no route to (e.g. a node on an internal "
-    "network, without default route, aiming outside)",
+    lab_peer="--host H: an address this node has no route to (e.g. after "
+    "`ip route del default` in a node with NET_ADMIN)",
 )
 def _enetunreach(trial: Trial) -> None:
     if trial.target.host:
