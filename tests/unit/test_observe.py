@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 
@@ -126,3 +127,32 @@ def test_pcap_handshake_and_teardown_on_ethernet_and_cooked_links() -> None:
         assert (refused.handshake, refused.outcome) == (["SYN", "RST-ACK"], "refused")
     with pytest.raises(pcap.PcapError):
         pcap.read_pcap(b"\x0a\x0d\x0d\x0a" + b"\x00" * 40)
+
+
+def _line(node_ts: float, app: str, pid: int, event: str, **fields: object) -> str:
+    record = {"ts": node_ts, "app": app, "event": event, "pid": pid, **fields}
+    return f"2026-11-26T06:00:00.000000Z {app}[{pid}] {json.dumps(record)}"
+
+
+def test_timeline_puts_causes_before_effects_stamped_earlier() -> None:
+    # the server's apps were scheduled first: their stamps precede the client's by a hair
+    server = "\n".join([
+        _line(10.0, "tcp-server", 8, "listening"),
+        _line(20.001, "tcp-server", 8, "accepted", peer="[::ffff:10.0.0.3]:40000",
+              local="[::ffff:10.0.0.2]:5000"),
+        _line(20.002, "tcp-server", 8, "received", peer="[::ffff:10.0.0.3]:40000"),
+        _line(20.0025, "tcp-server", 8, "sent", peer="[::ffff:10.0.0.3]:40000"),
+        _line(20.009, "tcp-server", 8, "closed", peer="[::ffff:10.0.0.3]:40000"),
+    ])
+    client = "\n".join([
+        _line(20.003, "tcp-client", 9, "connected", peer="10.0.0.2:5000", local="10.0.0.3:40000"),
+        _line(20.004, "tcp-client", 9, "sent", peer="10.0.0.2:5000"),
+        _line(20.005, "tcp-client", 9, "received", peer="10.0.0.2:5000"),
+        _line(20.008, "tcp-client", 9, "closed", peer="10.0.0.2:5000"),
+    ])
+    events = merge([("server", server), ("client", client)])
+    assert [(e.node, e.event) for e in events] == [
+        ("server", "listening"), ("client", "connected"), ("server", "accepted"),
+        ("client", "sent"), ("server", "received"), ("server", "sent"), ("client", "received"),
+        ("client", "closed"), ("server", "closed")]
+    assert events[2].ts == 20.001  # every event keeps its own time

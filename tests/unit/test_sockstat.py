@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import socket
 import sys
 from pathlib import Path
 
@@ -146,3 +148,28 @@ def test_main_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert sockstat.main(["--json", "--proto", "unix"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert all(set(r) == set(sockstat.KEYS) and r["proto"] == "unix" for r in rows)
+
+
+def test_ipv6_text_is_exactly_inet_ntop() -> None:
+    special = ["::", "::1", "::ffff:10.1.0.3", "::10.1.0.3", "::2", "1::", "1::1", "fe80::1:0:0:1",
+               "1:0:0:1:0:0:0:1", "1:0:1:0:1:0:1:0", "2001:db8::ffff:0:1", "0:0:1::", "::ffff:0:1",
+               "64:ff9b::10.0.0.1", "1:2:3:4:5:6:7:8", "::ffff:0.0.0.0"]
+    rng = random.Random(5)
+    samples = [socket.inet_pton(socket.AF_INET6, a) for a in special] + [
+        bytes(rng.choice([0, 0, 0, 1, 0xFF]) for _ in range(16)) for _ in range(3000)]
+    for packed in samples:
+        assert sockstat.ntop6(packed) == socket.inet_ntop(socket.AF_INET6, packed), packed.hex()
+    assert sockstat.ntop4(bytes([10, 1, 0, 255])) == "10.1.0.255"
+
+
+def test_json_without_the_json_module() -> None:
+    rows = [{"a": 'x"y\\z\n\x01é', "b": 0, "c": None, "d": -3}, {}]
+    assert json.loads(sockstat.to_json(rows)) == rows
+    assert sockstat.to_json([]) == "[]"
+
+
+def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sockstat.main(["--bogus"]) == 2
+    assert "usage: socklab-sockets" in capsys.readouterr().err
+    assert sockstat.main(["--proto", "sctp"]) == 2
+    assert sockstat.main(["--help"]) == 0

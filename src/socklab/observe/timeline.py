@@ -2,11 +2,18 @@
 
 A log line is ``<UTC time> <app>[<pid>] <text>`` (the node supervisor's tagging); it is
 an event when ``<text>`` is a JSON object with an ``event`` key. Events are ordered by
-the app's own ``ts`` (all containers share the host's clock), else the line's time.
+the app's own ``ts`` (all containers share the host's clock), else the line's time,
+corrected for causality: an app stamps an event after its system call returned, a
+scheduling delay late, so a server's ``accepted`` may carry an earlier time than the
+client's ``connected`` that it needs. The merge is therefore a topological order of
+happens-before (each process's own order; ``connected`` before the peer's ``accepted``;
+a connection end's first ``sent`` before the other end's first ``received``), ties
+broken by time. Every event keeps its own recorded time.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -71,10 +78,71 @@ def parse_line(node: str, line: str) -> Event | None:
 
 
 def merge(logs: Iterable[tuple[str, str]]) -> list[Event]:
-    """Events of ``(node, log text)`` pairs, in time order (ties keep node and line order)."""
+    """Events of ``(node, log text)`` pairs, in causal then time order (see above)."""
     events = [e for node, text in logs for line in text.splitlines()
               if (e := parse_line(node, line)) is not None]
-    return sorted(events, key=lambda e: e.ts)
+    return causal_order(sorted(events, key=lambda e: e.ts))
+
+
+_CAUSE = {"accepted": "connected", "received": "sent"}
+
+
+def causal_order(events: list[Event]) -> list[Event]:
+    """``events`` (in time order) reordered so that no event precedes one it depends on."""
+    before: list[list[int]] = [[] for _ in events]
+    last_of_process: dict[tuple[str, int], int] = {}
+    local_of: dict[tuple[str, str], str] = {}  # (node, peer) -> local end, latest first
+    first: dict[tuple[str, str, str], int] = {}  # (event, local, peer) -> its first index
+    for i, e in enumerate(events):
+        process = (e.node, e.pid)
+        if process in last_of_process:
+            before[i].append(last_of_process[process])
+        last_of_process[process] = i
+        if e.peer is None:
+            continue
+        peer = _address(e.peer)
+        local = e.fields.get("local")
+        if e.event in ("connected", "accepted") and isinstance(local, str):
+            local_of[(e.node, peer)] = _address(local)
+        end = local_of.get((e.node, peer))
+        if end is None:
+            continue
+        first.setdefault((e.event, end, peer), i)
+    for (event, end, peer), i in first.items():
+        cause = first.get((_CAUSE.get(event, ""), peer, end))  # the other end's view
+        if cause is not None:
+            before[i].append(cause)
+    return _topological(events, before)
+
+
+def _topological(events: list[Event], before: list[list[int]]) -> list[Event]:
+    """Kahn's algorithm, always taking the earliest ready event."""
+    waiting = [len(b) for b in before]
+    after: list[list[int]] = [[] for _ in events]
+    for i, deps in enumerate(before):
+        for j in deps:
+            after[j].append(i)
+    ready = [(events[i].ts, i) for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for k in after[i]:
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                heapq.heappush(ready, (events[k].ts, k))
+    if len(order) < len(events):  # a cycle (clock or pid reuse): the rest in time order
+        done = set(order)
+        order += [i for i in range(len(events)) if i not in done]
+    return [events[i] for i in order]
+
+
+def _address(text: str) -> str:
+    """``[::ffff:10.0.0.3]:40000`` and ``10.0.0.3:40000`` name the same end."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    return f"{host.removeprefix('::ffff:') if '.' in host else host}:{port}"
 
 
 def timeline(nodes: Sequence[LabNode]) -> list[Event]:
