@@ -22,9 +22,6 @@ from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
 
 WORKERS = 8
 READY_TIMEOUT = 30.0
-READY_EVENT = '"event": "ready"'
-DNS_STARTED = re.compile(r"dnsmasq\[\d+\]: started, version")  # once its sockets are bound
-DNS_EXITED = '"event": "exited", "app": "dnsmasq"'
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while long work goes on."""
@@ -55,54 +52,48 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
                   report, [n.name for n in plan.networks])
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
-            _pool_all([partial(_start_dns_server, engine, first[0], image)], "DNS server",
+            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY)], "DNS server",
                       report, [first[0].instance])
         rest = [c for c in plan.containers if c not in first]
-        _pool_all([partial(_start_node, engine, c, image) for c in rest], "nodes",
-                  report, [c.instance for c in rest])
-        waiting = [c for c in plan.containers if c.start]
-        if waiting:
-            _pool_all([partial(_wait_ready, engine, c) for c in waiting], "start commands",
-                      report, [c.instance for c in waiting])
+        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None)
+                   for c in rest], "nodes", report, [c.instance for c in rest])
     except BaseException:
         down(engine, plan.lab)
         raise
 
 
-def _start_node(engine: Engine, spec: ContainerPlan, image: str) -> None:
+@dataclass(frozen=True)
+class Readiness:
+    """The log line that says a node is ready, and the one that says it never will be."""
+
+    ready: re.Pattern[str]
+    failed: str | None
+    what: str
+
+
+NODE_READY = Readiness(re.compile(r'"event": "ready"'), None, "start commands")
+DNS_READY = Readiness(re.compile(r"dnsmasq\[\d+\]: started, version"),  # its sockets are bound
+                      '"event": "exited", "app": "dnsmasq"', "the lab's DNS server (dnsmasq)")
+
+
+def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None) -> None:
+    """Create and start a node's container, then wait for it to be ready if asked."""
     env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
     if spec.resolv_conf:
         env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
     ident = engine.create_container(spec, spec.image or image, env)
     engine.start(ident)
-
-
-def _start_dns_server(engine: Engine, spec: ContainerPlan, image: str) -> None:
-    """Start the node that runs dnsmasq and wait until dnsmasq has its sockets."""
-    _start_node(engine, spec, image)
+    if wait is None:
+        return
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        logs = engine.logs(spec.container_name)
-        if DNS_STARTED.search(logs):
+        logs = engine.logs(ident)
+        if wait.ready.search(logs):
             return
-        state = engine.inspect(spec.container_name)["State"]["Status"]
-        if DNS_EXITED in logs or state != "running":
-            raise LabError(f"the lab's DNS server (dnsmasq) did not start:\n{_tail(logs)}")
+        if (wait.failed and wait.failed in logs) or engine.inspect(ident)["State"]["Status"] != "running":
+            raise LabError(f"{wait.what} did not start:\n{_tail(logs)}")
         time.sleep(0.05)
-    raise LabError(f"the lab's DNS server (dnsmasq) not started after {READY_TIMEOUT:.0f} s")
-
-
-def _wait_ready(engine: Engine, spec: ContainerPlan) -> None:
-    """Wait for the node supervisor to say every start command is started (servers listening)."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        logs = engine.logs(spec.container_name, stderr=False)
-        if READY_EVENT in logs:
-            return
-        if engine.inspect(spec.container_name)["State"]["Status"] != "running":
-            raise LabError(f"node stopped while starting:\n{_tail(logs)}")
-        time.sleep(0.05)
-    raise LabError(f"start commands not ready after {READY_TIMEOUT:.0f} s")
+    raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
 
 
 def _tail(text: str, lines: int = 5) -> str:
