@@ -9,9 +9,16 @@ import struct
 import pytest
 
 from socklab.errors import LabError
+from socklab.lab import ExecResult
 from socklab.observe import pcap
 from socklab.observe.connections import connections, mermaid
-from socklab.observe.sockets import SocketRow, filter_rows, normalize_state, with_names
+from socklab.observe.sockets import (
+    SocketRow,
+    filter_rows,
+    normalize_state,
+    read_node,
+    with_names,
+)
 from socklab.observe.timeline import merge, parse_line
 
 
@@ -156,3 +163,28 @@ def test_timeline_puts_causes_before_effects_stamped_earlier() -> None:
         ("client", "sent"), ("server", "received"), ("server", "sent"), ("client", "received"),
         ("client", "closed"), ("server", "closed")]
     assert events[2].ts == 20.001  # every event keeps its own time
+
+
+class _FakeNode:
+    """Answers like a node whose image lacks socklab-sockets (any image with python3)."""
+
+    name = "custom"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def exec(self, argv: list[str]) -> ExecResult:
+        self.calls.append(argv)
+        if argv[0] == "socklab-sockets":
+            return ExecResult(127, "", 'exec: "socklab-sockets": executable file not found')
+        rows = [{"proto": "tcp", "local_ip": "0.0.0.0", "local_port": 80, "remote_ip": "0.0.0.0",
+                 "remote_port": 0, "state": "LISTEN", "recv_q": 0, "send_q": 0, "inode": 5,
+                 "pid": 1, "program": "nginx"}]
+        return ExecResult(0, json.dumps(rows), "")
+
+
+def test_an_image_without_the_reader_gets_its_source() -> None:
+    node = _FakeNode()
+    [listen] = read_node(node)  # type: ignore[arg-type]
+    assert (listen.node, listen.local, listen.owner) == ("custom", "0.0.0.0:80", "1/nginx")
+    assert node.calls[1][:2] == ["python3", "-c"] and "def read_sockets" in node.calls[1][2]
