@@ -386,9 +386,9 @@ def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
     answer = lookup(open_lab(lab).node(node), name, every=every)
     if as_json:
         render.print_json(answer)
-        return
-    _print_wide(_table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"],
-                       rows(answer)))
+    else:
+        _print_wide(_table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"],
+                           rows(answer)))
     if not answer.get("resolved"):
         raise typer.Exit(1)
 
