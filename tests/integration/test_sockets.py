@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,8 @@ def test_timeline_orders_connect_accept_close(make_lab: Callable[..., Lab]) -> N
     code, out, err = cli("logs", str(lab.source), "--timeline", "--json")
     assert code == 0, err
     events = json.loads(out)
-    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    # time order, up to the causal corrections (an app stamps an event a scheduling delay late)
+    assert all(b["ts"] > a["ts"] - 0.05 for a, b in pairwise(events))
     connected = next(e for e in events if e["app"] == "tcp-client" and e["event"] == "connected")
     me = connected["fields"]["local"]
 
