@@ -195,7 +195,8 @@ def test_node_layer_wrappers_come_from_commands(tmp_path: Path) -> None:
         "__init__.py": b'COMMANDS = {"socklab-node": "supervisor", "x-tool": "x_mod"}\n',
         "x_mod.py": b"def main(argv=None):\n    return 0\n",
     }
-    image._fill_node_context(tmp_path, "socklab/base:abc", nodes, b"COPY rootfs/ /\n")
+    recipe = {**image._read_tree(image.RECIPE_DIR, "*"), "Dockerfile.node": b"COPY rootfs/ /\n"}
+    image._fill_node_context(tmp_path, "socklab/base:abc", nodes, recipe)
     wrapper = tmp_path / "rootfs/usr/local/bin/x-tool"
     assert wrapper.stat().st_mode & 0o777 == 0o755
     assert "from socklab.nodes.x_mod import main" in wrapper.read_text()

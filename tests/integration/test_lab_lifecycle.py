@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from socklab import Lab
 from socklab.cli import app
 from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.image import base_image_tag
 
 from .conftest import leftovers
 
@@ -212,3 +213,17 @@ def test_daemon_not_reachable_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: Docker daemon not reachable")
     assert "hint:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_node_of_another_image_gets_the_node_code(make_lab: Callable[..., Lab]) -> None:
+    other = base_image_tag()  # Debian with python3, but none of socklab's code
+    lab = make_lab({
+        "networks": {"lan": {}},
+        "nodes": {"srv": {"networks": ["lan"], "image": other,
+                          "start": ["tcp-server --port 7000"]},
+                  "cli": {"networks": ["lan"]}},
+    }, "image")
+    assert lab.node("srv").exec("test -d /opt/socklab/socklab/nodes").exit_code == 0
+    result = lab.node("cli").exec("tcp-client srv 7000 --count 2")
+    assert result.exit_code == 0, result.stderr
+    assert '"event": "listening"' in lab.node("srv").logs()

@@ -18,9 +18,11 @@ from typing import Any
 
 from socklab.errors import LabError
 from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
 
 WORKERS = 8
+SUPERVISOR = f"{IN_BIN}/socklab-node"
 READY_TIMEOUT = 30.0
 
 Progress = Callable[[str, int, int], None]
@@ -47,15 +49,17 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             f"take it down first: `socklab down --lab {plan.lab}`",
         )
     report = progress or (lambda *_: None)
+    # a node of another image gets the node code (supervisor, apps) put into its container
+    tree = node_tree_tar() if any(c.image for c in plan.containers) else b""
     try:
         _pool_all([partial(engine.create_network, n) for n in plan.networks], "networks",
                   report, [n.name for n in plan.networks])
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
-            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY)], "DNS server",
+            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree)], "DNS server",
                       report, [first[0].instance])
         rest = [c for c in plan.containers if c not in first]
-        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None)
+        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None, tree)
                    for c in rest], "nodes", report, [c.instance for c in rest])
     except BaseException:
         down(engine, plan.lab)
@@ -76,12 +80,18 @@ DNS_READY = Readiness(re.compile(r"dnsmasq\[\d+\]: started, version"),  # its so
                       '"event": "exited", "app": "dnsmasq"', "the lab's DNS server (dnsmasq)")
 
 
-def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None) -> None:
+def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None,
+              tree: bytes) -> None:
     """Create and start a node's container, then wait for it to be ready if asked."""
     env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
     if spec.resolv_conf:
         env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
-    ident = engine.create_container(spec, spec.image or image, env)
+    if spec.image:
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
+        engine.put_archive(ident, "/", tree)
+    else:
+        ident = engine.create_container(spec, image, env, ["socklab-node"])
     engine.start(ident)
     if wait is None:
         return

@@ -150,7 +150,9 @@ class Engine:
         )
         return found
 
-    def create_container(self, spec: ContainerPlan, image: str, env: dict[str, str]) -> str:
+    def create_container(
+        self, spec: ContainerPlan, image: str, env: dict[str, str], command: list[str]
+    ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
         bindings = {
@@ -170,7 +172,7 @@ class Engine:
         )
         made = self.api.create_container(
             image,
-            command=["socklab-node"],
+            command=command,
             name=spec.container_name,
             hostname=spec.hostname,
             domainname=spec.domainname,
@@ -196,6 +198,10 @@ class Engine:
             ipv4_address=str(ep.ip), ipv6_address=str(ep.ipv6) if ep.ipv6 else None,
             aliases=list(ep.aliases),
         )
+
+    def put_archive(self, ident: str, path: str, tar: bytes) -> None:
+        """Unpack a tar archive into a (created or running) container at ``path``."""
+        self.api.put_archive(ident, path, tar)
 
     def start(self, ident: str) -> None:
         self.api.start(ident)

@@ -16,10 +16,12 @@ import ast
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -167,7 +169,7 @@ def build(
             used = "base-reused"
             say(f"reusing base image {base}")
         say("building node layer")
-        _build_node_layer(engine, base, tag, nodes, recipe["Dockerfile.node"], say)
+        _build_node_layer(engine, base, tag, nodes, recipe, say)
         _prune(engine, tag.split(":")[0], keep=tag)
     return BuildResult(tag, used, time.monotonic() - start, built=True)
 
@@ -393,32 +395,46 @@ def _host_apt_options() -> list[str]:
 
 
 def _build_node_layer(
-    engine: Engine, base: str, tag: str, nodes: dict[str, bytes], dockerfile: bytes, say: Progress
+    engine: Engine, base: str, tag: str, nodes: dict[str, bytes], recipe: dict[str, bytes],
+    say: Progress,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="socklab-node-") as tmp:
         context = Path(tmp)
-        _fill_node_context(context, base, nodes, dockerfile)
+        _fill_node_context(context, base, nodes, recipe)
         engine.build_image(context, tag, on_line=lambda line: say(f"node layer: {line}"))
 
 
 def _fill_node_context(
-    context: Path, base: str, nodes: dict[str, bytes], dockerfile: bytes
+    context: Path, base: str, nodes: dict[str, bytes], recipe: dict[str, bytes]
 ) -> None:
     """Dockerfile (FROM base + the recipe's node layer) and rootfs/: node code, wrappers."""
-    (context / "Dockerfile").write_bytes(f"FROM {base}\n".encode() + dockerfile)
-    rootfs = context / "rootfs"
-    package = rootfs / IN_IMAGE_ROOT.lstrip("/") / "socklab"
-    _write(package / "__init__.py", b"")  # not the host's: that one imports pydantic
-    for rel, data in nodes.items():
-        _write(package / "nodes" / rel, data)
+    (context / "Dockerfile").write_bytes(f"FROM {base}\n".encode() + recipe["Dockerfile.node"])
+    for rel, (data, mode) in _node_files(nodes, recipe).items():
+        _write(context / "rootfs" / rel, data, mode)
+
+
+def _node_files(nodes: dict[str, bytes], recipe: dict[str, bytes]) -> dict[str, tuple[bytes, int]]:
+    """The node layer's files (path relative to / -> data, mode): node code and wrappers."""
+    package = f"{IN_IMAGE_ROOT.lstrip('/')}/socklab"
+    files = {f"{package}/__init__.py": (b"", 0o644)}  # not the host's: it imports pydantic
+    files.update({f"{package}/nodes/{rel}": (data, 0o644) for rel, data in nodes.items()})
+    template = recipe["wrapper.py.in"].decode().replace("@ROOT@", IN_IMAGE_ROOT)
     for command, module in sorted(_commands(nodes.get("__init__.py", b"")).items()):
-        wrapper = (
-            "#!/usr/bin/python3\nimport sys\n"
-            f"sys.path.insert(0, {IN_IMAGE_ROOT!r})\n"
-            f"from socklab.nodes.{module} import main\n"
-            "sys.exit(main())\n"
-        )
-        _write(rootfs / IN_BIN.lstrip("/") / command, wrapper.encode(), mode=0o755)
+        wrapper = template.replace("@MODULE@", module).encode()
+        files[f"{IN_BIN.lstrip('/')}/{command}"] = (wrapper, 0o755)
+    return files
+
+
+def node_tree_tar() -> bytes:
+    """The node layer as a tar archive, to put into a container of any image with python3."""
+    files = _node_files(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for rel, (data, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def _commands(init_source: bytes) -> dict[str, str]:
