@@ -16,18 +16,9 @@ from typing import Optional
 from socklab.nodes.arguments import app_parser
 from socklab.nodes.events import EventLog
 from socklab.nodes.loopback import tcp_pair
+from socklab.nodes.receiving import receive_exactly
 
 APP = "oob"
-
-
-def read_bytes(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -59,7 +50,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             data=urgent.decode(),
             text=f"server: recv(1, MSG_OOB) -> {urgent!r}",
         )
-        ordinary = read_bytes(server, len(b"ordinary data"))
+        ordinary = receive_exactly(server, len(b"ordinary data"))
         log.emit(
             "received",
             role="server",
@@ -74,7 +65,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         client.sendall(b"abc")
         client.send(b"!", socket.MSG_OOB)
-        inline = read_bytes(server, 4)
+        inline = receive_exactly(server, 4)
         log.emit(
             "received",
             role="server",

@@ -20,6 +20,7 @@ from typing import Optional
 from socklab.nodes.arguments import app_parser, positive_float
 from socklab.nodes.events import EventLog
 from socklab.nodes.icmp import ECHO_REPLY, ECHO_REQUEST, echo_request
+from socklab.nodes.receiving import receive_before
 
 APP = "raw-ping"
 
@@ -50,14 +51,10 @@ def wait_reply(
 ) -> "Optional[tuple[str, int, int]]":
     """(source, ttl, bytes) of our echo reply, or None at the deadline."""
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        got = receive_before(sock, 65535, deadline)
+        if got is None:
             return None
-        sock.settimeout(remaining)
-        try:
-            packet, (source, _port) = sock.recvfrom(65535)
-        except socket.timeout:
-            return None
+        packet, (source, _port) = got
         kind, _code, got_ident, got_seq, ttl = parse_reply(packet)
         # the socket sees every ICMP packet, our own requests too on loopback: keep our replies
         if kind == ECHO_REPLY and got_ident == ident and got_seq == seq:

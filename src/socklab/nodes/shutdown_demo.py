@@ -17,17 +17,9 @@ from socklab.nodes.arguments import app_parser
 from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
 from socklab.nodes.loopback import tcp_pair
+from socklab.nodes.receiving import read_to_eof
 
 APP = "shutdown"
-
-
-def read_to_eof(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        data = sock.recv(4096)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -14,17 +14,9 @@ from typing import Optional
 
 from socklab.nodes.arguments import app_parser
 from socklab.nodes.events import EventLog
+from socklab.nodes.receiving import read_to_eof
 
 APP = "socketpair"
-
-
-def read_to_eof(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        data = sock.recv(4096)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def child(end: socket.socket, log: EventLog) -> int:

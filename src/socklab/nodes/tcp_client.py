@@ -21,6 +21,7 @@ from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, pos
 from socklab.nodes.echo import BUFSIZE, preview
 from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
+from socklab.nodes.receiving import receive_exactly
 
 APP = "tcp-client"
 
@@ -95,16 +96,6 @@ def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
     if not endpoints:
         log.failure(f"{target}: no address to connect to")
     return None
-
-
-def receive_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        data = sock.recv(min(BUFSIZE, size - len(chunks)))
-        if not data:
-            break
-        chunks += data
-    return bytes(chunks)
 
 
 def exchange(sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog) -> None:

@@ -20,6 +20,7 @@ from socklab.nodes.addresses import format_address, resolve_endpoints
 from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
 from socklab.nodes.echo import preview
 from socklab.nodes.events import EventLog
+from socklab.nodes.receiving import receive_before
 from socklab.nodes.udp_server import MAX_DATAGRAM
 
 APP = "udp-client"
@@ -44,14 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 def wait_for_echo(sock: socket.socket, payload: bytes, deadline: float) -> Optional[bytes]:
     """The echo of ``payload``, or None at the deadline; late echoes of earlier ones are skipped."""
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        got = receive_before(sock, MAX_DATAGRAM, deadline)
+        if got is None:
             return None
-        sock.settimeout(remaining)
-        try:
-            data = sock.recv(MAX_DATAGRAM)
-        except socket.timeout:
-            return None
+        data, _source = got
         if data == payload:
             return data
 
