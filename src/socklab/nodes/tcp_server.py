@@ -51,10 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backlog", type=int, default=128, help="listen() backlog")
     parser.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR before bind()")
+    add_bind_options(parser)
+    return parser
+
+
+def add_bind_options(parser: argparse.ArgumentParser) -> None:
+    """``--family``, ``--path`` and ``--host``: with ``--port``, what bind_address() reads."""
     add_family_option(parser)
     parser.add_argument("--path", help="socket path for --family unix")
     parser.add_argument("--host", help="address to bind (default: every address of the family)")
-    return parser
+
+
+def port_missing(args: argparse.Namespace, log: EventLog) -> bool:
+    """inet and inet6 servers need ``--port`` (0: any free port); a unix one binds ``--path``."""
+    if args.port is None and FAMILIES[args.family] != socket.AF_UNIX:
+        log.failure("--port is required for inet and inet6")
+        return True
+    return False
 
 
 def unix_path(path: Optional[str], port: Optional[int], proto: str) -> str:
@@ -241,10 +254,9 @@ def install_stop_handlers() -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     log = EventLog(APP, human=args.human)
-    family = FAMILIES[args.family]
-    if args.port is None and family != socket.AF_UNIX:
-        log.failure("--port is required for inet and inet6")
+    if port_missing(args, log):
         return 2
+    family = FAMILIES[args.family]
     listener = open_listener(args, log)
     if listener is None:
         return 1

@@ -16,10 +16,16 @@ import time
 from typing import Any, Optional
 
 from socklab.nodes.addresses import family_name, format_address
-from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
+from socklab.nodes.arguments import FAMILIES, app_parser, positive_float
 from socklab.nodes.echo import preview
 from socklab.nodes.events import EventLog
-from socklab.nodes.tcp_server import StopServer, bind_address, install_stop_handlers
+from socklab.nodes.tcp_server import (
+    StopServer,
+    add_bind_options,
+    bind_address,
+    install_stop_handlers,
+    port_missing,
+)
 
 APP = "udp-server"
 MAX_DATAGRAM = 65535
@@ -34,9 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds of simulated work before each reply",
     )
-    add_family_option(parser)
-    parser.add_argument("--path", help="socket path for --family unix")
-    parser.add_argument("--host", help="address to bind (default: every address of the family)")
+    add_bind_options(parser)
     return parser
 
 
@@ -65,10 +69,9 @@ def serve(sock: socket.socket, log: EventLog, delay: float) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     log = EventLog(APP, human=args.human)
-    family = FAMILIES[args.family]
-    if args.port is None and family != socket.AF_UNIX:
-        log.failure("--port is required for inet and inet6")
+    if port_missing(args, log):
         return 2
+    family = FAMILIES[args.family]
     address = bind_address(args, "udp")
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
