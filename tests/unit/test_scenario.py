@@ -33,9 +33,15 @@ def test_expected_errno_seen_passes_whatever_the_exit_code() -> None:
 
 
 def test_expected_errno_missing_says_what_happened() -> None:
-    got = out(0, '{"event": "received"}\n', "tcp-client: received 'hello' echoed\n")
+    events = [{"event": "connected"}, {"event": "sent"}, {"event": "received", "data": "hello"},
+              {"event": "sent"}, {"event": "received", "data": "hello"}, {"event": "closed"}]
+    got = out(0, "".join(json.dumps(e) + "\n" for e in events), "tcp-client: closed\n")
     assert expect.check(Expect(errno="ECONNREFUSED"), got, 60) == [
-        "expected ECONNREFUSED, got exit 0: \"tcp-client: received 'hello' echoed\""]
+        "expected ECONNREFUSED, got exit 0: \"connected, sent, received 'hello', sent, "
+        "received 'hello', closed\""]
+    got = out(0, "", "some tool said this\n")
+    assert expect.check(Expect(errno="ECONNREFUSED"), got, 60) == [
+        "expected ECONNREFUSED, got exit 0: 'some tool said this'"]
 
 
 def test_default_expectation_is_exit_zero_and_timeouts_are_named() -> None:

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from typing import Any
 
 from socklab.scenario.results import NodeOutput
 from socklab.topology.model import Expect
 
 
-def reported_errno(stdout: str) -> str | None:
-    """The errno name of the first ``error`` event an app printed (JSON lines), if any."""
+def app_events(stdout: str) -> list[dict[str, Any]]:
+    """The JSON events a built-in app printed, one per line (other lines are skipped)."""
+    events = []
     for line in stdout.splitlines():
-        if '"error"' not in line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == "error" and event.get("errno"):
-            return str(event["errno"])
-    return None
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and "event" in event:
+                    events.append(event)
+    return events
+
+
+def reported_errno(stdout: str) -> str | None:
+    """The errno name of the first ``error`` event an app printed, if any."""
+    return next((str(e["errno"]) for e in app_events(stdout)
+                 if e["event"] == "error" and e.get("errno")), None)
+
+
+def story(events: list[dict[str, Any]], width: int = 80) -> str:
+    """What an app did, from its events: ``connected, sent x2, received 'hello' x2, closed``."""
+    parts: list[list[Any]] = []
+    for e in events:
+        word = e["event"] + (f" {e['data']!r}" if e["event"] == "received" and "data" in e else "")
+        if parts and parts[-1][0] == word:
+            parts[-1][1] += 1
+        else:
+            parts.append([word, 1])
+    text = ", ".join(w if n == 1 else f"{w} x{n}" for w, n in parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def check(expect: Expect, out: NodeOutput, timeout: float) -> list[str]:
@@ -49,5 +68,6 @@ def _what_happened(out: NodeOutput, timeout: float) -> str:
     if out.exit_code == 137 and out.duration >= timeout:
         return f"a timeout after {timeout:g} s"
     head = out.errno if out.errno else f"exit {out.exit_code}"
-    said = out.summary()
+    events = app_events(out.stdout)
+    said = story(events) if events else out.summary()
     return f"{head}: {said!r}" if said else head
