@@ -70,3 +70,19 @@ def test_resolve_events_and_failure() -> None:
     assert missing.returncode == 1
     error = missing.named("error")[0]
     assert error["errno"].startswith("EAI_")
+
+
+def test_a_name_the_idna_codec_refuses_is_a_resolver_failure() -> None:
+    # getfqdn("bad..name") raises UnicodeError (an empty label) where other names fall back
+    done = run_app("resolve", "bad..name")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error = done.named("error")[0]
+    assert error["query"] == "bad..name" and "label empty" in error["message"]
+    fqdn = [e for e in done.named("resolved") if e["call"] == "getfqdn"]
+    assert fqdn[0]["answer"] == "bad..name"  # getfqdn's answer for a name it cannot look up
+    as_json = run_app("resolve", "bad..name", "--json")
+    assert as_json.returncode == 1, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["resolved"] is False and report["getfqdn"] == "bad..name"
+    assert "error" in report["gethostbyname"]

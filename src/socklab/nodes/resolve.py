@@ -33,6 +33,17 @@ _TYPE_NAMES = {
     socket.SOCK_DGRAM: "SOCK_DGRAM",
     socket.SOCK_RAW: "SOCK_RAW",
 }
+# the report's entries, one ``resolved`` event each, in this order
+CALLS = (
+    "gethostbyname",
+    "gethostbyname_ex",
+    "getaddrinfo",
+    "gethostbyaddr",
+    "getfqdn",
+    "conversions",
+    "services",
+    "byte_order",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +79,16 @@ def address_family(text: str) -> Optional[int]:
             continue
         return family
     return None
+
+
+def fqdn(name: str) -> str:
+    """getfqdn(), which gives back a name it cannot look up; it raises UnicodeError instead
+    for a name the IDNA codec refuses (``bad..name``, a label over 63 characters): that name
+    comes back too, and the other calls of the report carry the error."""
+    try:
+        return socket.getfqdn(name)
+    except UnicodeError:
+        return name
 
 
 def host_entry(found: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +171,7 @@ def lookup(query: str, every: bool) -> dict[str, Any]:
     report["gethostbyname"] = call(socket.gethostbyname, query)
     report["gethostbyname_ex"] = host_entry(call(socket.gethostbyname_ex, query))
     report["getaddrinfo"] = addrinfo(query, every)
-    report["getfqdn"] = socket.getfqdn(query)
+    report["getfqdn"] = fqdn(query)
     found = [query] if is_address else []
     found += report["gethostbyname_ex"].get("result", {}).get("addresses", [])
     found += [row["address"] for row in report["getaddrinfo"].get("result", [])]
@@ -165,22 +186,6 @@ def lookup(query: str, every: bool) -> dict[str, Any]:
     return report
 
 
-def readable(report: dict[str, Any]) -> list[str]:
-    lines = [f"resolve {report['query']}"]
-    for key in (
-        "gethostbyname",
-        "gethostbyname_ex",
-        "getaddrinfo",
-        "gethostbyaddr",
-        "getfqdn",
-        "conversions",
-        "services",
-        "byte_order",
-    ):
-        lines.append(f"  {key}: {json.dumps(report[key], default=str)}")
-    return lines
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     report = lookup(args.query, args.all)
@@ -189,16 +194,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(json.dumps(report, default=str), flush=True)
         return status
     log = EventLog(APP, human=args.human)
-    for key in (
-        "gethostbyname",
-        "gethostbyname_ex",
-        "getaddrinfo",
-        "gethostbyaddr",
-        "getfqdn",
-        "conversions",
-        "services",
-        "byte_order",
-    ):
+    for key in CALLS:
         value = report[key]
         log.emit(
             "resolved",
