@@ -63,7 +63,12 @@ def bench_raw_sdk(n: int, tag: str) -> tuple[float, float]:
             list(pool.map(lambda c: c.remove(force=True),
                           client.containers.list(all=True, filters={"label": f"{LABEL}=bench-raw"})))
         for net in client.networks.list(filters={"label": f"{LABEL}=bench-raw"}):
-            net.remove()
+            for _ in range(50):  # the daemon may still be detaching the removed containers
+                try:
+                    net.remove()
+                    break
+                except docker.errors.APIError:
+                    time.sleep(0.1)
 
     return timed(up), timed(down)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 import io
 import tarfile
 from collections.abc import Callable, Iterator
@@ -138,8 +139,17 @@ class Engine:
         return str(made["Id"])
 
     def remove_network(self, ident: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self.api.remove_network(ident)
+        """Remove a network; the daemon may still be detaching removed containers: retry."""
+        for attempt in range(50):
+            try:
+                self.api.remove_network(ident)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if "active endpoints" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     # -- containers ---------------------------------------------------------
 
