@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 import io
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
