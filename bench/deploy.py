@@ -26,7 +26,7 @@ from socklab.orchestrator import image
 from socklab.orchestrator.engine import default_engine
 
 WORKERS = 8
-LABEL = "io.socklab.lab"
+LABEL = "io.socklab.bench"  # baselines are not labs: `socklab ls` never shows them
 
 
 def timed(fn: object) -> float:

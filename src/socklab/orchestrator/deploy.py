@@ -111,7 +111,8 @@ def _tail(text: str, lines: int = 5) -> str:
 
 
 def _pool_all(
-    calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str]
+    calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str],
+    after: str = "; the lab was removed",
 ) -> None:
     """Run calls in a bounded pool; raise one error naming every failure, in order."""
     done = 0
@@ -130,7 +131,7 @@ def _pool_all(
     if failed:
         lines = [f"  {name}: {_one_line(exc)}" for name, exc in failed]
         raise LabError(
-            f"{len(failed)} of {len(calls)} {phase} failed; the lab was removed:\n"
+            f"{len(failed)} of {len(calls)} {phase} failed{after}:\n"
             + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
@@ -153,10 +154,10 @@ def down(engine: Engine, lab: str | None) -> tuple[int, int]:
     if containers:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             list(pool.map(engine.remove_container, containers))
-    networks = [n["Id"] for n in engine.networks(labels)]
+    networks = engine.networks(labels)
     if networks:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            list(pool.map(engine.remove_network, networks))
+        _pool_all([partial(engine.remove_network, n["Id"], n["Name"]) for n in networks],
+                  "network removals", lambda *_: None, [n["Name"] for n in networks], after="")
     return len(containers), len(networks)
 
 

@@ -138,18 +138,23 @@ class Engine:
             raise LabError(f"cannot create network '{net.name}': {text}") from exc
         return str(made["Id"])
 
-    def remove_network(self, ident: str) -> None:
+    def remove_network(self, ident: str, name: str = "") -> None:
         """Remove a network; the daemon may still be detaching removed containers: retry."""
-        for attempt in range(50):
+        for _ in range(30):
             try:
                 self.api.remove_network(ident)
                 return
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
-                if "active endpoints" not in str(exc) or attempt == 49:
-                    raise
+                if "active endpoints" not in str(exc):
+                    raise LabError(f"cannot remove network {name or ident}: {_reason(exc)}") from exc
                 time.sleep(0.1)
+        raise LabError(
+            f"network {name or ident} still has an endpoint of a removed container",
+            "a known Docker bug (moby#42119) after parallel removals; restarting the Docker "
+            "daemon clears it",
+        )
 
     # -- containers ---------------------------------------------------------
 
