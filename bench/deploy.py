@@ -11,6 +11,7 @@ Goals (issue 3): up <= 1.15x raw SDK, <= 0.8x docker-compose; down <= 1.5x raw S
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -27,6 +28,7 @@ from socklab.orchestrator.engine import default_engine
 
 WORKERS = 8
 LABEL = "io.socklab.bench"  # baselines are not labs: `socklab ls` never shows them
+RUN = f"b{os.getpid()}"  # names of this run only: a stale network of another never clashes
 
 
 def timed(fn: object) -> float:
@@ -37,7 +39,7 @@ def timed(fn: object) -> float:
 
 def bench_socklab(n: int, tmp: Path) -> tuple[float, float]:
     path = tmp / "socklab.yml"
-    path.write_text(yaml.safe_dump({"name": "bench-socklab", "networks": {"lan": {}},
+    path.write_text(yaml.safe_dump({"name": f"{RUN}-socklab", "networks": {"lan": {}},
                                     "nodes": {"node": {"replicas": n, "networks": ["lan"]}}}))
     lab = Lab.load(path)
     return timed(lab.up), timed(lab.down)
@@ -45,13 +47,13 @@ def bench_socklab(n: int, tmp: Path) -> tuple[float, float]:
 
 def bench_raw_sdk(n: int, tag: str) -> tuple[float, float]:
     client = docker.from_env()
-    labels = {LABEL: "bench-raw"}
+    labels = {LABEL: f"{RUN}-raw"}
 
     def up() -> None:
-        net = client.networks.create("bench-raw-lan", driver="bridge", labels=labels)
+        net = client.networks.create(f"{RUN}-raw-lan", driver="bridge", labels=labels)
 
         def one(i: int) -> None:
-            client.containers.run(tag, ["sleep", "infinity"], name=f"bench-raw-{i}",
+            client.containers.run(tag, ["sleep", "infinity"], name=f"{RUN}-raw-{i}",
                                   hostname=f"node-{i}", network=net.name, labels=labels,
                                   detach=True, init=True)
 
@@ -61,8 +63,8 @@ def bench_raw_sdk(n: int, tag: str) -> tuple[float, float]:
     def down() -> None:
         with ThreadPoolExecutor(WORKERS) as pool:
             list(pool.map(lambda c: c.remove(force=True),
-                          client.containers.list(all=True, filters={"label": f"{LABEL}=bench-raw"})))
-        for net in client.networks.list(filters={"label": f"{LABEL}=bench-raw"}):
+                          client.containers.list(all=True, filters={"label": f"{LABEL}={RUN}-raw"})))
+        for net in client.networks.list(filters={"label": f"{LABEL}={RUN}-raw"}):
             for _ in range(50):  # the daemon may still be detaching the removed containers
                 try:
                     net.remove()
@@ -77,14 +79,14 @@ def bench_compose(n: int, tag: str, tmp: Path) -> tuple[float, float]:
     services = {
         f"node-{i}": {"image": tag, "command": ["sleep", "infinity"], "init": True,
                       "hostname": f"node-{i}", "networks": ["lan"],
-                      "labels": {LABEL: "bench-compose"}}
+                      "labels": {LABEL: f"{RUN}-compose"}}
         for i in range(1, n + 1)
     }
     doc = {"version": "2.4", "services": services,
-           "networks": {"lan": {"labels": {LABEL: "bench-compose"}}}}
+           "networks": {"lan": {"labels": {LABEL: f"{RUN}-compose"}}}}
     path = tmp / "docker-compose.yml"
     path.write_text(yaml.safe_dump(doc))
-    base = ["docker-compose", "-p", "bench-compose", "-f", str(path)]
+    base = ["docker-compose", "-p", f"{RUN}-compose", "-f", str(path)]
 
     def run(*args: str) -> None:
         subprocess.run([*base, *args], check=True, capture_output=True)
