@@ -43,3 +43,23 @@ def error(message: str, hint: str | None) -> None:
     err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     if hint:
         err.print(f"[dim]hint:[/] {hint}")
+
+
+def wide_table(title: str | None, columns: list[str], rows: list[tuple[Any, ...]]) -> Any:
+    """A rich table whose cells never wrap (addresses and paths stay whole, as in netstat)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold",
+              box=None, pad_edge=False)
+    for col in columns:
+        t.add_column(col, justify="right" if col.endswith("-Q") else "left", no_wrap=True)
+    for row in rows:
+        t.add_row(*(str(cell) if cell is not None else "" for cell in row))
+    return t
+
+
+def print_wide(renderable: Any) -> None:
+    """Print as wide as the content needs; the terminal wraps long lines, as with netstat."""
+    from rich.console import Console
+
+    Console(width=max(out.width, 250), highlight=False).print(renderable)

@@ -409,16 +409,22 @@ def _fill_node_context(
 ) -> None:
     """Dockerfile (FROM base + the recipe's node layer) and rootfs/: node code, wrappers."""
     (context / "Dockerfile").write_bytes(f"FROM {base}\n".encode() + recipe["Dockerfile.node"])
-    for rel, (data, mode) in _node_files(nodes, recipe).items():
+    for rel, (data, mode) in _node_files(nodes, recipe, "/usr/bin/python3").items():
         _write(context / "rootfs" / rel, data, mode)
 
 
-def _node_files(nodes: dict[str, bytes], recipe: dict[str, bytes]) -> dict[str, tuple[bytes, int]]:
-    """The node layer's files (path relative to / -> data, mode): node code and wrappers."""
+def _node_files(
+    nodes: dict[str, bytes], recipe: dict[str, bytes], python: str
+) -> dict[str, tuple[bytes, int]]:
+    """The node layer's files (path relative to / -> data, mode): node code and wrappers.
+
+    ``python`` is the wrappers' interpreter: a direct path keeps the command's name as the
+    process name (``tcp-server`` in netstat), ``/usr/bin/env python3`` works in any image."""
     package = f"{IN_IMAGE_ROOT.lstrip('/')}/socklab"
     files = {f"{package}/__init__.py": (b"", 0o644)}  # not the host's: it imports pydantic
     files.update({f"{package}/nodes/{rel}": (data, 0o644) for rel, data in nodes.items()})
     template = recipe["wrapper.py.in"].decode().replace("@ROOT@", IN_IMAGE_ROOT)
+    template = template.replace("@PYTHON@", python)
     for command, module in sorted(_commands(nodes.get("__init__.py", b"")).items()):
         wrapper = template.replace("@MODULE@", module).encode()
         files[f"{IN_BIN.lstrip('/')}/{command}"] = (wrapper, 0o755)
@@ -427,7 +433,8 @@ def _node_files(nodes: dict[str, bytes], recipe: dict[str, bytes]) -> dict[str, 
 
 def node_tree_tar() -> bytes:
     """The node layer as a tar archive, to put into a container of any image with python3."""
-    files = _node_files(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"))
+    files = _node_files(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"),
+                        "/usr/bin/env python3")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for rel, (data, mode) in sorted(files.items()):

@@ -1,0 +1,14 @@
+"""The ``socklab`` command: parse arguments, call the library, render. No logic of its own."""
+
+# the order of registration is the order of `socklab --help`
+from socklab.cli import run_command  # isort: skip
+from socklab.cli import lab_commands  # isort: skip
+from socklab.cli import observe_commands  # isort: skip
+from socklab.cli import image_commands  # isort: skip
+from socklab.cli.app import app
+
+__all__ = ["app", "image_commands", "lab_commands", "main", "observe_commands", "run_command"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,5 @@
+"""``python -m socklab.cli``."""
+
+from socklab.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""Commands on a lab's life: validate, schema, up, down, status, ls, exec, shell, logs, labs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from socklab import render
+from socklab.catalog import find_lab_file, shipped_labs
+from socklab.cli.app import JsonOpt, LabArg, app, build_line, open_lab, progress_display
+from socklab.errors import LabError
+from socklab.lab import Lab, down_all, running_labs
+from socklab.topology import json_schema, load_topology
+
+
+@app.command()
+def validate(file: Annotated[str, typer.Argument(metavar="FILE")], as_json: JsonOpt = False) -> None:
+    """Check a topology file; print every problem with its line and a hint (exit 2)."""
+    path = find_lab_file(file)
+    topo = load_topology(path or file)
+    summary = {"lab": topo.name, "networks": len(topo.networks),
+               "nodes": len(topo.instances()), "scenarios": sorted(topo.scenarios)}
+    if as_json:
+        render.print_json({"valid": True, **summary})
+    else:
+        render.out.print(f"[green]✓[/] {topo.name}: {render.plural(len(topo.networks), 'network')}, "
+                         f"{render.plural(len(topo.instances()), 'node')}, "
+                         f"{render.plural(len(topo.scenarios), 'scenario')}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the topology format's JSON Schema (for editors)."""
+    render.print_json(json_schema())
+
+
+@app.command()
+def up(lab: LabArg, as_json: JsonOpt = False) -> None:
+    """Start every node of a lab; returns when all run and their start commands are started."""
+    the_lab = open_lab(lab)
+    with progress_display(sys.stderr.isatty()) as progress:
+        the_lab.up(progress=progress, on_build=build_line)
+    _print_status(the_lab, as_json)
+
+
+@app.command()
+def down(
+    lab: Annotated[str | None, typer.Argument(metavar="[LAB]", help="topology file or lab name")] = None,
+    name: Annotated[str | None, typer.Option("--lab", help="a lab's name (no file needed)")] = None,
+    all_labs: Annotated[bool, typer.Option("--all", help="every socklab lab on this host")] = False,
+) -> None:
+    """Remove a lab's containers and networks by label. Idempotent."""
+    if sum(x is not None and x is not False for x in (lab, name, all_labs)) != 1:
+        raise LabError("give exactly one of LAB, --lab NAME or --all",
+                       "e.g. `socklab down labs/hello.yml` or `socklab down --all`")
+    if all_labs:
+        containers, networks = down_all()
+        target = "all labs"
+    else:
+        the_lab = Lab.named(name) if name else _lab_for_down(lab or "")
+        containers, networks = the_lab.down()
+        target = f"lab '{the_lab.name}'"
+    if containers or networks:
+        render.out.print(f"removed {render.plural(containers, 'container')} and "
+                         f"{render.plural(networks, 'network')} of {target}")
+    else:
+        render.out.print(f"nothing to remove: {target} is not up")
+
+
+def _lab_for_down(arg: str) -> Lab:
+    path = find_lab_file(arg)
+    if path is not None:
+        return Lab.load(path)
+    if arg.endswith((".yml", ".yaml")) or "/" in arg:
+        gone = Lab.from_gone_file(arg)
+        if gone is not None:
+            return gone
+        raise LabError(f"topology file not found: {arg}",
+                       "to remove a lab whose file is gone use `socklab down --lab NAME` "
+                       "(`socklab ls` lists them) or `socklab down --all`")
+    return Lab.named(arg)
+
+
+@app.command()
+def status(lab: LabArg, as_json: JsonOpt = False) -> None:
+    """The lab's nodes: container, state and addresses per network."""
+    _print_status(open_lab(lab), as_json)
+
+
+def _print_status(lab: Lab, as_json: bool) -> None:
+    nodes = lab.status()
+    if as_json:
+        render.print_json([n.as_dict() for n in nodes])
+        return
+    if not nodes:
+        render.out.print(f"lab '{lab.name}' is not up")
+        return
+    render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS"], [
+        (n.node, n.container, render.state(n.state),
+         "  ".join(f"{k}={v}" for k, v in n.networks.items())) for n in nodes
+    ])
+
+
+@app.command("ls")
+def list_labs(as_json: JsonOpt = False) -> None:
+    """Labs that are up on this host."""
+    found = running_labs()
+    if as_json:
+        render.print_json([{"lab": k, **v} for k, v in found.items()])
+    elif not found:
+        render.out.print("no lab is up")
+    else:
+        render.table(None, ["LAB", "NODES", "RUNNING", "NETWORKS"],
+                     [(k, v["nodes"], v["running"], v["networks"]) for k, v in found.items()])
+
+
+@app.command("exec", context_settings={"ignore_unknown_options": True,
+                                       "allow_interspersed_args": False})
+def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
+          cmd: Annotated[list[str], typer.Argument(metavar="-- CMD...")]) -> None:
+    """Run a command in a node (no shell); its output and exit code pass through."""
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise LabError("no command given", f"e.g. `socklab exec {lab} {node} -- ip addr`")
+    result = open_lab(lab).node(node).exec(cmd)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> None:
+    """An interactive shell in a node (needs the docker CLI)."""
+    target = open_lab(lab).node(node)
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        raise LabError("the docker CLI is not installed",
+                       f"use `socklab exec {lab} {node} -- CMD` instead")
+    os.execv(docker_cli, ["docker", "exec", "-it", target.container, "bash"])
+
+
+@app.command()
+def logs(lab: LabArg,
+         node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+         timeline: Annotated[bool, typer.Option(
+             "--timeline", help="the apps' events of all nodes merged by time")] = False,
+         as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
+         ) -> None:
+    """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
+    the_lab = open_lab(lab)
+    targets = [the_lab.node(node)] if node else the_lab.nodes()
+    if timeline or as_json:
+        if follow:
+            raise LabError("--timeline and --json do not combine with --follow",
+                           "run `socklab logs LAB --timeline` again to see new events")
+        _print_timeline(targets, as_json)
+        return
+    width = max((len(t.name) for t in targets), default=0)
+
+    def prefix(name: str, line: str) -> str:
+        return line if node else f"{name:<{width}} | {line}"
+
+    if not follow:
+        for t in targets:
+            for line in t.logs().splitlines():
+                sys.stdout.write(prefix(t.name, line) + "\n")
+        return
+    lock = threading.Lock()
+
+    def pump(t: Any) -> None:
+        for line in t.follow_logs():
+            with lock:
+                sys.stdout.write(prefix(t.name, line) + "\n")
+                sys.stdout.flush()
+
+    threads = [threading.Thread(target=pump, args=(t,), daemon=True) for t in targets]
+    for th in threads:
+        th.start()
+    for th in threads:
+        while th.is_alive():
+            th.join(0.2)
+
+
+@app.command("labs")
+def labs_(as_json: JsonOpt = False) -> None:
+    """The labs shipped with socklab."""
+    found = shipped_labs()
+    if as_json:
+        render.print_json([{"name": s.name, "path": str(s.path), "description": s.description}
+                           for s in found])
+    else:
+        render.table(None, ["LAB", "DESCRIPTION"], [(s.name, s.description) for s in found])
+
+
+def _print_timeline(targets: list[Any], as_json: bool) -> None:
+    from socklab.observe.timeline import timeline
+
+    events = timeline(targets)
+    if as_json:
+        render.print_json([e.as_dict() for e in events])
+        return
+
+    def detail(fields: dict[str, Any]) -> str:
+        text = " ".join(f"{k}={v}" for k, v in fields.items()
+                        if v not in (None, "") and not isinstance(v, dict | list))
+        return escape(text if len(text) <= 60 else text[:59] + "…")
+
+    render.print_wide(render.wide_table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
+        (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events]))
