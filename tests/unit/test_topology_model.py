@@ -25,7 +25,6 @@ from socklab.topology.model import (
     StartStep,
     WaitStep,
     step_kind,
-    step_node,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +160,7 @@ def test_every_step_kind(full: Topology) -> None:
     assert set(kinds) == set(STEP_KINDS)
     types = (StartStep, WaitStep, WaitStep, ParallelStep, ExpectSocketsStep, RunStep, FaultStep)
     assert all(isinstance(s, t) for s, t in zip(steps, types, strict=False))
-    assert [step_node(s) for s in steps] == [
+    assert [getattr(getattr(s, step_kind(s)), "node", None) for s in steps] == [
         "backup", "server", "client-1", None, "server", "client-1", None, "client-[23]", None,
         None,
     ]

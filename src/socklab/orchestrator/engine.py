@@ -23,8 +23,6 @@ import docker.types
 from socklab.errors import LabError
 from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
 
-LAB_LABEL = "io.socklab.lab"
-
 DAEMON_HINT = "start Docker (e.g. `systemctl start docker`) or set DOCKER_HOST; `docker info` must work"
 
 

@@ -14,7 +14,7 @@ from socklab.observe.connections import connections
 from socklab.observe.sockets import SocketRow
 from socklab.orchestrator.deploy import Progress
 from socklab.scenario import report
-from socklab.scenario.results import RunResult, StepResult
+from socklab.scenario.results import RunResult
 from socklab.scenario.steps import StepHook, StepRunner, describe
 from socklab.topology.model import ParallelStep, Strict, Topology, step_kind
 
@@ -110,6 +110,3 @@ def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     result.connections = [{"client": a, "server": b, "port": port, "count": n}
                           for (a, b, port), n in sorted(pairs.items())]
 
-
-def failed_steps(result: RunResult) -> list[StepResult]:
-    return [s for s in result.all_steps() if s.status != "passed"]

@@ -337,13 +337,6 @@ def step_kind(step: Strict) -> str:
     return next(iter(type(step).model_fields))
 
 
-def step_node(step: Strict) -> str | None:
-    """The ``node:`` pattern a step targets, if any."""
-    spec = getattr(step, step_kind(step))
-    node = getattr(spec, "node", None)
-    return node if isinstance(node, str) else None
-
-
 # -- lab DNS -------------------------------------------------------------------
 
 DNS_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
