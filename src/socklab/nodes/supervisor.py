@@ -183,10 +183,13 @@ class Supervisor:
         for app in apps:
             app.started.wait()
         if not self.stopping.is_set():
+            # failed: not spawned, or a server that never listened (exited first, or timed out)
+            failed = [a.name for a in apps
+                      if a.proc is None or (a.is_server and not a.listening)]
             self.out.event(
                 "ready",
-                apps=[a.name for a in apps if a.proc is not None],
-                failed=[a.name for a in apps if a.proc is None],
+                apps=[a.name for a in apps if a.name not in failed],
+                failed=failed,
             )
 
     # -- stopping ---------------------------------------------------------------
