@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -11,12 +11,13 @@ from typing import Any
 
 from socklab.errors import LabError
 from socklab.observe.sockets import SocketRow, read_nodes
-from socklab.observe.timeline import merge, timeline
+from socklab.observe.timeline import timeline
 from socklab.orchestrator import deploy, image
-from socklab.orchestrator.engine import Engine, default_engine
+from socklab.orchestrator.engine import Engine, SubnetTaken, default_engine
 from socklab.topology import Topology, load_topology
 from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LABEL_NODE, LabPlan, container_name, plan
 
+SUBNET_ATTEMPTS = 5  # labs that come up at once may pick the same free subnet
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -66,14 +67,21 @@ class Lab:
     def up(self, progress: deploy.Progress | None = None,
            on_build: Callable[[str], None] | None = None) -> Lab:
         """Deploy every node; returns once all are running and their start commands started."""
-        lab_plan = self.plan()
         tag = image.ensure(self.engine, on_progress=on_build)
-        for spec in lab_plan.containers:
-            if spec.image and self.engine.image_info(spec.image) is None:
-                raise LabError(f"node '{spec.instance}': image '{spec.image}' is not on this host",
-                               "build or load it first (no registry is used to pull it)")
-        deploy.up(self.engine, lab_plan, tag, progress)
-        return self
+        attempt = 1
+        while True:
+            lab_plan = self.plan()
+            for spec in lab_plan.containers:
+                if spec.image and self.engine.image_info(spec.image) is None:
+                    raise LabError(f"node '{spec.instance}': image '{spec.image}' is not on this "
+                                   "host", "build or load it first (no registry is used to pull it)")
+            try:
+                deploy.up(self.engine, lab_plan, tag, progress)
+                return self
+            except SubnetTaken as exc:  # another lab took it since we looked: plan again
+                if not exc.network.allocated or attempt == SUBNET_ATTEMPTS:
+                    raise
+                attempt += 1
 
     def down(self) -> tuple[int, int]:
         """Remove the lab's containers and networks by label; how many of each."""
@@ -98,13 +106,10 @@ class Lab:
                                f"start it again, or see `socklab status {self.name}`")
         return read_nodes([LabNode(self, name) for name in wanted])
 
-    def timeline(self, logs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """The apps' events of every node merged by time (``logs``: node -> its log text,
-        read from the running nodes when not given); dicts with time, ts, node, app, pid,
-        event, peer and fields."""
-        if logs is None:
-            return [e.as_dict() for e in timeline(self.nodes())]
-        return [e.as_dict() for e in merge(logs.items())]
+    def timeline(self) -> list[dict[str, Any]]:
+        """The started apps' events of every node merged by time; dicts with time, ts, node,
+        app, pid, event, peer and fields."""
+        return [e.as_dict() for e in timeline(self.nodes())]
 
     def is_up(self) -> bool:
         return bool(self.engine.containers({LABEL_LAB: self.name}))
@@ -130,11 +135,12 @@ class Lab:
         self.down()
 
     @classmethod
-    def from_gone_file(cls, path: str | Path, *, engine: Engine | None = None) -> Lab | None:
-        """The lab that was brought up from a file that has since been deleted or changed."""
+    def brought_up_from(cls, path: str | Path, *, engine: Engine | None = None) -> Lab | None:
+        """The lab that is up from this file (by its label), even if the file has since been
+        deleted or changed (another lab name, a syntax error)."""
         eng = engine or default_engine()
-        found = eng.containers({LABEL_FILE: str(Path(path).resolve())}) or eng.networks(
-            {LABEL_FILE: str(Path(path).resolve())})
+        labels = {LABEL_FILE: str(Path(path).resolve())}
+        found = eng.containers(labels) or eng.networks(labels)
         return cls.named(found[0]["Labels"][LABEL_LAB], engine=eng) if found else None
 
     def _topology(self) -> Topology:

@@ -227,3 +227,43 @@ def test_node_of_another_image_gets_the_node_code(make_lab: Callable[..., Lab]) 
     result = lab.node("cli").exec("tcp-client srv 7000 --count 2")
     assert result.exit_code == 0, result.stderr
     assert '"event": "listening"' in lab.node("srv").logs()
+
+
+def test_a_start_command_that_does_not_start_fails_up(write_lab: Callable[..., Path],
+                                                     engine: Engine, node_image: str) -> None:
+    path = write_lab({"networks": {"lan": {}}, "nodes": {"s": {
+        "networks": ["lan"],
+        "start": ["nosuchprogram", "tcp-server --port 5000", "tcp-server --port 5000"]}}},
+        "nostart")
+    code, _, err = cli("up", str(path))
+    assert code == 2
+    assert "s: start commands did not start (nosuchprogram, tcp-server#2)" in err
+    assert "EADDRINUSE" in err
+    assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_labs_started_at_once_get_distinct_subnets(write_lab: Callable[..., Path],
+                                                  engine: Engine, node_image: str) -> None:
+    paths = [write_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "par")
+             for _ in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-m", "socklab.cli", "up", str(p)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in paths]
+    try:
+        results = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], results
+        subnets = {Lab.load(p).status()[0].networks["lan"].rsplit(".", 1)[0] for p in paths}
+        assert len(subnets) == 3
+    finally:
+        for p in paths:
+            Lab.load(p).down()
+
+
+def test_down_file_finds_the_lab_after_the_file_changed(write_lab: Callable[..., Path],
+                                                       engine: Engine, node_image: str) -> None:
+    path = write_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "chg")
+    name = Lab.load(path).name
+    assert cli("up", str(path))[0] == 0
+    path.write_text(path.read_text().replace(name, "renamed") + "\n  broken: [\n")
+    code, out, _ = cli("down", str(path))
+    assert code == 0 and f"of lab '{name}'" in out
+    assert leftovers(engine, name) == []

@@ -181,7 +181,9 @@ def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert leftovers(engine, name) == []
-    assert (tmp_path / "r" / "report.json").exists()  # the evidence is still collected
+    report = json.loads((tmp_path / "r" / "report.json").read_text())  # evidence kept
+    assert report["passed"] is False and report["error"].startswith("interrupted (Ctrl-C)")
+    assert junit_cases(tmp_path / "r" / "junit.xml")["run"] == report["error"]
 
 
 def test_local_socklab_yml_is_the_default(write_lab: Callable[..., Path], engine: Engine,

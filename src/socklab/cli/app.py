@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,9 @@ class _Group(typer.core.TyperGroup):
         except KeyboardInterrupt:
             render.err.print("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # `socklab logs LAB | head`: the reader left, nothing is wrong
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:
             if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
                 raise  # the CLI framework's own exits and usage errors
@@ -62,11 +66,15 @@ def _main(ctx: typer.Context,
     ctx.obj = {"debug": debug}
 
 
-def open_lab(arg: str) -> Lab:
-    """A LAB argument: a topology file, a shipped lab's name, or a lab that is up."""
+def open_lab(arg: str, *, up: bool = False) -> Lab:
+    """A LAB argument: a topology file, a shipped lab's name, or a lab that is up.
+    With ``up``, the lab must be up (commands that look into its nodes)."""
     path = find_lab_file(arg)
     if path is not None:
-        return Lab.load(path)
+        lab = Lab.load(path)
+        if up and not lab.is_up():
+            raise LabError(f"lab '{lab.name}' is not up", f"start it with `socklab up {arg}`")
+        return lab
     if "/" not in arg and not arg.endswith((".yml", ".yaml")):
         lab = Lab.named(arg)
         if lab.is_up():

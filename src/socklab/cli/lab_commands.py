@@ -74,13 +74,14 @@ def down(
 
 
 def _lab_for_down(arg: str) -> Lab:
+    """The lab brought up from this file (whatever the file says now), else the one it names."""
     path = find_lab_file(arg)
-    if path is not None:
-        return Lab.load(path)
-    if arg.endswith((".yml", ".yaml")) or "/" in arg:
-        gone = Lab.from_gone_file(arg)
-        if gone is not None:
-            return gone
+    if path is not None or arg.endswith((".yml", ".yaml")) or "/" in arg:
+        up_from_file = Lab.brought_up_from(path or arg)
+        if up_from_file is not None:
+            return up_from_file
+        if path is not None:
+            return Lab.load(path)
         raise LabError(f"topology file not found: {arg}",
                        "to remove a lab whose file is gone use `socklab down --lab NAME` "
                        "(`socklab ls` lists them) or `socklab down --all`")
@@ -129,7 +130,7 @@ def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
         cmd = cmd[1:]
     if not cmd:
         raise LabError("no command given", f"e.g. `socklab exec {lab} {node} -- ip addr`")
-    result = open_lab(lab).node(node).exec(cmd)
+    result = open_lab(lab, up=True).node(node).exec(cmd)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)
@@ -138,7 +139,7 @@ def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
 @app.command()
 def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> None:
     """An interactive shell in a node (needs the docker CLI)."""
-    target = open_lab(lab).node(node)
+    target = open_lab(lab, up=True).node(node)
     docker_cli = shutil.which("docker")
     if docker_cli is None:
         raise LabError("the docker CLI is not installed",
@@ -155,7 +156,7 @@ def logs(lab: LabArg,
          as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
          ) -> None:
     """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
-    the_lab = open_lab(lab)
+    the_lab = open_lab(lab, up=True)
     targets = [the_lab.node(node)] if node else the_lab.nodes()
     if timeline or as_json:
         if follow:

@@ -34,7 +34,7 @@ def sockets(
 
     from socklab.observe.sockets import SocketRow, address_names, filter_rows, with_names
 
-    the_lab = open_lab(lab)
+    the_lab = open_lab(lab, up=True)
     filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
     order = nodes or [s.node for s in the_lab.status() if s.state == "running"]
     lab_names = address_names(the_lab) if names else {}
@@ -76,7 +76,7 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
     from socklab.observe.connections import connections as matched
     from socklab.observe.connections import mermaid
 
-    the_lab = open_lab(lab)
+    the_lab = open_lab(lab, up=True)
     order = [s.node for s in the_lab.status() if s.state == "running"]
     found = matched(the_lab.sockets(order))
     graph = mermaid(found, order)
@@ -102,7 +102,7 @@ def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
     from socklab.observe.resolver import resolve as lookup
     from socklab.observe.resolver import rows
 
-    answer = lookup(open_lab(lab).node(node), name, every=every)
+    answer = lookup(open_lab(lab, up=True).node(node), name, every=every)
     if as_json:
         render.print_json(answer)
     else:
@@ -130,7 +130,9 @@ def capture(
 
     if count is not None and seconds is not None:
         raise LabError("give --count or --seconds, not both")
-    target = open_lab(lab).node(node)
+    if not output.parent.is_dir() or output.is_dir():
+        raise LabError(f"cannot write {output}", "give -o a file in an existing directory")
+    target = open_lab(lab, up=True).node(node)
     until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
     result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
                          on_ready=lambda: render.err.print(

@@ -58,30 +58,45 @@ def parse_line(node: str, line: str) -> Event | None:
         return None
     stamp, tag, pid, text = match.groups()
     try:
-        data = json.loads(text)
         logged = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return _event(node, text, tag, int(pid), logged.timestamp())
+
+
+def output_events(node: str, stdout: str) -> list[Event]:
+    """The events an app printed on its stdout (a command run with exec, not in the logs)."""
+    return [e for line in stdout.splitlines()
+            if line.startswith("{") and (e := _event(node, line, "?", 0, None)) is not None]
+
+
+def _event(node: str, text: str, tag: str, pid: int, logged: float | None) -> Event | None:
+    try:
+        data = json.loads(text)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("event"), str):
         return None
-    ts = data.get("ts")
+    ts = data.get("ts") if isinstance(data.get("ts"), int | float) else logged
+    if ts is None:
+        return None
     peer = data.get("peer")
     return Event(
-        ts=float(ts) if isinstance(ts, int | float) else logged.timestamp(),
+        ts=float(ts),
         node=node,
         app=str(data.get("app") or tag),
-        pid=int(data["pid"]) if isinstance(data.get("pid"), int) else int(pid),
+        pid=int(data["pid"]) if isinstance(data.get("pid"), int) else pid,
         event=data["event"],
         peer=peer if isinstance(peer, str) else None,
         fields={k: v for k, v in data.items() if k not in _CORE},
     )
 
 
-def merge(logs: Iterable[tuple[str, str]]) -> list[Event]:
-    """Events of ``(node, log text)`` pairs, in causal then time order (see above)."""
+def merge(logs: Iterable[tuple[str, str]], more: Iterable[Event] = ()) -> list[Event]:
+    """Events of ``(node, log text)`` pairs and ``more`` events, in causal then time order."""
     events = [e for node, text in logs for line in text.splitlines()
               if (e := parse_line(node, line)) is not None]
-    return causal_order(sorted(events, key=lambda e: e.ts))
+    return causal_order(sorted([*events, *more], key=lambda e: e.ts))
 
 
 _CAUSE = {"accepted": "connected", "received": "sent"}

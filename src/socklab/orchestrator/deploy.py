@@ -7,10 +7,13 @@ user presses Ctrl-C, everything the lab owns is removed again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -52,8 +55,9 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     # a node of another image gets the node code (supervisor, apps) put into its container
     tree = node_tree_tar() if any(c.image for c in plan.containers) else b""
     try:
-        _pool_all([partial(engine.create_network, n) for n in plan.networks], "networks",
-                  report, [n.name for n in plan.networks])
+        for i, net in enumerate(plan.networks):  # few and quick: one by one, first error as is
+            report("networks", i, len(plan.networks))
+            engine.create_network(net)
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
             _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree)], "DNS server",
@@ -64,6 +68,22 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     except BaseException:
         down(engine, plan.lab)
         raise
+
+
+@contextlib.contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done (a half-removed lab is worse than a late exit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, _frame: pressed.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)
@@ -98,12 +118,29 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness |
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         logs = engine.logs(ident)
-        if wait.ready.search(logs):
+        found = wait.ready.search(logs)
+        if found:
+            line = logs[logs.rfind("\n", 0, found.start()) + 1:].split("\n", 1)[0]
+            failed = _failed_apps(line)
+            if failed:
+                said = "\n".join(ln for ln in logs.splitlines() if '{"ts": ' not in ln)
+                raise LabError(f"{wait.what} did not start ({', '.join(failed)}); its last "
+                               f"output:\n{_tail(said, 6)}")
             return
         if (wait.failed and wait.failed in logs) or engine.inspect(ident)["State"]["Status"] != "running":
             raise LabError(f"{wait.what} did not start:\n{_tail(logs)}")
         time.sleep(0.05)
     raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
+
+
+def _failed_apps(ready_line: str) -> list[str]:
+    """The apps the supervisor's ``ready`` line (``<time> socklab-node[pid] {json}``) lists
+    as failed."""
+    try:
+        event = json.loads("{" + ready_line.split("{", 1)[1])
+    except (IndexError, ValueError):
+        return []
+    return [str(a) for a in event.get("failed", [])] if isinstance(event, dict) else []
 
 
 def _tail(text: str, lines: int = 5) -> str:
@@ -149,7 +186,11 @@ def _first_hint(excs: Iterable[BaseException | None]) -> str | None:
 
 def down(engine: Engine, lab: str | None) -> tuple[int, int]:
     """Remove every container, then every network, labelled with the lab (all labs if None)."""
-    labels = {LABEL_LAB: lab or ""}
+    with _uninterruptible():
+        return _down(engine, {LABEL_LAB: lab or ""})
+
+
+def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
     containers = [c["Id"] for c in engine.containers(labels)]
     if containers:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

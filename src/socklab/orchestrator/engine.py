@@ -26,6 +26,18 @@ from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
 DAEMON_HINT = "start Docker (e.g. `systemctl start docker`) or set DOCKER_HOST; `docker info` must work"
 
 
+class SubnetTaken(LabError):
+    """A network's subnet overlaps one that Docker already has."""
+
+    def __init__(self, net: NetworkPlan) -> None:
+        super().__init__(
+            f"subnet {net.subnet} of network '{net.name}' is taken by another Docker network",
+            "pick another `subnet:` or leave it out to have one allocated "
+            "(`docker network ls` shows what is there)",
+        )
+        self.network = net
+
+
 class Engine:
     """A connection to one Docker daemon."""
 
@@ -128,11 +140,7 @@ class Engine:
         except docker.errors.APIError as exc:
             text = _reason(exc)
             if "overlap" in text.lower():
-                raise LabError(
-                    f"subnet {net.subnet} of network '{net.name}' is taken by another Docker network",
-                    "pick another `subnet:` or leave it out to have one allocated "
-                    "(`docker network ls` shows what is there)",
-                ) from exc
+                raise SubnetTaken(net) from exc
             raise LabError(f"cannot create network '{net.name}': {text}") from exc
         return str(made["Id"])
 
@@ -168,9 +176,10 @@ class Engine:
     ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
-        bindings = {
-            f"{p.container_port}/{p.protocol}": (str(p.host_ip), p.host_port) for p in spec.ports
-        }
+        bindings: dict[str, list[tuple[str, int | None]]] = {}
+        for p in spec.ports:  # one container port may be published on several host ports
+            bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(
+                (str(p.host_ip), p.host_port))
         host_config = self.api.create_host_config(
             init=True,
             cap_add=list(spec.cap_add) or None,

@@ -23,10 +23,11 @@ def junit(result: RunResult) -> str:
     """One testcase per step, parallel children included; failures carry the step's message."""
     steps = result.all_steps()
     failures = sum(s.status == "failed" for s in steps)
-    errors = sum(s.status == "error" for s in steps)
+    errors = sum(s.status == "error" for s in steps) + (result.error is not None)
     suites = ET.Element("testsuites")
     suite = ET.SubElement(suites, "testsuite", {
-        "name": f"socklab.{result.lab}.{result.scenario}", "tests": str(len(steps)),
+        "name": f"socklab.{result.lab}.{result.scenario}",
+        "tests": str(len(steps) + (result.error is not None)),
         "failures": str(failures), "errors": str(errors), "time": f"{result.duration:.3f}",
     })
     for step in steps:
@@ -40,5 +41,9 @@ def junit(result: RunResult) -> str:
         output = "\n".join(f"[{o.node}] exit {o.exit_code}\n{o.stdout}{o.stderr}" for o in step.outputs)
         if output:
             ET.SubElement(case, "system-out").text = output
+    if result.error is not None:  # the run itself did not finish: CI must not see it green
+        case = ET.SubElement(suite, "testcase", {"classname": f"{result.lab}.{result.scenario}",
+                                                 "name": "run", "time": f"{result.duration:.3f}"})
+        ET.SubElement(case, "error", {"message": result.error}).text = result.error
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -12,6 +12,7 @@ from socklab.errors import LabError
 from socklab.lab import Lab
 from socklab.observe.connections import connections
 from socklab.observe.sockets import SocketRow
+from socklab.observe.timeline import merge, output_events
 from socklab.orchestrator.deploy import Progress
 from socklab.scenario import report
 from socklab.scenario.results import RunResult
@@ -68,6 +69,9 @@ def run(
         raise LabError(f"lab '{lab.name}' has no topology loaded", "run it from its file")
     name, steps = pick_scenario(topo, scenario)
     folder = run_dir or default_run_dir(lab.name)
+    if folder.exists() and not folder.is_dir():
+        raise LabError(f"cannot write the run folder {folder}: it is a file",
+                       "give --report a directory (it is made if missing)")
     folder.mkdir(parents=True, exist_ok=True)
     result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
                        started=time.time(), run_dir=str(folder))
@@ -79,6 +83,9 @@ def run(
             if on_step_start:
                 on_step_start(str(i), describe(step))
             result.steps.append(runner.run(step, str(i)))
+    except KeyboardInterrupt:
+        result.error = f"interrupted (Ctrl-C) during step {len(result.steps) + 1} of {len(steps)}"
+        raise
     finally:
         try:
             _collect(lab, folder, result)
@@ -91,8 +98,9 @@ def run(
 
 
 def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
-    """Logs into ``logs/<node>.log``, the merged timeline, the nodes' addresses, and who was
-    connected to whom at the last socket snapshot (or now, when the scenario took none)."""
+    """Logs into ``logs/<node>.log``, the merged timeline (started apps' logs and the events of
+    commands the steps ran), the nodes' addresses, and who was connected to whom at the last
+    socket snapshot (or now, when the scenario took none)."""
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
     result.nodes = [s.as_dict() for s in lab.status()]
@@ -101,7 +109,9 @@ def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
         texts = list(pool.map(lambda n: n.logs(), nodes))
     for node, text in zip(nodes, texts, strict=True):
         (logs / f"{node.name}.log").write_text(text)
-    result.timeline = lab.timeline(dict(zip((n.name for n in nodes), texts, strict=True)))
+    ran = [e for s in result.all_steps() for o in s.outputs for e in output_events(o.node, o.stdout)]
+    events = merge(zip((n.name for n in nodes), texts, strict=True), ran)
+    result.timeline = [e.as_dict() for e in events]
     shots = [s.snapshot for s in result.all_steps() if s.snapshot is not None]
     rows = ([SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots
             else lab.sockets())

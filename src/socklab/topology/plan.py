@@ -39,6 +39,7 @@ class NetworkPlan:
     ipv6_gateway: IPv6Address | None
     internal: bool
     labels: dict[str, str]
+    allocated: bool = False  # the subnets were chosen by the planner, not written by the user
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def plan(
             ipv6_gateway=next(v6.hosts()) if v6 else None,
             internal=name not in publishing,
             labels={**lab_labels, LABEL_NETWORK: name},
+            allocated=spec.subnet is None or spec.ipv6 is True,
         ))
     by_name = {n.name: n for n in networks}
 
