@@ -104,7 +104,8 @@ def _print_status(lab: Lab, as_json: bool) -> None:
         return
     render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS"], [
         (n.node, n.container, render.state(n.state),
-         "  ".join(f"{k}={v}" for k, v in n.networks.items())) for n in nodes
+         "  ".join(f"{k}={v}" + (f" {n.ipv6[k]}" if k in n.ipv6 else "")
+                   for k, v in n.networks.items())) for n in nodes
     ])
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -38,10 +38,12 @@ class NodeStatus:
     container: str
     state: str
     networks: dict[str, str]
+    ipv6: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "container": self.container, "state": self.state,
-                "networks": self.networks}
+        out = {"node": self.node, "container": self.container, "state": self.state,
+               "networks": self.networks}
+        return {**out, "ipv6": self.ipv6} if self.ipv6 else out
 
 
 def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None) -> None:
@@ -211,13 +213,18 @@ def status(engine: Engine, lab: str) -> list[NodeStatus]:
             node=c["Labels"].get(LABEL_NODE, "?"),
             container=c["Names"][0].lstrip("/"),
             state=c["State"],
-            networks={
-                _net_label(name, lab): f"{n['IPAddress']}/{n['IPPrefixLen']}"
-                for name, n in nets.items()
-            },
+            networks={_net_label(name, lab): _cidr(n["IPAddress"], n["IPPrefixLen"])
+                      for name, n in nets.items()},
+            ipv6={_net_label(name, lab): _cidr(n["GlobalIPv6Address"], n["GlobalIPv6PrefixLen"])
+                  for name, n in nets.items() if n.get("GlobalIPv6Address")},
         ))
     return sorted(out, key=lambda s: [int(p) if p.isdigit() else p
                                       for p in re.split(r"(\d+)", s.node)])
+
+
+def _cidr(address: str, prefix: int) -> str:
+    """``ip/prefix``, or nothing for a node that is not running (it has no address)."""
+    return f"{address}/{prefix}" if address else ""
 
 
 def _net_label(docker_name: str, lab: str) -> str:
