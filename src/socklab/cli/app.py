@@ -80,7 +80,8 @@ def open_lab(arg: str, *, up: bool = False) -> Lab:
         if lab.is_up():
             return lab
     raise LabError(f"topology file not found: {arg}",
-                   "give a path to a YAML file, or a shipped lab (`socklab labs`)")
+                   "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that is "
+                   "up (`socklab ls`)")
 
 
 @contextmanager

@@ -145,7 +145,8 @@ def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> 
     if docker_cli is None:
         raise LabError("the docker CLI is not installed",
                        f"use `socklab exec {lab} {node} -- CMD` instead")
-    os.execv(docker_cli, ["docker", "exec", "-it", target.container, "bash"])
+    tty = "-it" if sys.stdin.isatty() else "-i"  # a pipe or a file gives the shell its commands
+    os.execv(docker_cli, ["docker", "exec", tty, target.container, "bash"])
 
 
 @app.command()

@@ -32,7 +32,11 @@ def story(events: list[dict[str, Any]], width: int = 80) -> str:
     """What an app did, from its events: ``connected, sent x2, received 'hello' x2, closed``."""
     parts: list[list[Any]] = []
     for e in events:
-        word = e["event"] + (f" {e['data']!r}" if e["event"] == "received" and "data" in e else "")
+        word = e["event"]
+        if word == "received" and "data" in e:
+            word += f" {e['data']!r}"
+        elif word == "error":
+            word += f" {e.get('errno') or e.get('message') or ''}".rstrip()
         if parts and parts[-1][0] == word:
             parts[-1][1] += 1
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -209,7 +210,7 @@ def describe(step: Strict) -> str:
     kind = step_kind(step)
     spec = getattr(step, kind)
     if isinstance(spec, StartSpec | RunSpec):
-        return f"{kind} {spec.node}: {' '.join(spec.cmd)}"
+        return f"{kind} {spec.node}: {shlex.join(spec.cmd)}"
     if isinstance(spec, WaitSpec):
         cond = f"listening {spec.listening}" if spec.listening else f"connected {spec.connected}"
         return f"wait {spec.node} {cond}"
