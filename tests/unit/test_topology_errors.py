@@ -653,6 +653,104 @@ nodes:
             "lab.yml:12: nodes.c.networks.lan.ip: expected an IPv4 address, got '10.77.1.300'",
         ],
         id="node_fields",
+    ),
+    pytest.param(
+        """\
+name: lab
+networks: {lan: {}}
+nodes:
+  a: {networks: [lan]}
+scenarios:
+  default:
+    - run: {node: a, cmd: x, expect: {errno: ECONREFUSED, exit: 300, duration_min: 5, duration_max: 1}}
+    - run: {node: a, cmd: x, expect: {errno: EAI_NONAM}}
+    - run: {node: a, cmd: x, expect: {errno: econnrefused, exit: -1}}
+    - expect_sockets: {node: a, min: 5, max: 2}
+    - wait: {node: a, listening: tcp/99999}
+    - wait: {node: a, listening: udp6/0}
+    - wait: {node: a, connected: "nohost:0"}
+""",
+        [
+            "lab.yml:7: scenarios.default[0].run.expect.duration_min: duration_min 5 is more than duration_max 1 — no run can last both: make duration_min at most duration_max",
+            "lab.yml:7: scenarios.default[0].run.expect.errno: unknown errno name 'ECONREFUSED' — did you mean 'ECONNREFUSED'?",
+            "lab.yml:7: scenarios.default[0].run.expect.exit: must be at most 255, got 300",
+            "lab.yml:8: scenarios.default[1].run.expect.errno: unknown errno name 'EAI_NONAM' — did you mean 'EAI_NONAME'?",
+            "lab.yml:9: scenarios.default[2].run.expect.errno: invalid errno name 'econnrefused' — use an errno name such as ECONNREFUSED",
+            "lab.yml:9: scenarios.default[2].run.expect.exit: must be at least 0, got -1",
+            "lab.yml:10: scenarios.default[3].expect_sockets.max: max 2 is less than min 5 — make max at least min",
+            "lab.yml:11: scenarios.default[4].wait.listening: port 99999 is out of range — use a port in 1..65535",
+            "lab.yml:12: scenarios.default[5].wait.listening: port 0 is out of range — use a port in 1..65535",
+            "lab.yml:13: scenarios.default[6].wait.connected: port 0 is out of range — use a port in 1..65535",
+        ],
+        id="scenario_values",
+    ),
+    pytest.param(
+        """\
+name: lab
+networks:
+  lan: {}
+nodes:
+  server:
+    networks: [lan]
+    imgae: debian
+  dns:
+    networks: [lan]
+scenarios:
+  default:
+    - run: {node: server, cmd: x, timout: 5}
+dns:
+  - {name: www, cname: nosuch}
+  - {name: six, aaaa: server}
+  - {name: bad, a: ["not an address!"]}
+  - {name: web, cname: bad}
+  - {name: ttl, a: 10.1.1.1, ttl: 5}
+  - {ptr: 10.1.1.1, name: p}
+  - {ptr: 10.1.1.1, name: q}
+""",
+        [
+            "lab.yml:7: nodes.server.imgae: unknown key 'imgae' — did you mean 'image'?",
+            "lab.yml:12: scenarios.default[0].run.timout: unknown key 'timout' — did you mean 'timeout'?",
+            "lab.yml:13: dns: a node is already named 'dns' — run the DNS server there with `server: dns`, or rename that node",
+            "lab.yml:14: dns[0].cname: 'nosuch' is neither a node nor a name with `a:`/`aaaa:` records — dnsmasq answers a CNAME only when it holds the target's addresses",
+            "lab.yml:15: dns[1].aaaa: node 'server' has no IPv6 address — give one of its networks `ipv6: true`",
+            "lab.yml:16: dns[2].a: 'not an address!' is neither an IPv4 address nor a node name",
+            "lab.yml:18: dns[4].ttl: unknown key 'ttl' — allowed keys: name, a, aaaa, cname, ptr",
+            "lab.yml:20: dns[6].ptr: 10.1.1.1 already has a PTR record (dns[5]) — give each address one reverse name",
+        ],
+        id="dns_checked_beside_other_errors",
+    ),
+    pytest.param(
+        """\
+name: lab
+networks:
+  lan: {ipv6: maybe}
+  wan: {}
+nodes:
+  a:
+    networks: [lan]
+  b:
+    networks: {wan: {ipv6: nope}}
+  c:
+    networks: [lann]
+  d:
+    networks: [wan]
+dns:
+  server: Bad
+  records:
+    - {name: x, aaaa: [a, b, c, d]}
+    - {name: dns, a: 10.1.1.1}
+    - {name: y, a: [10.1.1.300]}
+    - {name: z, cname: y}
+""",
+        [
+            "lab.yml:3: networks.lan.ipv6: expected true/false or an IPv6 subnet such as fd00:77:1::/64, got 'maybe'",
+            "lab.yml:9: nodes.b.networks.wan.ipv6: expected an IPv6 address, got 'nope'",
+            "lab.yml:11: nodes.c.networks[0]: unknown network 'lann' — did you mean 'lan'?",
+            "lab.yml:15: dns.server: invalid node name 'Bad' — name a node: a-z, 0-9 and '-', starting with a letter",
+            "lab.yml:17: dns.records[0].aaaa: node 'd' has no IPv6 address — give one of its networks `ipv6: true`",
+            "lab.yml:19: dns.records[2].a: '10.1.1.300' is neither an IPv4 address nor a node name",
+        ],
+        id="dns_no_follow_on_errors",
     ),]
 
 
@@ -750,6 +848,26 @@ dns:
 """
     (line,) = errors(text)
     assert line.startswith("lab.yml:6: dns.server: ")
+
+
+def test_scenario_values_at_their_limits_and_resolver_errnos_are_accepted() -> None:
+    parse_topology("""\
+name: lab
+networks: {lan: {}}
+nodes:
+  a: {networks: [lan]}
+scenarios:
+  default:
+    - run: {node: a, cmd: x, expect: {exit: 255, duration_min: 1, duration_max: 1}}
+    - run: {node: a, cmd: x, expect: {exit: 0, errno: EWOULDBLOCK}}
+    - run: {node: a, cmd: x, expect: {errno: EAI_NONAME}}
+    - run: {node: a, cmd: x, expect: {errno: EAI_AGAIN}}
+    - run: {node: a, cmd: x, expect: {errno: HOST_NOT_FOUND}}
+    - run: {node: a, cmd: x, expect: {errno: ETIMEDOUT}}
+    - expect_sockets: {node: a, min: 2, max: 2}
+    - wait: {node: a, listening: tcp6/65535}
+    - wait: {node: a, connected: "a:1"}
+""")
 
 
 def test_mangled_files_give_lab_errors_never_tracebacks() -> None:

@@ -2,10 +2,10 @@
 
 Pydantic checks each field; these checks look across fields: networks that
 nodes name, static addresses against their subnets and each other, replica
-names against node names, aliases, published ports and the nodes that
-scenario steps target. They read the raw document (so they run, and locate
-their findings, even where another part failed validation) and validate the
-small pieces they need one by one.
+names against node names, aliases, published ports, the nodes that
+scenario steps target and the lab DNS's records (``dns``). They read the raw
+document (so they run, and locate their findings, even where another part
+failed validation) and validate the small pieces they need one by one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from socklab.topology import dns
 from socklab.topology.errors import (
     DocPath,
     Problem,
@@ -28,10 +29,13 @@ from socklab.topology.errors import (
     problems_from_validation,
 )
 from socklab.topology.model import (
+    LAB_NAME,
     NET_NAME,
     NODE_PATTERN,
     STEP_KINDS,
     Attachment,
+    Dns,
+    DnsRecord,
     Network,
     Node,
     Port,
@@ -48,27 +52,9 @@ def validate(source: SourceMap) -> Topology:
     except ValidationError as exc:
         problems += problems_from_validation(exc, source)
     problems += check(source)
-    if topology is not None and not problems:
-        problems += _dns_problems(topology, source)
     if problems or topology is None:
         raise TopologyError(problems)
     return topology
-
-
-def _dns_problems(topology: Topology, source: SourceMap) -> list[Problem]:
-    """The lab DNS's own checks (``socklab.topology.dns``), located in the file."""
-    if getattr(topology, "dns", None) is None:
-        return []
-    from socklab.topology import dns
-
-    short_form = isinstance(source.data.get("dns"), list)  # ``dns: [records...]``
-    out = []
-    for p in dns.problems(topology):
-        path = tuple(p.path)
-        if short_form and path[:2] == ("dns", "records"):
-            path = ("dns", *path[2:])
-        out.append(source.problem(path, p.message, p.hint))
-    return out
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -157,6 +143,7 @@ def check(source: SourceMap) -> list[Problem]:
         *_aliases(lab),
         *_published_ports(lab),
         *_step_nodes(lab),
+        *_dns(lab),
     ]
 
 
@@ -382,3 +369,62 @@ def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
             f"nodes are: {listing(lab.instances)}" if lab.instances else None
         )
         yield lab.source.problem((*path, i, kind, "node"), f"no node matches {node!r}", hint)
+
+
+def _dns(lab: _Lab) -> Iterator[Problem]:
+    """The lab DNS's own checks (``socklab.topology.dns``) on the well-formed parts of the
+    document, located in the file."""
+    raw = lab.source.data.get("dns")
+    short_form = isinstance(raw, list)  # ``dns: [records...]``
+    spec = {"records": raw} if short_form else raw
+    if not isinstance(spec, dict):
+        return  # no DNS, or not a mapping: pydantic reports it
+    name = lab.source.data.get("name")
+    name = name if isinstance(name, str) and re.fullmatch(LAB_NAME, name) else "lab"
+    domain = Topology.model_construct(name=name, networks={}, nodes={}).domain
+
+    dns_server = _valid(Dns, {"server": spec.get("server")})
+    records: list[tuple[int, DnsRecord]] = []
+    malformed: set[str] = set()
+    raw_records = spec.get("records")
+    for i, value in enumerate(raw_records if isinstance(raw_records, list) else []):
+        record = _valid(DnsRecord, value)
+        if record is not None:
+            records.append((i, record))
+        elif isinstance(value, dict) and isinstance(value.get("name"), str) and (
+            "a" in value or "aaaa" in value
+        ):
+            malformed.add(dns.absolute(value["name"], domain))
+
+    networks = {n: net for n, v in _mapping(lab.source.data.get("networks")).items()
+                if (net := _valid(Network, v)) is not None}
+    attached: dict[str, dict[str, Attachment]] = {n: {} for n in lab.nodes}
+    for a in lab.attachments():
+        attached[a.node].setdefault(a.network, a.attachment or Attachment.model_construct())
+    nodes: dict[str, Node] = {}
+    ipv6_unknown: set[str] = set()
+    for node, raw_node in lab.nodes.items():
+        fields = _partial(Node, raw_node)
+        nodes[node] = Node.model_construct(
+            networks=attached[node], image=fields.image if fields is not None else None,
+            replicas=lab.replicas[node],
+        )
+        raw_nets = raw_node.get("networks") if isinstance(raw_node, dict) else None
+        if _valid(Node, {"networks": raw_nets}) is None or not set(attached[node]) <= set(networks):
+            ipv6_unknown.add(node)
+
+    topology = Topology.model_construct(
+        name=name, networks=networks, nodes=nodes,
+        dns=Dns.model_construct(
+            server=dns_server.server if dns_server else None, records=[r for _, r in records]
+        ),
+    )
+    unknown = dns.Unknown(
+        server=dns_server is None, ipv6=frozenset(ipv6_unknown), names=frozenset(malformed)
+    )
+    for p in dns.problems(topology, records, unknown):
+        path, message = tuple(p.path), p.message
+        if short_form:
+            path = ("dns", *path[2:]) if path[:2] == ("dns", "records") else path
+            message = message.replace("(dns.records[", "(dns[")
+        yield lab.source.problem(path, message, p.hint)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from socklab.topology.model import Attachment, Node, Topology
+from socklab.topology.model import Attachment, DnsRecord, Node, Topology
 
 DNS_NODE = "dns"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -48,6 +48,19 @@ class DnsProblem:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
         text = f"{where.lstrip('.')}: {self.message}"
         return f"{text} — {self.hint}" if self.hint else text
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """What a partly ill-formed document leaves unknown: the checks that need it stay silent
+    (the ill-formed parts are reported by validation)."""
+
+    server: bool = False
+    """``dns.server`` is given but ill-formed."""
+    ipv6: frozenset[str] = frozenset()
+    """Nodes whose IPv6 addresses are not known (their networks are ill-formed)."""
+    names: frozenset[str] = frozenset()
+    """Absolute names of ill-formed records that give addresses (``a:``/``aaaa:``)."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,68 @@ def with_server(topo: Topology) -> Topology:
     return topo.model_copy(update={"nodes": {**topo.nodes, DNS_NODE: node}})
 
 
-def problems(topo: Topology) -> list[DnsProblem]:
-    """Everything wrong with ``dns:`` that needs the rest of the topology to see."""
+def problems(
+    topo: Topology,
+    records: Sequence[tuple[int, DnsRecord]] | None = None,
+    unknown: Unknown = Unknown(),
+) -> list[DnsProblem]:
+    """Everything wrong with ``dns:`` that needs the rest of the topology to see.
+
+    For a document that is partly ill-formed, ``topo`` holds its well-formed parts,
+    ``records`` the well-formed records with their index in ``dns.records`` (default: all,
+    in order), and ``unknown`` what cannot be known.
+    """
     if topo.dns is None:
         return []
+    recs = list(enumerate(topo.dns.records)) if records is None else list(records)
     out: list[DnsProblem] = []
     instances = {inst: node for inst, _, node in topo.instances()}
+    if not unknown.server:
+        out += _server_problems(topo, instances)
+
+    taken = _node_names(topo, adds_node=topo.dns.server is None and not unknown.server)
+    known = [r.name for _, r in recs]
+    addressed = {absolute(r.name, topo.domain) for _, r in recs if r.a or r.aaaa}
+    cnames: dict[str, int] = {}
+    ptrs: dict[Address, int] = {}
+    for i, rec in recs:
+        name = absolute(rec.name, topo.domain)
+        here: tuple[str | int, ...] = ("dns", "records", i)
+        if name in taken:
+            out.append(DnsProblem(
+                (*here, "name"), f"'{rec.name}' is already a node's name or alias",
+                "pick another name (a CNAME may point at the node)"))
+        for key, refs in (("a", rec.a), ("aaaa", rec.aaaa)):
+            for ref in refs:
+                if isinstance(ref, str):
+                    out.extend(_node_ref_problems(
+                        topo, ref, (*here, key), v6=key == "aaaa", unknown=unknown.ipv6))
+        if rec.cname is not None:
+            if name in cnames or name in addressed:
+                out.append(DnsProblem(
+                    (*here, "name"), f"'{rec.name}' has other records: a CNAME is a name's only "
+                    "record", "keep either the CNAME or the addresses"))
+            cnames[name] = i
+            target = absolute(rec.cname, topo.domain)
+            if not nodes_named(topo, rec.cname) and target not in addressed | unknown.names:
+                out.append(DnsProblem(
+                    (*here, "cname"),
+                    f"'{rec.cname}' is neither a node nor a name with `a:`/`aaaa:` records"
+                    f"{_did_you_mean(rec.cname, [*instances, *known])}",
+                    "dnsmasq answers a CNAME only when it holds the target's addresses"))
+        if rec.ptr is not None:
+            if rec.ptr in ptrs:
+                out.append(DnsProblem(
+                    (*here, "ptr"), f"{rec.ptr} already has a PTR record "
+                    f"(dns.records[{ptrs[rec.ptr]}])", "give each address one reverse name"))
+            ptrs[rec.ptr] = i
+    return out
+
+
+def _server_problems(topo: Topology, instances: Mapping[str, Node]) -> list[DnsProblem]:
+    """What is wrong with the node that runs dnsmasq."""
+    assert topo.dns is not None
+    out: list[DnsProblem] = []
     server = topo.dns.server
     if server is None:
         if DNS_NODE in instances or DNS_NODE in topo.nodes:
@@ -126,42 +195,6 @@ def problems(topo: Topology) -> list[DnsProblem]:
             f"node '{server}' runs image '{instances[server].image}', which may lack dnsmasq",
             "run the DNS server on a node of socklab's image, or leave `server:` out "
             f"to have socklab add a node '{DNS_NODE}'"))
-
-    taken = _node_names(topo)
-    known = [r.name for r in topo.dns.records]
-    addressed = {absolute(r.name, topo.domain) for r in topo.dns.records if r.a or r.aaaa}
-    cnames: dict[str, int] = {}
-    ptrs: dict[Address, int] = {}
-    for i, rec in enumerate(topo.dns.records):
-        name = absolute(rec.name, topo.domain)
-        here: tuple[str | int, ...] = ("dns", "records", i)
-        if name in taken:
-            out.append(DnsProblem(
-                (*here, "name"), f"'{rec.name}' is already a node's name or alias",
-                "pick another name (a CNAME may point at the node)"))
-        for key, refs in (("a", rec.a), ("aaaa", rec.aaaa)):
-            for ref in refs:
-                if isinstance(ref, str):
-                    out.extend(_node_ref_problems(topo, ref, (*here, key), v6=key == "aaaa"))
-        if rec.cname is not None:
-            if name in cnames or name in addressed:
-                out.append(DnsProblem(
-                    (*here, "name"), f"'{rec.name}' has other records: a CNAME is a name's only "
-                    "record", "keep either the CNAME or the addresses"))
-            cnames[name] = i
-            target = absolute(rec.cname, topo.domain)
-            if not nodes_named(topo, rec.cname) and target not in addressed:
-                out.append(DnsProblem(
-                    (*here, "cname"),
-                    f"'{rec.cname}' is neither a node nor a name with `a:`/`aaaa:` records"
-                    f"{_did_you_mean(rec.cname, [*instances, *known])}",
-                    "dnsmasq answers a CNAME only when it holds the target's addresses"))
-        if rec.ptr is not None:
-            if rec.ptr in ptrs:
-                out.append(DnsProblem(
-                    (*here, "ptr"), f"{rec.ptr} already has a PTR record "
-                    f"(dns.records[{ptrs[rec.ptr]}])", "give each address one reverse name"))
-            ptrs[rec.ptr] = i
     return out
 
 
@@ -253,19 +286,19 @@ def resolv_conf(nameserver: str, domain: str, server: str) -> str:
             f"nameserver {nameserver}\nsearch {domain}\noptions ndots:1\n")
 
 
-def _node_names(topo: Topology) -> set[str]:
+def _node_names(topo: Topology, *, adds_node: bool) -> set[str]:
     names: set[str] = set()
     for inst, base, node in topo.instances():
         names.update((inst, base))
         for att in node.networks.values():
             names.update(att.aliases)
-    if topo.dns is not None and topo.dns.server is None:
+    if adds_node:
         names.add(DNS_NODE)
     return {absolute(n, topo.domain) for n in names}
 
 
 def _node_ref_problems(
-    topo: Topology, ref: str, path: tuple[str | int, ...], *, v6: bool
+    topo: Topology, ref: str, path: tuple[str | int, ...], *, v6: bool, unknown: frozenset[str]
 ) -> list[DnsProblem]:
     found = nodes_named(topo, ref)
     if not found:
@@ -273,7 +306,8 @@ def _node_ref_problems(
         return [DnsProblem(path, f"unknown node '{ref}'{_did_you_mean(ref, names)}")]
     if not v6:
         return []
-    lacking = [inst for inst, _, node in topo.instances() if inst in found and not any(
+    lacking = [inst for inst, base, node in topo.instances()
+               if inst in found and base not in unknown and not any(
         att.ipv6 is not None or topo.networks[net].ipv6 for net, att in node.networks.items()
         if net in topo.networks)]
     return [DnsProblem(path, f"node '{inst}' has no IPv6 address",

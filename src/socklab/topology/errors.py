@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from socklab.errors import LabError
-from socklab.topology.model import STEP_KINDS, Node, RunSpec, StartSpec, Topology
+from socklab.topology.model import STEP_KINDS, Dns, Node, RunSpec, StartSpec, Topology
 
 #: A key path in the document: mapping keys as ``str``, list indices as ``int``.
 DocPath = tuple[str | int, ...]
@@ -195,6 +195,10 @@ def _locate(loc: tuple[int | str, ...], source: SourceMap) -> _Located:
         if seg == "[key]":
             is_key = True
             continue
+        if tp is Dns and seg == "records" and isinstance(raw, list):
+            tp = _field_types(Dns)["records"]  # ``dns: [records...]``: no key in the file
+            parent = Dns
+            continue
         if _is_model(tp):
             parent = tp
             tp = _field_types(tp).get(str(seg)) if str(seg) in tp.model_fields else None
@@ -259,6 +263,7 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "env": ("environment variable name", "use letters, digits and '_', not starting with a digit"),
     "scenarios": ("scenario name", "use letters, digits, '-' and '_'"),
     "node": ("node pattern", "name a node or a replica, or a glob such as 'client-*'"),
+    "server": ("node name", "name a node: a-z, 0-9 and '-', starting with a letter"),
     "aliases": ("alias", "use letters, digits, '-' and '.', at most 63 characters"),
     "cap_add": ("capability", "use a capability name such as NET_ADMIN or NET_RAW"),
     "listening": ("'listening' value", "use tcp/PORT or udp/PORT, e.g. tcp/5000"),

@@ -6,13 +6,17 @@ Field-level rules live here; rules that relate several parts of the document
 
 from __future__ import annotations
 
+import difflib
+import errno
 import fnmatch
 import re
 import shlex
+import socket
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +24,7 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -211,12 +216,55 @@ NODE_PATTERN = r"^[a-z0-9*?\[\]!-]+$"
 NodePattern = Annotated[str, StringConstraints(pattern=NODE_PATTERN)]
 
 
+#: What an app's ``error`` event may name (``socklab.nodes.errnos``): an errno (with the
+#: aliases Python knows, such as EWOULDBLOCK), a resolver failure (``EAI_*``; the Linux
+#: names, as in the node image, plus the host's) or an h_errno of the old resolver calls.
+ERROR_NAMES: frozenset[str] = frozenset(
+    {*errno.errorcode.values()}
+    | {n for n in dir(errno) if n.startswith("E") and isinstance(getattr(errno, n), int)}
+    | {n for n in dir(socket) if n.startswith("EAI_") and isinstance(getattr(socket, n), int)}
+    | {"EAI_ADDRFAMILY", "EAI_AGAIN", "EAI_BADFLAGS", "EAI_FAIL", "EAI_FAMILY", "EAI_MEMORY",
+       "EAI_NODATA", "EAI_NONAME", "EAI_OVERFLOW", "EAI_SERVICE", "EAI_SOCKTYPE", "EAI_SYSTEM",
+       "EAI_UNKNOWN", "HOST_NOT_FOUND", "TRY_AGAIN", "NO_RECOVERY", "NO_DATA", "HOST_ERROR"}
+)
+
+
+def _known_error_name(value: str) -> str:
+    if value not in ERROR_NAMES:
+        close = difflib.get_close_matches(value, sorted(ERROR_NAMES), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else (
+            "use an errno name such as ECONNREFUSED, or a resolver error such as EAI_NONAME")
+        raise ValueError(f"unknown errno name {value!r} — {hint}")
+    return value
+
+
+def _port_in_range(value: str) -> str:
+    """The port after the last ``/`` or ``:`` of ``tcp/PORT`` or ``HOST:PORT``."""
+    port = int(re.split(r"[/:]", value)[-1])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range — use a port in 1..65535")
+    return value
+
+
 class Expect(Strict):
-    exit: int | None = None
-    errno: Annotated[str, StringConstraints(pattern=r"^E[A-Z0-9]+$")] | None = None
+    exit: Annotated[int, Field(ge=0, le=255)] | None = None
+    errno: Annotated[
+        str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_known_error_name)
+    ] | None = None
     stdout_contains: str | None = None
     duration_max: Seconds | None = None
     duration_min: Annotated[float, Field(ge=0)] | None = None
+
+    @field_validator("duration_min")
+    @classmethod
+    def _min_below_max(cls, v: float | None, info: ValidationInfo) -> float | None:
+        high = info.data.get("duration_max")
+        if v is not None and high is not None and v > high:
+            raise ValueError(
+                f"duration_min {v:g} is more than duration_max {high:g}"
+                " — no run can last both: make duration_min at most duration_max"
+            )
+        return v
 
 
 class StartSpec(Strict):
@@ -237,8 +285,12 @@ class RunSpec(Strict):
 
 class WaitSpec(Strict):
     node: NodePattern
-    listening: Annotated[str, StringConstraints(pattern=r"^(tcp|udp)6?/\d{1,5}$")] | None = None
-    connected: Annotated[str, StringConstraints(pattern=r"^[^:\s]+:\d{1,5}$")] | None = None
+    listening: Annotated[
+        str, StringConstraints(pattern=r"^(tcp|udp)6?/\d{1,5}$"), AfterValidator(_port_in_range)
+    ] | None = None
+    connected: Annotated[
+        str, StringConstraints(pattern=r"^[^:\s]+:\d{1,5}$"), AfterValidator(_port_in_range)
+    ] | None = None
     timeout: Seconds = 30
 
     @model_validator(mode="after")
@@ -262,6 +314,14 @@ class ExpectSocketsSpec(Strict):
     remote_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     min: Annotated[int, Field(ge=0)] = 1
     max: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("max")
+    @classmethod
+    def _max_above_min(cls, v: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min")
+        if v is not None and low is not None and v < low:
+            raise ValueError(f"max {v} is less than min {low} — make max at least min")
+        return v
 
 
 class FaultSpec(BaseModel):
