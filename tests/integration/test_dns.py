@@ -75,6 +75,7 @@ def test_a_dns_node_is_added_and_every_node_asks_it(lab: Lab) -> None:
     for node in ("server", "client-1", "client-2"):
         conf = lab.node(node).exec(["cat", "/etc/resolv.conf"]).stdout
         assert f"nameserver {dns_ip}\n" in conf and f"search {lab.name}.test\n" in conf, conf
+        assert "options ndots:1 timeout:1 attempts:2\n" in conf, conf  # as Docker's dns_opt
         assert "127.0.0.11" not in conf
     assert "nameserver 127.0.0.1\n" in lab.node("dns").exec(["cat", "/etc/resolv.conf"]).stdout
 
@@ -157,3 +158,26 @@ def test_dns_on_a_named_node(make_lab: Callable[..., Lab], engine: Engine) -> No
     assert '"app": "dnsmasq"' in ns_logs and '"app": "tcp-server"' in ns_logs
     # a node with no network in common with the DNS server keeps Docker's embedded DNS
     assert "nameserver 127.0.0.11" in lab.node("away").exec(["cat", "/etc/resolv.conf"]).stdout
+    # its names are lab names the DNS server cannot see: NXDOMAIN at once, not EAI_AGAIN
+    # after Docker's upstream times out (20 s for a name without a dot, 10 s for the others)
+    for missing in ("away", f"away.{lab.name}.test", f"socklab-{lab.name}-away", "nosuchnode"):
+        assert lookup(server, missing) == ("EAI_NONAME", True), missing
+
+
+LOOKUP = """
+import json, socket, sys, time
+started = time.monotonic()
+try:
+    socket.getaddrinfo(sys.argv[1], None)
+    error = None
+except socket.gaierror as exc:
+    error = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN"}.get(exc.errno, exc.errno)
+print(json.dumps([error, time.monotonic() - started]))
+"""
+
+
+def lookup(node: LabNode, name: str) -> tuple[Any, bool]:
+    """getaddrinfo(name) in the node: its error (None: found) and whether it took under 2 s."""
+    done = node.exec(["python3", "-c", LOOKUP, name])
+    error, seconds = json.loads(done.stdout)
+    return error, seconds < 2

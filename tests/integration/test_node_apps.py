@@ -400,6 +400,41 @@ def test_unix_stream_and_datagram_in_a_node(lab: Lab) -> None:
     assert udp.ok, udp.stdout + udp.stderr
 
 
+def test_every_line_of_an_app_carries_the_name_its_supervisor_gave_it(lab: Lab) -> None:
+    """The server node runs eight tcp-servers: `tcp-server`, `tcp-server#2`... in the
+    supervisor's tags and events, and in the `app` of their own events."""
+    spawned: dict[str, int] = {}
+    own: dict[str, set[str]] = {}
+    for line in lab.node("server").logs().splitlines():
+        tag, _, text = line.partition(" ")[2].partition(" ")
+        if not text.startswith("{"):
+            continue
+        record = json.loads(text)
+        if tag.startswith("socklab-node[") and record["event"] == "spawned":
+            spawned[record["app"]] = record["pid"]
+        elif "app" in record:
+            own.setdefault(tag, set()).add(record["app"])
+    assert {"tcp-server", "tcp-server#2", "tcp-server#8", "udp-server"} <= set(spawned)
+    for name, pid in spawned.items():
+        if name.startswith(("tcp-server", "udp-server")):
+            assert own[f"{name}[{pid}]"] == {name}, (name, own)
+
+
+def test_argument_errors_in_a_node(lab: Lab) -> None:
+    client = lab.node("client-1")
+    for argv in (["tcp-client", "echo", "99999"], ["udp-client", "echo", "0"],
+                 ["errno", "ECONNREFUSED", "--host", "server", "--port", "70000"]):
+        done = client.exec(argv)
+        assert done.exit_code == 2 and "is not a port (1..65535)" in done.stderr, argv
+    local = client.exec(["errno", "ECONNREFUSED", "--port", "1"])  # --port alone: 127.0.0.1
+    assert local.ok and events(local.stdout)[0]["call"] == "connect(127.0.0.1:1)"
+    needs_host = client.exec(["errno", "ECONNRESET", "--port", "5000"])
+    assert needs_host.exit_code == 2 and "--port needs --host" in needs_host.stderr
+    no_path = client.exec(["socklab-start", "tcp-server", "--family", "unix"])
+    assert no_path.exit_code == 1 and "exited with code 2 before listening" in no_path.stderr
+    assert "--path is required for --family unix" in client.logs()
+
+
 DEMOS = [["socketpair"], ["makefile"], ["oob"], ["seqpacket"], ["sockopts"], ["types"],
          ["names"], ["shutdown"], ["raw-ping", "server", "--count", "2"]]
 

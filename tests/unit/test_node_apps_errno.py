@@ -99,3 +99,40 @@ def test_lab_peer_target_for_econnrefused() -> None:
     done = run_app("errno_repro", "ECONNREFUSED", "--host", "127.0.0.1", "--port", str(port))
     assert done.returncode == 0
     assert done.named("reproduced")[0]["call"] == f"connect(127.0.0.1:{port})"
+
+
+def test_port_alone_aims_econnrefused_at_a_local_port() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run_app("errno_repro", "ECONNREFUSED", "--port", str(port))
+    assert done.returncode == 0
+    assert done.named("reproduced")[0]["call"] == f"connect(127.0.0.1:{port})"
+    with socket.socket() as listener:  # something listens there: not refused, and it says so
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        taken = run_app("errno_repro", "ECONNREFUSED", "--port", str(port))
+    assert taken.returncode == 1
+    assert taken.named("error")[0]["message"] == (
+        f"ECONNREFUSED not reproduced: connect(127.0.0.1:{port}) succeeded")
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("ECONNRESET", "--port needs --host for ECONNRESET (lab peer: --host H --port P: "),
+    ("ETIMEDOUT", "--port needs --host for ETIMEDOUT (lab peer: "),
+    ("EBADF", "EBADF takes no --port: it is reproduced locally ("),
+])
+def test_port_without_host_is_refused_where_it_means_nothing(name: str, message: str) -> None:
+    done = run_app("errno_repro", name, "--port", "5000")
+    assert done.returncode == 2
+    assert done.named("error")[0]["message"].startswith(message)
+    assert "reproduced" not in {e["event"] for e in done.events}
+
+
+def test_errno_port_out_of_range_is_an_argument_error() -> None:
+    done = run_app("errno_repro", "ECONNREFUSED", "--host", "127.0.0.1", "--port", "99999")
+    assert done.returncode == 2 and done.events == []
+    assert "argument --port: 99999 is not a port (1..65535)" in done.stderr

@@ -8,6 +8,8 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from socklab.nodes.addresses import format_address
@@ -64,3 +66,14 @@ def test_addresses() -> None:
     assert format_address(("::1", 80, 0, 0)) == "[::1]:80"
     assert format_address("/tmp/x.sock") == "unix:/tmp/x.sock"
     assert format_address("") == "unix:(unnamed)"
+
+
+def test_app_is_the_name_the_supervisor_gave_this_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setenv("SOCKLAB_APP", "tcp-server#2")
+    EventLog("tcp-server", out=out, err=io.StringIO()).emit("listening", port=5000)
+    assert json.loads(out.getvalue())["app"] == "tcp-server#2"
+    # a name given to another command (the parent that started this app) is not this app's
+    for given in ("tcp-client#3", "tcp-server-x#2", "python3"):
+        monkeypatch.setenv("SOCKLAB_APP", given)
+        assert EventLog("tcp-server").app == "tcp-server"

@@ -243,3 +243,31 @@ def test_udp_client_to_a_closed_port_gets_econnrefused() -> None:
     client = run_app("udp_client", "127.0.0.1", str(closed_port()), "--timeout", "1")
     assert client.returncode == 1
     assert client.named("error")[0]["errno"] == "ECONNREFUSED"
+
+
+@pytest.mark.parametrize(("module", "args", "shown"), [
+    ("tcp_client", ("echo", "99999"), "argument PORT: 99999 is not a port (1..65535)"),
+    ("tcp_client", ("echo", "0"), "argument PORT: 0 is not a port (1..65535)"),
+    ("udp_client", ("echo", "65536"), "argument PORT: 65536 is not a port (1..65535)"),
+    ("udp_client", ("echo", "-5"), "argument PORT: -5 is not a port (1..65535)"),
+    ("tcp_server", ("--port", "70000"), "argument --port: 70000 is not a port (0..65535)"),
+    ("udp_server", ("--port", "-1"), "argument --port: -1 is not a port (0..65535)"),
+    ("tcp_client", ("echo", "http"), "argument PORT: invalid port: 'http'"),
+])
+def test_a_port_out_of_range_is_an_argument_error(
+    module: str, args: tuple[str, ...], shown: str
+) -> None:
+    # 99999 used to be truncated to 16 bits by the kernel: a connect to port 34463
+    done = run_app(module, *args, timeout=10)
+    assert done.returncode == 2 and done.events == []
+    assert done.stderr.startswith("usage: ") and done.stderr.rstrip().endswith(shown)
+
+
+@pytest.mark.parametrize("module", ["tcp_server", "udp_server"])
+def test_a_unix_server_needs_a_path(tmp_path: Path, module: str) -> None:
+    done = run_app(module, "--family", "unix", timeout=10)
+    assert done.returncode == 2
+    assert done.named("error")[0]["message"] == (
+        "--path is required for --family unix (the socket file to bind)")
+    assert "listening" not in done.stdout
+    assert "--path" in run_app(module, "--help").stdout

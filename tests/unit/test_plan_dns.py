@@ -73,7 +73,9 @@ def test_every_node_sharing_a_network_asks_the_dns_node() -> None:
     conf = p.container("client-1").resolv_conf
     assert conf is not None
     lines = [line for line in conf.splitlines() if not line.startswith("#")]
-    assert lines == ["nameserver 10.77.1.4", "search lab.test", "options ndots:1"]
+    # Docker's own resolver options (engine dns_opt): a silent server costs 2 s, not 10
+    assert lines == ["nameserver 10.77.1.4", "search lab.test",
+                     "options ndots:1 timeout:1 attempts:2"]
     assert "nameserver 127.0.0.1" in (p.container("dns").resolv_conf or "")
 
 
@@ -202,3 +204,26 @@ def test_lab_names_are_local_and_docker_names_are_forwarded_by_name() -> None:
     assert "--server=/socklab-lab-server/server/server.lab.test/echo/127.0.0.11" in argv
     assert "--server=/socklab-lab-client-2/client-2/client-2.lab.test/client/127.0.0.11" in argv
     assert "--server=127.0.0.11" in argv
+
+
+def test_nodes_the_server_shares_no_network_with_are_not_forwarded() -> None:
+    """Docker's DNS on the server does not know them: forwarded, a miss would wait for
+    Docker's upstream (EAI_AGAIN after 10 s a name); local, it is NXDOMAIN at once."""
+    p = plan(topo(
+        {"server": "ns", "records": [{"name": "www", "cname": "server"}]},
+        networks={"lan": {"subnet": "10.77.1.0/24"}, "far": {"subnet": "10.77.2.0/24"}},
+        nodes={"server": {"networks": ["lan"]}, "ns": {"networks": ["lan"]},
+               "island": {"networks": {"far": {"aliases": ["isle"]}}},
+               "bridge": {"networks": ["far", "lan"]}},
+    ))
+    assert p.dns is not None
+    forwarded = [a for a in p.dns.argv if a.startswith("--server=/")]
+    assert forwarded == [
+        "--server=/socklab-lab-server/server/server.lab.test/127.0.0.11",
+        "--server=/socklab-lab-ns/ns/ns.lab.test/127.0.0.11",
+        "--server=/socklab-lab-bridge/bridge/bridge.lab.test/127.0.0.11",
+    ]
+    assert not any("island" in a or "isle" in a for a in p.dns.argv if a.startswith("--server"))
+    assert {"--local=//", "--local=/lab.test/"} <= set(p.dns.argv)
+    # its address still answers its lab name in reverse
+    assert ("PTR", "2.2.77.10.in-addr.arpa", "island.lab.test") in served(p)

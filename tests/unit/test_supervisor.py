@@ -291,3 +291,32 @@ def test_bad_start_json_is_a_config_error(pkg: Path, tmp_path: Path) -> None:
         _entry(pkg, "supervisor"), env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and '"event": "config-error"' in done.stdout
+
+
+def test_every_line_of_an_instance_carries_the_supervisor_name(
+    node: Callable[..., Node], pkg: Path, tmp_path: Path
+) -> None:
+    """The second tcp-server is `tcp-server#2` in the supervisor's events, in its line tags,
+    and in the `app` of its own events (JSON on stdout, readable lines on stderr)."""
+    server = _script(tmp_path, "tcp-server", f"""
+        import sys
+        sys.path.insert(0, {str(pkg)!r})
+        from socklab.nodes.tcp_server import main
+        sys.exit(main())
+    """)
+    argv = [server, "--port", "0", "--host", "127.0.0.1"]
+    n = node([argv, argv])
+    n.wait_for(_ready)
+    pids = {e["app"]: e["pid"] for e in n.events() if e["event"] == "spawned"}
+    assert set(pids) == {"tcp-server", "tcp-server#2"}
+    assert n.stop() == 0
+    assert n.proc.stderr is not None
+    err = n.proc.stderr.read().splitlines()
+    for name, pid in pids.items():
+        out = [m for m in map(LINE.match, n.lines) if m and m["pid"] == str(pid)]
+        events = [json.loads(m["text"]) for m in out]
+        assert [e["event"] for e in events] == ["listening", "stopped"], n.lines
+        assert {m["app"] for m in out} == {e["app"] for e in events} == {name}
+        readable = [m for m in map(LINE.match, err) if m and m["pid"] == str(pid)]
+        assert readable[0]["text"].startswith(f"{name}: listening on 127.0.0.1:"), err
+        assert all(m["app"] == name and m["text"].startswith(f"{name}: ") for m in readable), err

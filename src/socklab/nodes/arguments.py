@@ -1,4 +1,4 @@
-"""Command-line pieces every node app shares: ``--human`` and ``--family``."""
+"""Command-line pieces every node app shares: ``--human``, ``--family`` and port numbers."""
 
 from __future__ import annotations
 
@@ -32,4 +32,24 @@ def positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A port to connect to: 1..65535 (argparse ``type``; anything else is a usage error)."""
+    return _port(text, 1)
+
+
+def bind_port(text: str) -> int:
+    """A port to bind: 0..65535, 0 for any free port (argparse ``type``)."""
+    return _port(text, 0)
+
+
+def _port(text: str, lowest: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port ({lowest}..65535)")
     return value

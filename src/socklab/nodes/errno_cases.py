@@ -64,6 +64,7 @@ class Reproduction(NamedTuple):
     run: Callable[[Trial], object]
     needs: str = ""  # a capability or condition, when one is needed
     lab_peer: str = ""  # what --host/--port aim at, when accepted
+    port_alone: bool = False  # --port without --host means something (else it needs --host)
 
 
 REPRODUCTIONS: dict[str, Reproduction] = {}
@@ -82,10 +83,10 @@ NOT_REPRODUCIBLE = {
 
 
 def reproduces(
-    name: str, how: str, needs: str = "", lab_peer: str = ""
+    name: str, how: str, needs: str = "", lab_peer: str = "", port_alone: bool = False
 ) -> Callable[[Callable[[Trial], object]], Callable[[Trial], object]]:
     def register(function: Callable[[Trial], object]) -> Callable[[Trial], object]:
-        REPRODUCTIONS[name] = Reproduction(name, how, function, needs, lab_peer)
+        REPRODUCTIONS[name] = Reproduction(name, how, function, needs, lab_peer, port_alone)
         return function
 
     return register
@@ -262,6 +263,7 @@ def _eacces(trial: Trial) -> None:
     "EADDRINUSE",
     "a second socket binds the address a listening socket already holds",
     lab_peer="--port P (--host H): bind where a server of this node already listens",
+    port_alone=True,
 )
 def _eaddrinuse(trial: Trial) -> None:
     if trial.target.port:
@@ -349,13 +351,14 @@ def _econnaborted(trial: Trial) -> None:
 @reproduces(
     "ECONNREFUSED",
     "connect() to a port where nothing listens: the peer answers RST",
-    lab_peer="--host H --port P: a closed port of a lab node",
+    lab_peer="--host H --port P: a closed port of a lab node (--port P alone: 127.0.0.1:P)",
+    port_alone=True,
 )
 def _econnrefused(trial: Trial) -> None:
     if trial.target.host:
         connect_peer(trial, default_port=9)
         return
-    port = free_port()
+    port = trial.target.port or free_port()
     sock = trial.keep(socket.socket())
     trial.call = f"connect(127.0.0.1:{port})"
     sock.connect(("127.0.0.1", port))

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Optional
 
-from socklab.nodes.arguments import app_parser, positive_float
+from socklab.nodes.arguments import app_parser, port_number, positive_float
 from socklab.nodes.errno_cases import (
     NOT_REPRODUCIBLE,
     REPRODUCTIONS,
@@ -40,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="every errno of the notes' table")
     parser.add_argument("--json", action="store_true", help="with --list: one JSON object")
     parser.add_argument("--host", help="lab peer for the errnos that accept one")
-    parser.add_argument("--port", type=int, help="port of the lab peer")
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        help="port of the lab peer (1..65535); needs --host, except for ECONNREFUSED "
+        "(connects to 127.0.0.1:PORT) and EADDRINUSE (binds 0.0.0.0:PORT)",
+    )
     parser.add_argument(
         "--timeout",
         type=positive_float,
@@ -120,6 +125,16 @@ def reproduce(args: argparse.Namespace) -> int:
             )
         return 2 if name not in NOT_REPRODUCIBLE else 1
     reproduction = REPRODUCTIONS[name]
+    if args.port is not None and not args.host and not reproduction.port_alone:
+        if reproduction.lab_peer:
+            message = (
+                f"--port needs --host for {name} (lab peer: {reproduction.lab_peer}); "
+                f"without both, {name} is reproduced locally"
+            )
+        else:
+            message = f"{name} takes no --port: it is reproduced locally ({reproduction.how})"
+        log.failure(message, errno_wanted=name)
+        return 2
     trial = Trial(Target(args.host, args.port, args.timeout))
     info = NOTES_BY_NAME.get(name)
     expected = errno_number(name)

@@ -1,6 +1,7 @@
 """One event per line: JSON on stdout, a readable line on stderr (or readable stdout with --human).
 
-Every event carries ``ts`` (unix time, float), ``app`` (the command name), ``event`` and ``pid``,
+Every event carries ``ts`` (unix time, float), ``app`` (the command name, or the name the node
+supervisor gave this instance, such as ``tcp-server#2``), ``event`` and ``pid``,
 then event-specific fields such as ``peer`` (``"ip:port"``, ``"[ip6]:port"`` or ``"unix:PATH"``).
 Error events also carry ``errno`` (name), ``errno_number`` and ``message``.
 Lines are written whole and flushed at once, so a supervisor waiting for
@@ -19,6 +20,8 @@ from typing import IO, Any, Optional
 
 from socklab.nodes.errnos import describe_error, error_fields
 
+APP_NAME_ENV = "SOCKLAB_APP"  # set by the node supervisor for each app it starts
+
 
 class EventLog:
     """Writes the events of one app."""
@@ -30,7 +33,7 @@ class EventLog:
         out: Optional[IO[str]] = None,
         err: Optional[IO[str]] = None,
     ) -> None:
-        self.app = app
+        self.app = instance_name(app)
         self.human = human
         self._out = out
         self._err = err
@@ -73,6 +76,13 @@ class EventLog:
         return self.emit(
             "error", text=message, errno=None, errno_number=None, message=message, **fields
         )
+
+
+def instance_name(app: str) -> str:
+    """``app``, or the supervisor's name for this instance of it (``$SOCKLAB_APP``, e.g.
+    ``tcp-server#2``); a name given to another command (this app's parent) is not ours."""
+    given = os.environ.get(APP_NAME_ENV, "")
+    return given if given.startswith(app + "#") else app
 
 
 def render_fields(event: str, fields: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ the node alive when they exit, and prints ``{"event": "ready", ...}`` once every
 app is started: spawned, or for a ``*-server`` app, once it printed its
 ``"event": "listening"`` line (or exited, or after ``SOCKLAB_READY_TIMEOUT``
 seconds, 15 by default). SIGTERM/SIGINT stop the children (SIGTERM, then SIGKILL
-after 2 s) and exit 0.
+after 2 s) and exit 0. ``<app>`` is the command's name, ``#N`` added for its N-th
+instance (``tcp-server#2``); the child gets that name in ``SOCKLAB_APP``, and the
+node apps put it in their own events' ``app`` field, so every line agrees.
 
 ``socklab-start ARGV...`` (:func:`start_main`) asks the running supervisor,
 through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
@@ -35,6 +37,8 @@ import sys
 import threading
 import time
 from typing import IO, Any, Dict, List, Optional
+
+from socklab.nodes.events import APP_NAME_ENV
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
@@ -123,6 +127,7 @@ class Supervisor:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         for key in ("SOCKLAB_START", "SOCKLAB_RESOLV_CONF"):
             env.pop(key, None)
+        env[APP_NAME_ENV] = app.name  # the apps tag their events with it (tcp-server#2)
         try:
             app.proc = subprocess.Popen(
                 app.argv,

@@ -17,7 +17,13 @@ import time
 from typing import Optional
 
 from socklab.nodes.addresses import format_address, resolve_endpoints, target_text
-from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
+from socklab.nodes.arguments import (
+    FAMILIES,
+    add_family_option,
+    app_parser,
+    port_number,
+    positive_float,
+)
 from socklab.nodes.echo import BUFSIZE, preview
 from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
@@ -33,7 +39,9 @@ class EchoMismatch(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "TCP client: connect, send messages, check the echoes.")
     parser.add_argument("host", metavar="HOST", help="name or address of the server (unix: a path)")
-    parser.add_argument("port", metavar="PORT", type=int, nargs="?", help="server port")
+    parser.add_argument(
+        "port", metavar="PORT", type=port_number, nargs="?", help="server port (1..65535)"
+    )
     parser.add_argument("--count", type=int, default=1, help="messages to send")
     parser.add_argument("--message", default="hello", help="text of each message")
     parser.add_argument(

@@ -26,7 +26,13 @@ import time
 from typing import Any, Callable, Optional
 
 from socklab.nodes.addresses import family_name, format_address, wildcard_host
-from socklab.nodes.arguments import FAMILIES, add_family_option, app_parser, positive_float
+from socklab.nodes.arguments import (
+    FAMILIES,
+    add_family_option,
+    app_parser,
+    bind_port,
+    positive_float,
+)
 from socklab.nodes.echo import serve_connection
 from socklab.nodes.events import EventLog
 from socklab.nodes.tcp_event_loop import run_selectors
@@ -41,7 +47,7 @@ class StopServer(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "TCP echo server: iterative or concurrent.")
-    parser.add_argument("--port", type=int, help="port to listen on (0: any free port)")
+    parser.add_argument("--port", type=bind_port, help="port to listen on (0: any free port)")
     parser.add_argument("--mode", choices=MODES, default="iterative")
     parser.add_argument(
         "--delay",
@@ -58,20 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
 def add_bind_options(parser: argparse.ArgumentParser) -> None:
     """``--family``, ``--path`` and ``--host``: with ``--port``, what bind_address() reads."""
     add_family_option(parser)
-    parser.add_argument("--path", help="socket path for --family unix")
+    parser.add_argument("--path", help="socket path to bind (required with --family unix)")
     parser.add_argument("--host", help="address to bind (default: every address of the family)")
 
 
-def port_missing(args: argparse.Namespace, log: EventLog) -> bool:
-    """inet and inet6 servers need ``--port`` (0: any free port); a unix one binds ``--path``."""
-    if args.port is None and FAMILIES[args.family] != socket.AF_UNIX:
+def address_missing(args: argparse.Namespace, log: EventLog) -> bool:
+    """inet and inet6 servers need ``--port`` (0: any free port); a unix one needs ``--path``."""
+    if FAMILIES[args.family] == socket.AF_UNIX:
+        if not args.path:
+            log.failure("--path is required for --family unix (the socket file to bind)")
+            return True
+    elif args.port is None:
         log.failure("--port is required for inet and inet6")
         return True
     return False
-
-
-def unix_path(path: Optional[str], port: Optional[int], proto: str) -> str:
-    return path or f"/tmp/socklab-{proto}-{port if port is not None else 0}.sock"
 
 
 def remove_stale_unix_socket(path: str) -> None:
@@ -92,17 +98,17 @@ def remove_stale_unix_socket(path: str) -> None:
         probe.close()
 
 
-def bind_address(args: argparse.Namespace, proto: str) -> Any:
+def bind_address(args: argparse.Namespace) -> Any:
     family = FAMILIES[args.family]
     if family == socket.AF_UNIX:
-        return unix_path(args.path, args.port, proto)
+        return args.path
     return (args.host or wildcard_host(family), args.port)
 
 
 def open_listener(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
     """socket() + bind() + listen(), each failure reported with its errno."""
     family = FAMILIES[args.family]
-    address = bind_address(args, "tcp")
+    address = bind_address(args)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if args.reuseaddr:
@@ -254,7 +260,7 @@ def install_stop_handlers() -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     log = EventLog(APP, human=args.human)
-    if port_missing(args, log):
+    if address_missing(args, log):
         return 2
     family = FAMILIES[args.family]
     listener = open_listener(args, log)

@@ -16,15 +16,15 @@ import time
 from typing import Any, Optional
 
 from socklab.nodes.addresses import family_name, format_address
-from socklab.nodes.arguments import FAMILIES, app_parser, positive_float
+from socklab.nodes.arguments import FAMILIES, app_parser, bind_port, positive_float
 from socklab.nodes.echo import preview
 from socklab.nodes.events import EventLog
 from socklab.nodes.tcp_server import (
     StopServer,
     add_bind_options,
+    address_missing,
     bind_address,
     install_stop_handlers,
-    port_missing,
 )
 
 APP = "udp-server"
@@ -33,7 +33,7 @@ MAX_DATAGRAM = 65535
 
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "UDP echo server.")
-    parser.add_argument("--port", type=int, help="port to listen on (0: any free port)")
+    parser.add_argument("--port", type=bind_port, help="port to listen on (0: any free port)")
     parser.add_argument(
         "--delay",
         type=positive_float,
@@ -69,10 +69,10 @@ def serve(sock: socket.socket, log: EventLog, delay: float) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     log = EventLog(APP, human=args.human)
-    if port_missing(args, log):
+    if address_missing(args, log):
         return 2
     family = FAMILIES[args.family]
-    address = bind_address(args, "udp")
+    address = bind_address(args)
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_UNIX and os.path.exists(address):
