@@ -122,7 +122,7 @@ def test_failing_scenario_exit_1_and_exactly_the_failing_steps(
         "step 2 run client-1: tcp-client echo 5000":
             failing["step 2 run client-1: tcp-client echo 5000"],
         "step 3 parallel (2 steps)": "1 of 2 parallel steps failed: step 3.2 (run)",
-        "step 3.2 run client-2: sh -c exit 4": "client-2: expected exit 3, got exit 4",
+        "step 3.2 run client-2: sh -c 'exit 4'": "client-2: expected exit 3, got exit 4",
         "step 4 expect_sockets server: >= 1 LISTEN sockets on local port 6000":
             "expected at least 1 LISTEN sockets on local port 6000 on server, found 0 (server: 0)",
         "step 5 wait server listening udp/7":
