@@ -4,6 +4,9 @@
 this package whose ``main(argv=None) -> int`` it runs.
 """
 
+#: Set by the node supervisor for each app it starts; the apps tag their events with it.
+APP_NAME_ENV = "SOCKLAB_APP"
+
 COMMANDS = {
     "socklab-node": "supervisor",
     "socklab-start": "supervisor_start",

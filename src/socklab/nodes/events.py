@@ -18,9 +18,8 @@ import threading
 import time
 from typing import IO, Any, Optional
 
+from socklab.nodes import APP_NAME_ENV
 from socklab.nodes.errnos import describe_error, error_fields
-
-APP_NAME_ENV = "SOCKLAB_APP"  # set by the node supervisor for each app it starts
 
 
 class EventLog:

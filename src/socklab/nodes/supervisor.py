@@ -38,7 +38,7 @@ import threading
 import time
 from typing import IO, Any, Dict, List, Optional
 
-from socklab.nodes.events import APP_NAME_ENV
+from socklab.nodes import APP_NAME_ENV  # not via events: the supervisor starts light
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
