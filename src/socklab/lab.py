@@ -19,6 +19,7 @@ from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LABEL_NODE, LabPlan, co
 
 SUBNET_ATTEMPTS = 5  # labs that come up at once may pick the same free subnet
 
+
 @dataclass(frozen=True)
 class ExecResult:
     """What a command run in a node did."""
@@ -67,16 +68,15 @@ class Lab:
     def up(self, progress: deploy.Progress | None = None,
            on_build: Callable[[str], None] | None = None) -> Lab:
         """Deploy every node; returns once all are running and their start commands started."""
+        for name, node in self._topology().nodes.items():
+            if node.image and self.engine.image_info(node.image) is None:
+                raise LabError(f"node '{name}': image '{node.image}' is not on this host",
+                               "build or load it first (no registry is used to pull it)")
         tag = image.ensure(self.engine, on_progress=on_build)
         attempt = 1
         while True:
-            lab_plan = self.plan()
-            for spec in lab_plan.containers:
-                if spec.image and self.engine.image_info(spec.image) is None:
-                    raise LabError(f"node '{spec.instance}': image '{spec.image}' is not on this "
-                                   "host", "build or load it first (no registry is used to pull it)")
             try:
-                deploy.up(self.engine, lab_plan, tag, progress)
+                deploy.up(self.engine, self.plan(), tag, progress)
                 return self
             except SubnetTaken as exc:  # another lab took it since we looked: plan again
                 if not exc.network.allocated or attempt == SUBNET_ATTEMPTS:
