@@ -267,3 +267,14 @@ def test_down_file_finds_the_lab_after_the_file_changed(write_lab: Callable[...,
     code, out, _ = cli("down", str(path))
     assert code == 0 and f"of lab '{name}'" in out
     assert leftovers(engine, name) == []
+
+
+def test_an_image_that_is_not_here_is_a_clear_error(write_lab: Callable[..., Path],
+                                                   engine: Engine) -> None:
+    path = write_lab({"networks": {"lan": {}},
+                      "nodes": {"a": {"networks": ["lan"], "image": "socklab/none:nope"}}}, "noimg")
+    code, _, err = cli("up", str(path))
+    assert code == 2
+    assert "node 'a': image 'socklab/none:nope' is not on this host" in err
+    assert "no registry is used" in err
+    assert leftovers(engine, Lab.load(path).name) == []
