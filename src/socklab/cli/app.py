@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import typer.core
@@ -19,13 +21,36 @@ from socklab.catalog import find_lab_file
 from socklab.errors import LabError
 from socklab.lab import Lab
 
+#: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
+UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
 
 class _Group(typer.core.TyperGroup):
-    """Turns every LabError into one or two lines and its exit code; never a traceback."""
+    """Turns every LabError and usage error into one line and a hint with its exit code;
+    never a traceback, nor the framework's multi-line box."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
+                     **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as exc:
+            _usage_error(exc)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command.get_params(ctx))
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            _usage_error(exc)
         except LabError as exc:
             _debug_traceback(ctx)
             render.error(escape(exc.message), exc.hint and escape(exc.hint))
@@ -45,6 +70,43 @@ class _Group(typer.core.TyperGroup):
             raise typer.Exit(1) from None
 
 
+def _usage_error(exc: Any) -> NoReturn:
+    """One line for a usage error (a missing argument, an unknown option...) and a hint with
+    the command's usage; ``socklab`` alone still prints the help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    text, _, suggestion = exc.format_message().partition(". Did you mean ")
+    text = re.sub(r"\s*\(Possible options: .*\)$", "", text)
+    message = re.sub(r"'(-*\w[\w.-]*)'", r"\1", text).rstrip(".")  # 'LAB' -> LAB
+    message = message[:1].lower() + message[1:]
+    close = difflib.get_close_matches(getattr(exc, "option_name", ""),
+                                      getattr(exc, "possibilities", None) or [], n=1)
+    suggestion = close[0] if close else suggestion.rstrip("?").strip("'")
+    hint = f"did you mean {suggestion}? " if suggestion else ""
+    ctx = exc.ctx
+    if ctx is not None:
+        usage = re.sub(r"\{([^}]*)\}", r"\1", ctx.get_usage()).removeprefix("Usage: ")
+        hint += f"usage: {usage} (`{ctx.command_path} --help` for more)"
+    render.error(escape(message), escape(hint) or None)
+    raise typer.Exit(2)
+
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags show no value placeholder in the help (``--keep``, not ``--keep <bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        render.out.print(f"socklab {version('socklab')}")
+        raise typer.Exit(0)
+
+
 def _debug_traceback(ctx: Any) -> None:
     if (ctx.obj or {}).get("debug") or os.environ.get("SOCKLAB_DEBUG"):
         traceback.print_exc()
@@ -52,17 +114,21 @@ def _debug_traceback(ctx: Any) -> None:
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False, help="A containerized multi-node sockets lab.")
-image_app = typer.Typer(no_args_is_help=True, help="Build or inspect the node image.")
+image_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Build or inspect the node image.")
 app.add_typer(image_app, name="image")
 
 LabArg = Annotated[str, typer.Argument(metavar="LAB", help="topology file, shipped lab name, "
                                        "or the name of a lab that is up")]
+NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="a node of the lab, e.g. client-1 "
+                                        "(`socklab status LAB` lists them)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
 @app.callback()
 def _main(ctx: typer.Context,
-          debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+          debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print socklab's version")] = False) -> None:
     ctx.obj = {"debug": debug}
 
 

@@ -13,7 +13,7 @@ from socklab.errors import LabError
 
 @image_app.command("build")
 def image_build(
-    method: Annotated[str, typer.Option(help="auto | pull | bootstrap")] = "auto",
+    method: Annotated[str, typer.Option(metavar="METHOD", help="auto | pull | bootstrap")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="rebuild even when present")] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -13,14 +13,16 @@ from rich.markup import escape
 
 from socklab import render
 from socklab.catalog import find_lab_file, shipped_labs
-from socklab.cli.app import JsonOpt, LabArg, app, build_line, open_lab, progress_display
+from socklab.cli.app import JsonOpt, LabArg, NodeArg, app, build_line, open_lab, progress_display
 from socklab.errors import LabError
 from socklab.lab import Lab, down_all, running_labs
 from socklab.topology import json_schema, load_topology
 
 
 @app.command()
-def validate(file: Annotated[str, typer.Argument(metavar="FILE")], as_json: JsonOpt = False) -> None:
+def validate(file: Annotated[str, typer.Argument(
+                 metavar="FILE", help="a topology file or a shipped lab's name")],
+             as_json: JsonOpt = False) -> None:
     """Check a topology file; print every problem with its line and a hint (exit 2)."""
     path = find_lab_file(file)
     topo = load_topology(path or file)
@@ -51,14 +53,16 @@ def up(lab: LabArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def down(
-    lab: Annotated[str | None, typer.Argument(metavar="[LAB]", help="topology file or lab name")] = None,
-    name: Annotated[str | None, typer.Option("--lab", help="a lab's name (no file needed)")] = None,
+    lab: Annotated[str | None, typer.Argument(metavar="LAB", help="topology file or lab name")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--lab", metavar="NAME", help="a lab's name (no file needed)")] = None,
     all_labs: Annotated[bool, typer.Option("--all", help="every socklab lab on this host")] = False,
 ) -> None:
     """Remove a lab's containers and networks by label. Idempotent."""
     if sum(x is not None and x is not False for x in (lab, name, all_labs)) != 1:
         raise LabError("give exactly one of LAB, --lab NAME or --all",
-                       "e.g. `socklab down labs/hello.yml` or `socklab down --all`")
+                       "name the lab's file, e.g. `socklab down labs/hello.yml` "
+                       "(`socklab ls` lists the labs that are up)")
     if all_labs:
         containers, networks = down_all()
         target = "all labs"
@@ -124,8 +128,9 @@ def list_labs(as_json: JsonOpt = False) -> None:
 
 @app.command("exec", context_settings={"ignore_unknown_options": True,
                                        "allow_interspersed_args": False})
-def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
-          cmd: Annotated[list[str], typer.Argument(metavar="-- CMD...")]) -> None:
+def exec_(lab: LabArg, node: NodeArg,
+          cmd: Annotated[list[str], typer.Argument(
+              metavar="-- CMD", help="the command and its arguments (no shell)")]) -> None:
     """Run a command in a node (no shell); its output and exit code pass through."""
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -138,7 +143,7 @@ def exec_(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
 
 
 @app.command()
-def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> None:
+def shell(lab: LabArg, node: NodeArg) -> None:
     """An interactive shell in a node (needs the docker CLI)."""
     target = open_lab(lab, up=True).node(node)
     docker_cli = shutil.which("docker")
@@ -151,7 +156,7 @@ def shell(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")]) -> 
 
 @app.command()
 def logs(lab: LabArg,
-         node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
+         node: Annotated[str | None, typer.Argument(metavar="NODE", help="only this node's output")] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
          timeline: Annotated[bool, typer.Option(
              "--timeline", help="the apps' events of all nodes merged by time")] = False,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from socklab import render
-from socklab.cli.app import JsonOpt, LabArg, app, open_lab
+from socklab.cli.app import JsonOpt, LabArg, NodeArg, app, open_lab
 from socklab.errors import LabError
 
 SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State",
@@ -20,10 +20,12 @@ SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address
 @app.command()
 def sockets(
     lab: LabArg,
-    nodes: Annotated[list[str] | None, typer.Argument(metavar="[NODE]...")] = None,
+    nodes: Annotated[list[str] | None, typer.Argument(
+        metavar="NODE", help="only these nodes (default: all running nodes)")] = None,
     proto: Annotated[str | None, typer.Option(
-        help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
-    state: Annotated[str | None, typer.Option(help="LISTEN, ESTABLISHED, TIME_WAIT...")] = None,
+        metavar="PROTO", help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
+    state: Annotated[str | None, typer.Option(
+        metavar="STATE", help="LISTEN, ESTABLISHED, TIME_WAIT...")] = None,
     names: Annotated[bool, typer.Option("--names", help="node names instead of lab IPs")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="refresh every second")] = False,
     as_json: JsonOpt = False,
@@ -93,7 +95,7 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
+def resolve(lab: LabArg, node: NodeArg,
             name: Annotated[str, typer.Argument(metavar="NAME", help="a name or an address")],
             every: Annotated[bool, typer.Option("--all", help="every socket type, reverse "
                                                 "names of all addresses")] = False,
@@ -115,13 +117,13 @@ def resolve(lab: LabArg, node: Annotated[str, typer.Argument(metavar="NODE")],
 @app.command()
 def capture(
     lab: LabArg,
-    node: Annotated[str, typer.Argument(metavar="NODE")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="pcap file to write")],
-    iface: Annotated[str, typer.Option(help="interface in the node")] = "any",
-    bpf: Annotated[str, typer.Option("--filter", help="tcpdump filter, e.g. 'tcp port 5000'")
+    node: NodeArg,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="pcap file to write")],
+    iface: Annotated[str, typer.Option(metavar="IF", help="interface in the node")] = "any",
+    bpf: Annotated[str, typer.Option("--filter", metavar="BPF", help="tcpdump filter, e.g. 'tcp port 5000'")
                    ] = "",
-    count: Annotated[int | None, typer.Option(help="stop after N packets")] = None,
-    seconds: Annotated[float | None, typer.Option(help="stop after S seconds")] = None,
+    count: Annotated[int | None, typer.Option(metavar="N", help="stop after N packets")] = None,
+    seconds: Annotated[float | None, typer.Option(metavar="S", help="stop after S seconds")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """tcpdump in a node until --count, --seconds or Ctrl-C; the pcap is copied out and every

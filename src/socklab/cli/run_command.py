@@ -19,12 +19,14 @@ from socklab.scenario.results import StepResult
 
 @app.command("run")
 def run_(
-    lab: Annotated[str | None, typer.Argument(metavar="[LAB]", help="topology file or shipped "
+    lab: Annotated[str | None, typer.Argument(metavar="LAB", help="topology file or shipped "
                                               "lab; default ./socklab.yml, else the echo lab")] = None,
-    scenario: Annotated[str | None, typer.Option(help="scenario name (default: 'default')")] = None,
+    scenario: Annotated[str | None, typer.Option(
+        metavar="NAME", help="scenario name (default: 'default')")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="leave the lab up afterwards")] = False,
-    report: Annotated[Path | None, typer.Option(help="run folder (default runs/LAB-TIME)")] = None,
-    junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
+    report: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="run folder (default runs/LAB-TIME)")] = None,
+    junit: Annotated[Path | None, typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy, run a scenario's steps, collect, report, destroy. Exit 1 if a step failed."""
