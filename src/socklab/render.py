@@ -1,4 +1,9 @@
-"""Rendering of results for the terminal: rich tables, JSON, and the error lines."""
+"""Rendering of results for the terminal: rich tables, JSON, and the error lines.
+
+Table cells, titles and error lines are plain text, never rich markup, so that what they
+hold is printed as it is: an IPv6 peer ``[fd5c:10::3]:5000`` keeps its brackets. A cell
+that wants a style is a :class:`rich.text.Text` (see :func:`state`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -22,12 +29,20 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def cell(value: Any) -> Text:
+    """A table cell printed as it is (``None`` is empty); a :class:`Text` keeps its style."""
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value))
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    t = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    t = Table(title=title and Text(title), title_justify="left", header_style="bold", box=None,
+              pad_edge=False)
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*(str(cell) if cell is not None else "" for cell in row))
+        t.add_row(*map(cell, row))
     out.print(t)
 
 
@@ -35,31 +50,28 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def state(text: str) -> str:
-    return f"[{STATE_STYLE.get(text, 'white')}]{text}[/]"
+def state(text: str) -> Text:
+    return Text(text, style=STATE_STYLE.get(text, "white"))
 
 
 def error(message: str, hint: str | None) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """``error: MESSAGE`` and ``hint: HINT`` on stderr; both are plain text."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     if hint:
-        err.print(f"[dim]hint:[/] {hint}")
+        err.print(f"[dim]hint:[/] {escape(hint)}")
 
 
 def wide_table(title: str | None, columns: list[str], rows: list[tuple[Any, ...]]) -> Any:
     """A rich table whose cells never wrap (addresses and paths stay whole, as in netstat)."""
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold",
-              box=None, pad_edge=False)
+    t = Table(title=title and Text(title), title_justify="left", title_style="bold",
+              header_style="bold", box=None, pad_edge=False)
     for col in columns:
         t.add_column(col, justify="right" if col.endswith("-Q") else "left", no_wrap=True)
     for row in rows:
-        t.add_row(*(str(cell) if cell is not None else "" for cell in row))
+        t.add_row(*map(cell, row))
     return t
 
 
 def print_wide(renderable: Any) -> None:
     """Print as wide as the content needs; the terminal wraps long lines, as with netstat."""
-    from rich.console import Console
-
     Console(width=max(out.width, 250), highlight=False).print(renderable)

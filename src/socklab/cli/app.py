@@ -53,7 +53,7 @@ class _Group(typer.core.TyperGroup):
             _usage_error(exc)
         except LabError as exc:
             _debug_traceback(ctx)
-            render.error(escape(exc.message), exc.hint and escape(exc.hint))
+            render.error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             render.err.print("interrupted")
@@ -65,7 +65,7 @@ class _Group(typer.core.TyperGroup):
             if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
                 raise  # the CLI framework's own exits and usage errors
             _debug_traceback(ctx)
-            render.error(f"unexpected {type(exc).__name__}: {escape(str(exc))}",
+            render.error(f"unexpected {type(exc).__name__}: {exc}",
                          "run again with --debug for the traceback, and report it")
             raise typer.Exit(1) from None
 
@@ -87,7 +87,7 @@ def _usage_error(exc: Any) -> NoReturn:
     if ctx is not None:
         usage = re.sub(r"\{([^}]*)\}", r"\1", ctx.get_usage()).removeprefix("Usage: ")
         hint += f"usage: {usage} (`{ctx.command_path} --help` for more)"
-    render.error(escape(message), escape(hint) or None)
+    render.error(message, hint or None)
     raise typer.Exit(2)
 
 

@@ -9,7 +9,6 @@ import threading
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from socklab import render
 from socklab.catalog import find_lab_file, shipped_labs
@@ -219,7 +218,7 @@ def _print_timeline(targets: list[Any], as_json: bool) -> None:
     def detail(fields: dict[str, Any]) -> str:
         text = " ".join(f"{k}={v}" for k, v in fields.items()
                         if v not in (None, "") and not isinstance(v, dict | list))
-        return escape(text if len(text) <= 60 else text[:59] + "…")
+        return text if len(text) <= 60 else text[:59] + "…"
 
     render.print_wide(render.wide_table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
         (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events]))

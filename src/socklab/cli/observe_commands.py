@@ -55,7 +55,7 @@ def sockets(
         for node, rows in grouped.items():
             out.append(render.wide_table(node, SOCKET_COLUMNS, [
                 (r.proto, r.recv_q, r.send_q, r.local, r.remote, r.state, r.owner) for r in rows
-            ]) if rows else f"[bold]{node}[/]\n  (no sockets)")
+            ]) if rows else f"[bold]{escape(node)}[/]\n  (no sockets)")
         return Group(*out)
 
     if as_json:
@@ -138,15 +138,17 @@ def capture(
     until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
     result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
                          on_ready=lambda: render.err.print(
-                             f"capturing on {iface} in {node} until {until}..."))
+                             f"capturing on {escape(iface)} in {escape(node)} until {until}..."))
     if as_json:
         render.print_json(result.as_dict())
         return
-    render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}")
+    render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}",
+                     markup=False)
     if result.conversations:
         render.print_wide(render.wide_table(None, ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN",
                                   "OUTCOME"], [
             (f"{c.client} → {c.server}", c.packets, f"{c.payload} B", " ".join(c.handshake),
              ", ".join(c.teardown), c.outcome) for c in result.conversations]))
     if result.other:
-        render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()))
+        render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()),
+                         markup=False)

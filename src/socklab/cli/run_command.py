@@ -73,7 +73,7 @@ def run_(
         verdict = "[green]PASSED[/]" if result.passed else "[red]FAILED[/]"
         render.out.print(f"{verdict} {the_lab.name}/{result.scenario}: {passed} of {len(steps)} "
                          f"steps passed in {result.duration:.1f} s")
-        render.out.print(f"report: {Path(result.run_dir) / 'report.html'}")
+        render.out.print(f"report: {Path(result.run_dir) / 'report.html'}", markup=False)
         if keep:
             render.out.print(f"the lab is still up: `socklab down --lab {the_lab.name}`")
     raise typer.Exit(0 if result.passed else 1)
