@@ -14,6 +14,7 @@ from socklab.observe.connections import connections
 from socklab.observe.sockets import SocketRow
 from socklab.observe.timeline import merge, output_events
 from socklab.orchestrator.deploy import Progress
+from socklab.scenario import folder as run_folder
 from socklab.scenario import report
 from socklab.scenario.results import RunResult
 from socklab.scenario.steps import StepHook, StepRunner, describe
@@ -68,11 +69,9 @@ def run(
     if topo is None:
         raise LabError(f"lab '{lab.name}' has no topology loaded", "run it from its file")
     name, steps = pick_scenario(topo, scenario)
-    folder = run_dir or default_run_dir(lab.name)
-    if folder.exists() and not folder.is_dir():
-        raise LabError(f"cannot write the run folder {folder}: it is a file",
-                       "give --report a directory (it is made if missing)")
-    folder.mkdir(parents=True, exist_ok=True)
+    if junit is not None:
+        run_folder.prepare_junit(junit)
+    folder = run_folder.prepare(run_dir or default_run_dir(lab.name))
     result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
                        started=time.time(), run_dir=str(folder))
     t0 = time.monotonic()
