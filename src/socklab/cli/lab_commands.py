@@ -45,8 +45,12 @@ def schema() -> None:
 def up(lab: LabArg, as_json: JsonOpt = False) -> None:
     """Start every node of a lab; returns when all run and their start commands are started."""
     the_lab = open_lab(lab)
-    with progress_display(sys.stderr.isatty()) as progress:
-        the_lab.up(progress=progress, on_build=build_line)
+    try:
+        with progress_display(sys.stderr.isatty()) as progress:
+            the_lab.up(progress=progress, on_build=build_line)
+    except KeyboardInterrupt:  # up() removed what it had made before it let go
+        render.err.print(f"interrupted: lab '{the_lab.name}' was removed", markup=False)
+        raise typer.Exit(130) from None
     _print_status(the_lab, as_json)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -58,11 +58,15 @@ def run_(
     def deploy_progress(phase: str, done: int, total: int) -> None:
         status.update(f"deploying {the_lab.name}: {phase} {done}/{total}")
 
+    folder = report or scenario_run.default_run_dir(the_lab.name)
     try:
         result = scenario_run.run(
-            the_lab, scenario, run_dir=report, keep=keep, junit=junit,
+            the_lab, scenario, run_dir=folder, keep=keep, junit=junit,
             progress=deploy_progress, on_step_start=step_started, on_step=step_done,
         )
+    except KeyboardInterrupt:  # run() wrote what it had and took the lab down before it let go
+        status.stop()
+        _interrupted(the_lab, folder)
     finally:
         status.stop()
     if as_json:
@@ -77,3 +81,13 @@ def run_(
         if keep:
             render.out.print(f"the lab is still up: `socklab down --lab {the_lab.name}`")
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _interrupted(lab: Lab, folder: Path) -> NoReturn:
+    """Ctrl-C: say what is left of the lab and where the partial report is; exit 130."""
+    said = (f"interrupted: lab '{lab.name}' is still up (--keep): `socklab down --lab {lab.name}`"
+            if lab.is_up() else f"interrupted: lab '{lab.name}' was removed")
+    render.err.print(said, markup=False)
+    if (folder / "report.html").exists():
+        render.err.print(f"partial report: {folder / 'report.html'}", markup=False)
+    raise typer.Exit(130)

@@ -57,9 +57,10 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     # a node of another image gets the node code (supervisor, apps) put into its container
     tree = node_tree_tar() if any(c.image for c in plan.containers) else b""
     try:
-        for i, net in enumerate(plan.networks):  # few and quick: one by one, first error as is
-            report("networks", i, len(plan.networks))
+        report("networks", 0, len(plan.networks))
+        for i, net in enumerate(plan.networks, 1):  # few and quick: one by one, first error as is
             engine.create_network(net)
+            report("networks", i, len(plan.networks))
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
             _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree)], "DNS server",
