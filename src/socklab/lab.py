@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from socklab.errors import LabError
 from socklab.observe.sockets import SocketRow, read_nodes
-from socklab.observe.timeline import timeline
+from socklab.observe.timeline import Event, merge
 from socklab.orchestrator import deploy, image
-from socklab.orchestrator.engine import Engine, SubnetTaken, default_engine
+from socklab.orchestrator.engine import SubnetTaken, default_engine
+from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
 from socklab.topology import Topology, load_topology
-from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LABEL_NODE, LabPlan, container_name, plan
+from socklab.topology.plan import LABEL_FILE, LabPlan, container_name, plan
 
 SUBNET_ATTEMPTS = 5  # labs that come up at once may pick the same free subnet
+MAX_PARALLEL = 32
 
-
-@dataclass(frozen=True)
-class ExecResult:
-    """What a command run in a node did."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
+__all__ = ["ExecResult", "Lab", "LabNode", "down_all", "running_labs"]
 
 
 class Lab:
@@ -69,7 +60,7 @@ class Lab:
            on_build: Callable[[str], None] | None = None) -> Lab:
         """Deploy every node; returns once all are running and their start commands started."""
         for name, node in self._topology().nodes.items():
-            if node.image and self.engine.image_info(node.image) is None:
+            if node.image and self.engine.image(node.image) is None:
                 raise LabError(f"node '{name}': image '{node.image}' is not on this host",
                                "build or load it first (no registry is used to pull it)")
         tag = image.ensure(self.engine, on_progress=on_build)
@@ -104,19 +95,42 @@ class Lab:
                 self.node(name)  # raises the error that names the running nodes
                 raise LabError(f"node '{name}' of lab '{self.name}' is not running",
                                f"start it again, or see `socklab status {self.name}`")
-        return read_nodes([LabNode(self, name) for name in wanted])
+        return read_nodes(self.exec, wanted)
+
+    def exec(self, node: str, argv: list[str]) -> ExecResult:
+        """Run a command (argv, no shell) in a node to completion."""
+        return self.engine.exec(container_name(self.name, node), argv)
+
+    def logs(self, nodes: Sequence[str] | None = None) -> dict[str, str]:
+        """The output so far of every node (or of the named ones), read in parallel."""
+        names = [s.node for s in self.status()] if nodes is None else list(nodes)
+        if not names:
+            return {}
+        with ThreadPoolExecutor(min(MAX_PARALLEL, len(names))) as pool:
+            texts = list(pool.map(lambda n: self.engine.logs(container_name(self.name, n)),
+                                  names))
+        return dict(zip(names, texts, strict=True))
+
+    def events(self, nodes: Sequence[str] | None = None) -> list[Event]:
+        """The started apps' events of every node (or of the named ones) merged by time."""
+        return merge(self.logs(nodes).items())
 
     def timeline(self) -> list[dict[str, Any]]:
         """The started apps' events of every node merged by time; dicts with time, ts, node,
         app, pid, event, peer and fields."""
-        return [e.as_dict() for e in timeline(self.nodes())]
+        return [e.as_dict() for e in self.events()]
+
+    def address_names(self) -> dict[str, str]:
+        """Every address of the lab's nodes (IPv4 and IPv6) -> node name."""
+        return {ip: c.node for c in deploy.nodes_of(self.engine, self.name)
+                for e in c.networks.values() for ip in (e.ip, e.ipv6) if ip}
 
     def is_up(self) -> bool:
-        return bool(self.engine.containers({LABEL_LAB: self.name}))
+        return bool(deploy.nodes_of(self.engine, self.name))
 
     def node(self, name: str) -> LabNode:
         """A node of the running lab by instance name (``client-2``)."""
-        running = {c["Labels"][LABEL_NODE] for c in self.engine.containers({LABEL_LAB: self.name})}
+        running = {c.node for c in deploy.nodes_of(self.engine, self.name)}
         if name not in running:
             if not running:
                 raise LabError(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
@@ -140,13 +154,14 @@ class Lab:
         deleted or changed (another lab name, a syntax error)."""
         eng = engine or default_engine()
         labels = {LABEL_FILE: str(Path(path).resolve())}
-        found = eng.containers(labels) or eng.networks(labels)
-        return cls.named(found[0]["Labels"][LABEL_LAB], engine=eng) if found else None
+        found = [c.lab for c in eng.containers(labels)] + [n.lab for n in eng.networks(labels)]
+        return cls.named(found[0], engine=eng) if found else None
 
     def _topology(self) -> Topology:
         if self.topology is None:
             raise LabError(f"lab '{self.name}' has no topology loaded", "use Lab.load(FILE)")
         return self.topology
+
 
 
 class LabNode:
@@ -160,8 +175,14 @@ class LabNode:
     def exec(self, argv: list[str] | str, env: dict[str, str] | None = None) -> ExecResult:
         """Run a command (argv, or a string split with shell rules; no shell) to completion."""
         args = shlex.split(argv) if isinstance(argv, str) else list(argv)
-        code, out, err = self.lab.engine.exec(self.container, args, env=env)
-        return ExecResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        return self.lab.engine.exec(self.container, args, env=env)
+
+    def exec_stream(self, argv: list[str]) -> ExecStream:
+        """Start a command and stream its output (for long-running ones such as tcpdump)."""
+        return self.lab.engine.exec_stream(self.container, argv)
+
+    def read_file(self, path: str) -> bytes:
+        return self.lab.engine.read_file(self.container, path)
 
     def logs(self) -> str:
         return self.lab.engine.logs(self.container)

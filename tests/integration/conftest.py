@@ -17,7 +17,8 @@ import yaml
 
 from socklab import Lab
 from socklab.orchestrator import deploy, image
-from socklab.orchestrator.engine import Engine, default_engine
+from socklab.orchestrator.engine import default_engine
+from socklab.orchestrator.engine_api import Engine
 
 RUN_ID = uuid.uuid4().hex[:6]
 _counter = itertools.count(1)
@@ -82,8 +83,8 @@ def make_lab(write_lab: Callable[..., Path], engine: Engine, node_image: str
 def leftovers(engine: Engine, lab: str) -> list[str]:
     """Names of containers and networks still labelled with this lab."""
     labels = {"io.socklab.lab": lab}
-    return [c["Names"][0] for c in engine.containers(labels)] + [
-        n["Name"] for n in engine.networks(labels)
+    return [c.name for c in engine.containers(labels)] + [
+        n.name for n in engine.networks(labels)
     ]
 
 

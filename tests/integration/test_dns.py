@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from socklab import Lab, LabNode
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import lab_name, leftovers
 

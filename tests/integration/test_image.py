@@ -19,7 +19,8 @@ import pytest
 import socklab.nodes
 from socklab.errors import LabError
 from socklab.orchestrator import image
-from socklab.orchestrator.engine import Engine, default_engine
+from socklab.orchestrator.engine import default_engine
+from socklab.orchestrator.engine_api import Engine
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
@@ -50,7 +51,7 @@ def eng() -> Iterator[Engine]:
     engine = default_engine()
     yield engine
     for found in engine.containers(LABELS):  # belt and braces: nothing of ours survives
-        engine.remove_container(found["Id"])
+        engine.remove_container(found.id)
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +112,10 @@ def test_ensure_builds_the_tagged_image(eng: Engine, built: tuple[str, float, li
     assert state.present and state.base_present and state.tag == tag
     assert state.size_bytes is not None and state.size_bytes < 400 * 2**20
     print(f"\nensure: {seconds:.1f} s, {state.size_bytes / 1e6:.0f} MB, progress: {progress[:3]}")
-    info = eng.image_info(tag)
+    info = eng.image(tag)
     assert info is not None
-    assert info["Config"]["Labels"]["io.socklab.image"] == "node"
-    assert info["Config"]["Cmd"] == ["socklab-node"]
+    assert info.labels["io.socklab.image"] == "node"
+    assert info.command == ("socklab-node",)
 
 
 def test_second_build_is_warm(eng: Engine, built: tuple[str, float, list[str]]) -> None:

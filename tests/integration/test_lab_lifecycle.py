@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from socklab import Lab
 from socklab.cli import app
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 from socklab.orchestrator.image import base_image_tag
 
 from .conftest import leftovers

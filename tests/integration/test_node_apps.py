@@ -23,7 +23,7 @@ import yaml
 
 from socklab import Lab, LabNode
 from socklab.nodes.errno_repro import catalogue
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import lab_name, leftovers
 
@@ -504,7 +504,7 @@ def test_a_node_container_from_the_host(node_image: str, engine: Engine) -> None
     starts = [["tcp-server", "--port", "5000", "--mode", "iterative", "--delay", str(DELAY)],
               ["tcp-server", "--port", "5001", "--mode", "threaded", "--delay", str(DELAY)]]
     with NodeContainer(node_image, starts, [5000, 5001]) as node:
-        info = engine.inspect(node.container.get_container_id())
+        info = node.container.get_wrapped_container().attrs
         bound = {b["HostIp"] for p in info["NetworkSettings"]["Ports"].values() for b in p}
         assert bound == {"127.0.0.1"}
         assert host_crowd(node.port(5000), 1) >= DELAY

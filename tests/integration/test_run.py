@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from socklab import Lab
 from socklab.cli import app
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import leftovers
 
@@ -172,7 +172,7 @@ def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running = [c for c in engine.containers({"io.socklab.lab": name})
-                   if c["State"] == "running"]
+                   if c.running]
         if len(running) == 3:
             break
         time.sleep(0.1)

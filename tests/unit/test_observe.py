@@ -165,16 +165,14 @@ def test_timeline_puts_causes_before_effects_stamped_earlier() -> None:
     assert events[2].ts == 20.001  # every event keeps its own time
 
 
-class _FakeNode:
+class _ReaderlessNode:
     """Answers like a node whose image lacks socklab-sockets (any image with python3)."""
 
-    name = "custom"
-
     def __init__(self) -> None:
-        self.calls: list[list[str]] = []
+        self.calls: list[tuple[str, list[str]]] = []
 
-    def exec(self, argv: list[str]) -> ExecResult:
-        self.calls.append(argv)
+    def exec(self, node: str, argv: list[str]) -> ExecResult:
+        self.calls.append((node, argv))
         if argv[0] == "socklab-sockets":
             return ExecResult(127, "", 'exec: "socklab-sockets": executable file not found')
         rows = [{"proto": "tcp", "local_ip": "0.0.0.0", "local_port": 80, "remote_ip": "0.0.0.0",
@@ -184,7 +182,9 @@ class _FakeNode:
 
 
 def test_an_image_without_the_reader_gets_its_source() -> None:
-    node = _FakeNode()
-    [listen] = read_node(node)  # type: ignore[arg-type]
+    node = _ReaderlessNode()
+    [listen] = read_node(node.exec, "custom")
     assert (listen.node, listen.local, listen.owner) == ("custom", "0.0.0.0:80", "1/nginx")
-    assert node.calls[1][:2] == ["python3", "-c"] and "def read_sockets" in node.calls[1][2]
+    node_name, argv = node.calls[1]
+    assert node_name == "custom"
+    assert argv[:2] == ["python3", "-c"] and "def read_sockets" in argv[2]

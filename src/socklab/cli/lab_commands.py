@@ -172,7 +172,7 @@ def logs(lab: LabArg,
         if follow:
             raise LabError("--timeline and --json do not combine with --follow",
                            "run `socklab logs LAB --timeline` again to see new events")
-        _print_timeline(targets, as_json)
+        _print_timeline(the_lab, targets, as_json)
         return
     width = max((len(t.name) for t in targets), default=0)
 
@@ -211,10 +211,8 @@ def labs_(as_json: JsonOpt = False) -> None:
         render.table(None, ["LAB", "DESCRIPTION"], [(s.name, s.description) for s in found])
 
 
-def _print_timeline(targets: list[Any], as_json: bool) -> None:
-    from socklab.observe.timeline import timeline
-
-    events = timeline(targets)
+def _print_timeline(lab: Lab, targets: list[Any], as_json: bool) -> None:
+    events = lab.events([t.name for t in targets])
     if as_json:
         render.print_json([e.as_dict() for e in events])
         return

@@ -34,12 +34,12 @@ def sockets(
     from rich.console import Group
     from rich.live import Live
 
-    from socklab.observe.sockets import SocketRow, address_names, filter_rows, with_names
+    from socklab.observe.sockets import SocketRow, filter_rows, with_names
 
     the_lab = open_lab(lab, up=True)
     filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
     order = nodes or [s.node for s in the_lab.status() if s.state == "running"]
-    lab_names = address_names(the_lab) if names else {}
+    lab_names = the_lab.address_names() if names else {}
 
     def snapshot() -> dict[str, list[SocketRow]]:
         rows = filter_rows(the_lab.sockets(order), proto, state)
@@ -104,7 +104,9 @@ def resolve(lab: LabArg, node: NodeArg,
     from socklab.observe.resolver import resolve as lookup
     from socklab.observe.resolver import rows
 
-    answer = lookup(open_lab(lab, up=True).node(node), name, every=every)
+    the_lab = open_lab(lab, up=True)
+    the_lab.node(node)  # a node that is not there is named with the lab's nodes
+    answer = lookup(the_lab.exec, node, name, every=every)
     if as_json:
         render.print_json(answer)
     else:

@@ -9,13 +9,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from socklab.errors import LabError
 from socklab.observe.pcap import Packet, TcpConversation, conversations, other_protocols, read_pcap
-
-if TYPE_CHECKING:
-    from socklab.lab import LabNode
+from socklab.orchestrator.engine_api import ExecResult, ExecStream
 
 READY_TIMEOUT = 15.0
 # `sh` only forwards the argv ("$@", never parsed) after printing its pid, so it can be stopped
@@ -52,7 +50,20 @@ def tcpdump_argv(path: str, iface: str, bpf: str, count: int | None,
     return argv + bpf.split()
 
 
-def capture(node: LabNode, out: Path, *, iface: str = "any", bpf: str = "",
+class CaptureTarget(Protocol):
+    """What a capture needs of a node: run commands in it, stream one, copy a file out."""
+
+    @property
+    def name(self) -> str: ...
+
+    def exec(self, argv: list[str]) -> ExecResult: ...
+
+    def exec_stream(self, argv: list[str]) -> ExecStream: ...
+
+    def read_file(self, path: str) -> bytes: ...
+
+
+def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = "",
             count: int | None = None, seconds: float | None = None,
             on_ready: Callable[[], None] | None = None) -> CaptureResult:
     """Capture until ``count`` packets, ``seconds`` or Ctrl-C; ``on_ready`` once tcpdump listens.
@@ -61,11 +72,9 @@ def capture(node: LabNode, out: Path, *, iface: str = "any", bpf: str = "",
     """
     if (count is not None and count < 1) or (seconds is not None and seconds <= 0):
         raise LabError("--count and --seconds must be positive")
-    engine = node.lab.engine
     remote = f"/tmp/socklab-capture-{uuid.uuid4().hex[:8]}.pcap"
-    exec_id, chunks = engine.exec_stream(node.container,
-                                         _WRAP + tcpdump_argv(remote, iface, bpf, count, seconds))
-    run = _Run(chunks)
+    stream = node.exec_stream(_WRAP + tcpdump_argv(remote, iface, bpf, count, seconds))
+    run = _Run(stream.chunks)
     if not run.ready.wait(READY_TIMEOUT) or not run.listening:
         run.done.wait(2)
         said = " ".join(run.stderr.strip().splitlines()[-2:]) or "no output"
@@ -80,14 +89,14 @@ def capture(node: LabNode, out: Path, *, iface: str = "any", bpf: str = "",
         node.exec(["kill", "-INT", run.pid])
         run.done.wait(10)
     for _ in range(50):  # the exec's end is reported just after its output ends
-        code = engine.exec_exit_code(exec_id)
+        code = stream.exit_code()
         if code is not None:
             break
         time.sleep(0.05)
     if code not in (0, 124, 130):  # 124: `timeout` stopped it; 130: Ctrl-C
         raise LabError(f"tcpdump failed in node '{node.name}' (exit {code}): "
                        f"{run.stderr.strip()[-300:]}")
-    data = engine.read_file(node.container, remote)
+    data = node.read_file(remote)
     node.exec(["rm", "-f", remote])
     out.write_bytes(data)
     packets = read_pcap(data)

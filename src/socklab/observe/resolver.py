@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from socklab.errors import LabError
-
-if TYPE_CHECKING:
-    from socklab.lab import LabNode
+from socklab.observe.sockets import Exec
 
 
-def resolve(node: LabNode, name: str, *, every: bool = False) -> dict[str, Any]:
+def resolve(run: Exec, node: str, name: str, *, every: bool = False) -> dict[str, Any]:
     """Every resolver call of the notes for ``name``, as answered in ``node`` (see
     ``socklab.nodes.resolve``); a failed lookup is part of the answer, not an error."""
-    result = node.exec(["resolve", name, "--json", *(["--all"] if every else [])])
+    result = run(node, ["resolve", name, "--json", *(["--all"] if every else [])])
     try:
         answer: dict[str, Any] = json.loads(result.stdout)
     except ValueError:
         reason = (result.stderr or result.stdout).strip()[-300:] or f"exit {result.exit_code}"
-        raise LabError(f"the resolver probe failed in node '{node.name}': {reason}",
+        raise LabError(f"the resolver probe failed in node '{node}': {reason}",
                        "is the node running the socklab node image?") from None
     return answer
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from socklab.errors import LabError
 from socklab.nodes import sockstat
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE
+from socklab.orchestrator.engine_api import ExecResult
 
-if TYPE_CHECKING:
-    from socklab.lab import Lab, LabNode
+Exec = Callable[[str, list[str]], ExecResult]
+"""Runs a command in a node (by name) to completion: ``run(node, argv)``."""
 
 READER = ["socklab-sockets", "--json"]
 MAX_PARALLEL = 64
@@ -91,37 +91,37 @@ def unmapped(ip: str) -> str:
     return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
 
 
-def read_nodes(nodes: Sequence[LabNode]) -> list[SocketRow]:
-    """The sockets of all these nodes, read at once (one ``docker exec`` each, in parallel)."""
+def read_nodes(run: Exec, nodes: Sequence[str]) -> list[SocketRow]:
+    """The sockets of all these nodes, read at once (one exec each, in parallel)."""
     if not nodes:
         return []
     with ThreadPoolExecutor(min(MAX_PARALLEL, len(nodes))) as pool:
-        outcomes = list(pool.map(_read_or_error, nodes))
-    failed = [f"{n.name}: {o}" for n, o in zip(nodes, outcomes, strict=True) if isinstance(o, str)]
+        outcomes = list(pool.map(lambda node: _read_or_error(run, node), nodes))
+    failed = [f"{n}: {o}" for n, o in zip(nodes, outcomes, strict=True) if isinstance(o, str)]
     if failed:
         raise LabError("cannot read the sockets of " + "; ".join(failed),
                        "are these nodes running? `socklab status LAB`")
     return [row for o in outcomes if not isinstance(o, str) for row in o]
 
 
-def _read_or_error(node: LabNode) -> list[SocketRow] | str:
+def _read_or_error(run: Exec, node: str) -> list[SocketRow] | str:
     try:
-        return read_node(node)
+        return read_node(run, node)
     except LabError as exc:
         return exc.message
 
 
-def read_node(node: LabNode) -> list[SocketRow]:
+def read_node(run: Exec, node: str) -> list[SocketRow]:
     """One node's sockets; an image without ``socklab-sockets`` gets the reader's source."""
-    result = node.exec(READER)
+    result = run(node, READER)
     if result.exit_code in (126, 127) and "socklab-sockets" in result.stdout + result.stderr:
         source = Path(sockstat.__file__).read_text()
-        result = node.exec(["python3", "-c", source, "--json"])
+        result = run(node, ["python3", "-c", source, "--json"])
     if not result.ok:
         reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise LabError(f"exit {result.exit_code}: {reason[0][:200]}")
     try:
-        return [SocketRow.from_dict(node.name, item) for item in json.loads(result.stdout)]
+        return [SocketRow.from_dict(node, item) for item in json.loads(result.stdout)]
     except (ValueError, KeyError, TypeError) as exc:
         raise LabError(f"unreadable socket table ({exc})") from exc
 
@@ -143,18 +143,6 @@ def filter_rows(rows: Iterable[SocketRow], proto: str | None = None,
     wanted = normalize_state(state) if state else None
     return [r for r in rows if (proto is None or r.kind == proto)
             and (wanted is None or r.state == wanted)]
-
-
-def address_names(lab: Lab) -> dict[str, str]:
-    """Every address of the lab's nodes (IPv4 and IPv6) -> node name."""
-    names: dict[str, str] = {}
-    for c in lab.engine.containers({LABEL_LAB: lab.name}):
-        node = c["Labels"].get(LABEL_NODE, "?")
-        for net in ((c.get("NetworkSettings") or {}).get("Networks") or {}).values():
-            for key in ("IPAddress", "GlobalIPv6Address"):
-                if net.get(key):
-                    names[net[key]] = node
-    return names
 
 
 def with_names(rows: Iterable[SocketRow], names: dict[str, str]) -> list[SocketRow]:

@@ -16,14 +16,10 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from socklab.lab import LabNode
+from typing import Any
 
 _LINE = re.compile(r"^(\S+Z) (\S+)\[(\d+)\] (\{.*\})\s*$")
 _CORE = ("ts", "app", "event", "pid", "peer")
@@ -158,12 +154,3 @@ def _address(text: str) -> str:
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
     return f"{host.removeprefix('::ffff:') if '.' in host else host}:{port}"
-
-
-def timeline(nodes: Sequence[LabNode]) -> list[Event]:
-    """The merged events of these nodes (their logs read in parallel)."""
-    if not nodes:
-        return []
-    with ThreadPoolExecutor(min(32, len(nodes))) as pool:
-        texts = list(pool.map(lambda n: n.logs(), nodes))
-    return merge(zip((n.name for n in nodes), texts, strict=True))

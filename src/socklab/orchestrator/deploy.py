@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from socklab.errors import LabError
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
 
@@ -130,7 +130,7 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness |
                 raise LabError(f"{wait.what} did not start ({', '.join(failed)}); its last "
                                f"output:\n{_tail(said, 6)}")
             return
-        if (wait.failed and wait.failed in logs) or engine.inspect(ident)["State"]["Status"] != "running":
+        if (wait.failed and wait.failed in logs) or not engine.container(ident).running:
             raise LabError(f"{wait.what} did not start:\n{_tail(logs)}")
         time.sleep(0.05)
     raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
@@ -194,38 +194,37 @@ def down(engine: Engine, lab: str | None) -> tuple[int, int]:
 
 
 def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
-    containers = [c["Id"] for c in engine.containers(labels)]
-    if containers:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            list(pool.map(engine.remove_container, containers))
+    """Helpers first (they live in their nodes' namespaces), then nodes, then networks."""
+    found = engine.containers(labels)
+    helpers = [c.id for c in found if LABEL_HELPER in c.labels]
+    nodes = [c.id for c in found if LABEL_HELPER not in c.labels]
+    for batch in (helpers, nodes):
+        if batch:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                list(pool.map(engine.remove_container, batch))
     networks = engine.networks(labels)
     if networks:
-        _pool_all([partial(engine.remove_network, n["Id"], n["Name"]) for n in networks],
-                  "network removals", lambda *_: None, [n["Name"] for n in networks], after="")
-    return len(containers), len(networks)
+        _pool_all([partial(engine.remove_network, n.id, n.name) for n in networks],
+                  "network removals", lambda *_: None, [n.name for n in networks], after="")
+    return len(found), len(networks)
 
 
 def status(engine: Engine, lab: str) -> list[NodeStatus]:
     """Every node of a lab as Docker sees it, by name (``client-2`` before ``client-10``)."""
-    out = []
-    for c in engine.containers({LABEL_LAB: lab}):
-        nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
-        out.append(NodeStatus(
-            node=c["Labels"].get(LABEL_NODE, "?"),
-            container=c["Names"][0].lstrip("/"),
-            state=c["State"],
-            networks={_net_label(name, lab): _cidr(n["IPAddress"], n["IPPrefixLen"])
-                      for name, n in nets.items()},
-            ipv6={_net_label(name, lab): _cidr(n["GlobalIPv6Address"], n["GlobalIPv6PrefixLen"])
-                  for name, n in nets.items() if n.get("GlobalIPv6Address")},
-        ))
+    out = [NodeStatus(
+        node=c.node,
+        container=c.name,
+        state=c.state,
+        networks={_net_label(name, lab): e.cidr for name, e in c.networks.items()},
+        ipv6={_net_label(name, lab): e.ipv6_cidr for name, e in c.networks.items() if e.ipv6},
+    ) for c in nodes_of(engine, lab)]
     return sorted(out, key=lambda s: [int(p) if p.isdigit() else p
                                       for p in re.split(r"(\d+)", s.node)])
 
 
-def _cidr(address: str, prefix: int) -> str:
-    """``ip/prefix``, or nothing for a node that is not running (it has no address)."""
-    return f"{address}/{prefix}" if address else ""
+def nodes_of(engine: Engine, lab: str) -> list[ContainerInfo]:
+    """The node containers of a lab (its helpers left out)."""
+    return engine.containers({LABEL_LAB: lab, LABEL_NODE: ""})
 
 
 def _net_label(docker_name: str, lab: str) -> str:
@@ -235,12 +234,11 @@ def _net_label(docker_name: str, lab: str) -> str:
 def labs(engine: Engine) -> dict[str, dict[str, int]]:
     """Labs on this host: name -> counts of running and all containers, and networks."""
     out: dict[str, dict[str, int]] = {}
-    for c in engine.containers({LABEL_LAB: ""}):
-        entry = out.setdefault(c["Labels"][LABEL_LAB], {"running": 0, "nodes": 0, "networks": 0})
+    for c in engine.containers({LABEL_LAB: ""}):  # helpers too: `down --all` removes them
+        entry = out.setdefault(c.lab, {"running": 0, "nodes": 0, "networks": 0})
         entry["nodes"] += 1
-        entry["running"] += c["State"] == "running"
+        entry["running"] += c.running
     for n in engine.networks({LABEL_LAB: ""}):
-        lab = n["Labels"].get(LABEL_LAB, "?")
-        out.setdefault(lab, {"running": 0, "nodes": 0, "networks": 0})["networks"] += 1
+        out.setdefault(n.lab or "?", {"running": 0, "nodes": 0, "networks": 0})["networks"] += 1
     return dict(sorted(out.items()))
 

@@ -1,6 +1,7 @@
 """The Docker adapter: the only module of socklab that imports the docker SDK.
 
-Every call that reaches the daemon goes through :class:`Engine`, so the rest
+:class:`DockerEngine` implements :class:`~socklab.orchestrator.engine_api.Engine` over
+one Docker daemon and turns every answer into that interface's dataclasses, so the rest
 of the code deals in plain values and :class:`~socklab.errors.LabError`.
 """
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import re
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,25 @@ from typing import Any
 import docker
 import docker.errors
 import docker.types
+import requests.exceptions
 
 from socklab.errors import LabError
-from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
+from socklab.orchestrator.engine_api import (
+    HELPER_TIMEOUT,
+    LABEL_HELPER,
+    LABEL_TARGET,
+    ContainerInfo,
+    EndpointInfo,
+    ExecResult,
+    ExecStream,
+    HelperSpec,
+    ImageInfo,
+    NetworkInfo,
+)
+from socklab.topology.plan import LABEL_LAB, ContainerPlan, Endpoint, NetworkPlan
 
 DAEMON_HINT = "start Docker (e.g. `systemctl start docker`) or set DOCKER_HOST; `docker info` must work"
+NOT_RUNNING_HINT = "is the node running? `socklab status LAB`"
 
 
 class SubnetTaken(LabError):
@@ -38,8 +54,8 @@ class SubnetTaken(LabError):
         self.network = net
 
 
-class Engine:
-    """A connection to one Docker daemon."""
+class DockerEngine:
+    """A connection to one Docker daemon (the local engine of socklab)."""
 
     def __init__(self, client: Any = None) -> None:
         try:
@@ -47,24 +63,29 @@ class Engine:
             self._client.ping()
         except docker.errors.DockerException as exc:
             raise LabError(f"Docker daemon not reachable: {_reason(exc)}", DAEMON_HINT) from exc
-        self.api = self._client.api
+        self._api = self._client.api
 
     # -- images -------------------------------------------------------------
 
-    def image_info(self, ref: str) -> dict[str, Any] | None:
-        """The daemon's inspect data for an image, or None when it is absent."""
+    def image(self, ref: str) -> ImageInfo | None:
+        """A local image, or None when it is absent."""
         try:
-            info: dict[str, Any] = self.api.inspect_image(ref)
+            info: dict[str, Any] = self._api.inspect_image(ref)
         except docker.errors.ImageNotFound:
             return None
-        return info
+        config = info.get("Config") or {}
+        return ImageInfo(id=str(info["Id"]), tags=tuple(info.get("RepoTags") or ()),
+                         size=int(info.get("Size") or 0), created=str(info.get("Created") or ""),
+                         labels=dict(config.get("Labels") or {}),
+                         entrypoint=tuple(config.get("Entrypoint") or ()),
+                         command=tuple(config.get("Cmd") or ()))
 
     def import_image(
         self, tar_path: Path, repository: str, tag: str, *, changes: list[str] | None = None
     ) -> None:
         """``docker import`` a rootfs tarball as ``repository:tag`` (``changes``: like
         ``--change``, Dockerfile ENV/CMD/LABEL lines)."""
-        self.api.import_image_from_file(
+        self._api.import_image_from_file(
             str(tar_path), repository=repository, tag=tag, changes=changes or None
         )
 
@@ -79,7 +100,7 @@ class Engine:
     ) -> None:
         """``docker build`` a local context; raises LabError with the build's last lines."""
         tail: list[str] = []
-        stream = self.api.build(
+        stream = self._api.build(
             path=str(context), dockerfile=dockerfile, tag=tag, pull=pull, rm=True,
             forcerm=True, decode=True,
         )
@@ -97,33 +118,29 @@ class Engine:
 
     def image_tags(self, repository: str) -> list[str]:
         """Every ``repository:tag`` of that repository on the host."""
-        return [t for img in self.api.images(name=repository) for t in img.get("RepoTags") or []
+        return [t for img in self._api.images(name=repository) for t in img.get("RepoTags") or []
                 if t.startswith(f"{repository}:")]
 
     def untag_image(self, ref: str) -> None:
         """Remove a tag unless a container uses the image (then it stays)."""
         with contextlib.suppress(docker.errors.APIError):
-            self.api.remove_image(ref, noprune=False)
+            self._api.remove_image(ref, noprune=False)
 
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
-            self.api.remove_image(ref, force=True)
+            self._api.remove_image(ref, force=True)
 
 
     # -- networks -----------------------------------------------------------
 
     def subnets_in_use(self) -> list[IPv4Network | IPv6Network]:
         """Every subnet of every Docker network on the host."""
-        out: list[IPv4Network | IPv6Network] = []
-        for net in self.api.networks():
-            for cfg in (net.get("IPAM") or {}).get("Config") or []:
-                with contextlib.suppress(KeyError, ValueError):
-                    out.append(ip_network(cfg["Subnet"], strict=False))
-        return out
+        return [s for net in self._api.networks() for s in _network_info(net).subnets]
 
-    def networks(self, labels: dict[str, str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.api.networks(filters={"label": _label_filter(labels)})
-        return found
+    def networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        """The networks carrying all these labels (an empty value: any value)."""
+        return [_network_info(n)
+                for n in self._api.networks(filters={"label": _label_filter(labels)})]
 
     def create_network(self, net: NetworkPlan) -> str:
         pools = [docker.types.IPAMPool(subnet=str(net.subnet), gateway=str(net.gateway))]
@@ -132,7 +149,7 @@ class Engine:
                 subnet=str(net.ipv6_subnet), gateway=str(net.ipv6_gateway)
             ))
         try:
-            made = self.api.create_network(
+            made = self._api.create_network(
                 net.docker_name, driver="bridge", internal=net.internal, labels=net.labels,
                 enable_ipv6=bool(net.ipv6_subnet), ipam=docker.types.IPAMConfig(pool_configs=pools),
                 check_duplicate=True,
@@ -148,7 +165,7 @@ class Engine:
         """Remove a network; the daemon may still be detaching removed containers: retry."""
         for _ in range(30):
             try:
-                self.api.remove_network(ident)
+                self._api.remove_network(ident)
                 return
             except docker.errors.NotFound:
                 return
@@ -164,15 +181,21 @@ class Engine:
 
     # -- containers ---------------------------------------------------------
 
-    def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
-        """Summaries (as `docker ps -a`) of the containers carrying all these labels."""
-        found: list[dict[str, Any]] = self.api.containers(
-            all=True, filters={"label": _label_filter(labels)}
-        )
-        return found
+    def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """The containers (as `docker ps -a` lists them) carrying all these labels."""
+        found = self._api.containers(all=True, filters={"label": _label_filter(labels)})
+        return [_summary_info(c) for c in found]
+
+    def container(self, ident: str) -> ContainerInfo:
+        """One container by id or name (inspected: its added capabilities are known)."""
+        try:
+            info: dict[str, Any] = self._api.inspect_container(ident)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"container {ident} not found", "is the lab up? `socklab ls`") from exc
+        return _inspect_info(info)
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: dict[str, str], command: list[str]
+        self, spec: ContainerPlan, image: str, env: Mapping[str, str], command: Sequence[str]
     ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
@@ -180,7 +203,7 @@ class Engine:
         for p in spec.ports:  # one container port may be published on several host ports
             bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(
                 (str(p.host_ip), p.host_port))
-        host_config = self.api.create_host_config(
+        host_config = self._api.create_host_config(
             init=True,
             cap_add=list(spec.cap_add) or None,
             port_bindings=bindings or None,
@@ -192,23 +215,23 @@ class Engine:
                 if any(e.ipv6 for e in spec.endpoints) else None
             ),
         )
-        made = self.api.create_container(
+        made = self._api.create_container(
             image,
-            command=command,
+            command=list(command),
             name=spec.container_name,
             hostname=spec.hostname,
             domainname=spec.domainname,
-            environment=env,
+            environment=dict(env),
             labels=spec.labels,
             ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
             host_config=host_config,
-            networking_config=self.api.create_networking_config(
+            networking_config=self._api.create_networking_config(
                 {first.docker_network: self._endpoint_config(first)}
             ),
         )
         ident = str(made["Id"])
         for extra in spec.endpoints[1:]:
-            self.api.connect_container_to_network(
+            self._api.connect_container_to_network(
                 ident, extra.docker_network, ipv4_address=str(extra.ip),
                 ipv6_address=str(extra.ipv6) if extra.ipv6 else None,
                 aliases=list(extra.aliases),
@@ -216,72 +239,61 @@ class Engine:
         return ident
 
     def _endpoint_config(self, ep: Endpoint) -> Any:
-        return self.api.create_endpoint_config(
+        return self._api.create_endpoint_config(
             ipv4_address=str(ep.ip), ipv6_address=str(ep.ipv6) if ep.ipv6 else None,
             aliases=list(ep.aliases),
         )
 
     def put_archive(self, ident: str, path: str, tar: bytes) -> None:
         """Unpack a tar archive into a (created or running) container at ``path``."""
-        self.api.put_archive(ident, path, tar)
+        self._api.put_archive(ident, path, tar)
 
     def start(self, ident: str) -> None:
-        self.api.start(ident)
+        self._api.start(ident)
 
     def remove_container(self, ident: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
-            self.api.remove_container(ident, force=True, v=True)
-
-    def inspect(self, ident: str) -> dict[str, Any]:
-        try:
-            info: dict[str, Any] = self.api.inspect_container(ident)
-        except docker.errors.NotFound as exc:
-            raise LabError(f"container {ident} not found", "is the lab up? `socklab ls`") from exc
-        return info
+            self._api.remove_container(ident, force=True, v=True)
 
     def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
-        data: bytes = self.api.logs(ident, stdout=True, stderr=stderr, tail=tail)
+        data: bytes = self._api.logs(ident, stdout=True, stderr=stderr, tail=tail)
         return data.decode("utf-8", "replace")
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
         """Lines of a container's output as they come, until it stops."""
-        return iter_lines(self.api.logs(ident, stream=True, follow=True, tail=tail))
+        return iter_lines(self._api.logs(ident, stream=True, follow=True, tail=tail))
 
     def exec(
-        self, ident: str, argv: list[str], *, env: dict[str, str] | None = None
-    ) -> tuple[int, bytes, bytes]:
-        """Run a command in a running container; its exit code, stdout and stderr."""
+        self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> ExecResult:
+        """Run a command in a running container to completion (no shell)."""
         try:
-            ex = self.api.exec_create(ident, argv, stdout=True, stderr=True, environment=env)
-            out, err = self.api.exec_start(ex["Id"], demux=True)
-            code = self.api.exec_inspect(ex["Id"])["ExitCode"]
+            ex = self._api.exec_create(ident, list(argv), stdout=True, stderr=True,
+                                      environment=dict(env) if env else None)
+            out, err = self._api.exec_start(ex["Id"], demux=True)
+            code = self._api.exec_inspect(ex["Id"])["ExitCode"]
         except docker.errors.APIError as exc:
-            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}",
-                           "is the node running? `socklab status FILE`") from exc
-        return int(code if code is not None else -1), out or b"", err or b""
+            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}", NOT_RUNNING_HINT) from exc
+        return ExecResult(int(code if code is not None else -1), _text(out), _text(err))
 
-    def exec_stream(
-        self, ident: str, argv: list[str]
-    ) -> tuple[str, Iterator[tuple[bytes | None, bytes | None]]]:
-        """Start a command in a container; its exec id and its (stdout, stderr) chunks as
-        they come (the iterator ends when the command does: see :meth:`exec_exit_code`)."""
+    def exec_stream(self, ident: str, argv: Sequence[str]) -> ExecStream:
+        """Start a command in a running container; its output chunks as they come."""
         try:
-            ex = self.api.exec_create(ident, argv, stdout=True, stderr=True)
-            chunks = self.api.exec_start(ex["Id"], stream=True, demux=True)
+            ex = self._api.exec_create(ident, list(argv), stdout=True, stderr=True)
+            chunks = self._api.exec_start(ex["Id"], stream=True, demux=True)
         except docker.errors.APIError as exc:
-            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}",
-                           "is the node running? `socklab status FILE`") from exc
-        return str(ex["Id"]), chunks
+            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}", NOT_RUNNING_HINT) from exc
 
-    def exec_exit_code(self, exec_id: str) -> int | None:
-        """The exit code of a finished exec, None while it runs."""
-        info = self.api.exec_inspect(exec_id)
-        return None if info.get("Running") else int(info.get("ExitCode") or 0)
+        def exit_code() -> int | None:
+            info = self._api.exec_inspect(ex["Id"])
+            return None if info.get("Running") else int(info.get("ExitCode") or 0)
+
+        return ExecStream(chunks, exit_code)
 
     def read_file(self, ident: str, path: str) -> bytes:
         """One regular file of a container (as ``docker cp`` copies it out)."""
         try:
-            stream, _ = self.api.get_archive(ident, path)
+            stream, _ = self._api.get_archive(ident, path)
             archive = b"".join(stream)
         except docker.errors.NotFound as exc:
             raise LabError(f"no file {path} in container {ident}") from exc
@@ -292,8 +304,59 @@ class Engine:
                 raise LabError(f"{path} in container {ident} is not a regular file")
             return handle.read()
 
+    # -- helper containers --------------------------------------------------
 
-def _label_filter(labels: dict[str, str]) -> list[str]:
+    def run_helper(self, spec: HelperSpec, *, timeout: float = HELPER_TIMEOUT) -> ExecResult:
+        """Run a helper to completion in the target's namespaces; removed afterwards."""
+        ident = self._create_helper(spec)
+        try:
+            self._api.start(ident)
+            try:
+                code = int(self._api.wait(ident, timeout=timeout)["StatusCode"])
+            except requests.exceptions.RequestException as exc:  # the wait timed out
+                raise LabError(
+                    f"helper {spec.purpose!r} ({spec.argv[0]}) still running after "
+                    f"{timeout:g} s; it was stopped") from exc
+            out = self._api.logs(ident, stdout=True, stderr=False)
+            err = self._api.logs(ident, stdout=False, stderr=True)
+        finally:
+            self.remove_container(ident)
+        return ExecResult(code, _text(out), _text(err))
+
+    def start_helper(self, spec: HelperSpec) -> str:
+        """Start a long-running helper, detached; its id."""
+        ident = self._create_helper(spec)
+        try:
+            self._api.start(ident)
+        except BaseException:
+            self.remove_container(ident)
+            raise
+        return ident
+
+    def _create_helper(self, spec: HelperSpec) -> str:
+        target = self.container(spec.target)
+        if not target.running:
+            raise LabError(f"container {target.name} is not running (it is {target.state})",
+                           NOT_RUNNING_HINT)
+        joined = f"container:{target.id}"
+        host_config = self._api.create_host_config(
+            init=True, network_mode=joined, pid_mode=joined if spec.pid else None,
+            cap_add=list(spec.cap_add) or None,
+        )
+        try:
+            made = self._api.create_container(
+                spec.image, entrypoint=list(spec.argv), environment=dict(spec.env) or None,
+                labels={LABEL_LAB: spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target.id},
+                host_config=host_config,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise LabError(f"helper image {spec.image} is not on this host",
+                           "build it with `socklab image build`") from exc
+        except docker.errors.APIError as exc:
+            raise LabError(f"cannot make a {spec.purpose!r} helper: {_reason(exc)}") from exc
+        return str(made["Id"])
+
+def _label_filter(labels: Mapping[str, str]) -> list[str]:
     return [f"{k}={v}" if v else k for k, v in labels.items()]
 
 
@@ -302,10 +365,58 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", "replace")
+
+
+def _endpoints(networks: dict[str, Any] | None) -> dict[str, EndpointInfo]:
+    return {name: EndpointInfo(
+        ip=n.get("IPAddress") or "", prefix=int(n.get("IPPrefixLen") or 0),
+        ipv6=n.get("GlobalIPv6Address") or "", ipv6_prefix=int(n.get("GlobalIPv6PrefixLen") or 0),
+        aliases=tuple(n.get("Aliases") or ()),
+    ) for name, n in (networks or {}).items()}
+
+
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+
+
+def _summary_info(c: dict[str, Any]) -> ContainerInfo:
+    """A `docker ps -a` entry (the exit code is only in its status text)."""
+    exited = _EXITED.match(c.get("Status") or "")
+    return ContainerInfo(
+        id=str(c["Id"]), name=(c.get("Names") or ["/?"])[0].lstrip("/"), state=str(c["State"]),
+        labels=dict(c.get("Labels") or {}), image=str(c.get("Image") or ""),
+        networks=_endpoints((c.get("NetworkSettings") or {}).get("Networks")),
+        exit_code=int(exited.group(1)) if exited else None,
+    )
+
+
+def _inspect_info(info: dict[str, Any]) -> ContainerInfo:
+    state = info.get("State") or {}
+    config = info.get("Config") or {}
+    return ContainerInfo(
+        id=str(info["Id"]), name=str(info.get("Name", "")).lstrip("/"),
+        state=str(state.get("Status", "")), labels=dict(config.get("Labels") or {}),
+        image=str(config.get("Image") or ""),
+        networks=_endpoints((info.get("NetworkSettings") or {}).get("Networks")),
+        exit_code=int(state["ExitCode"]) if state.get("Status") == "exited" else None,
+        cap_add=tuple((info.get("HostConfig") or {}).get("CapAdd") or ()),
+    )
+
+
+def _network_info(n: dict[str, Any]) -> NetworkInfo:
+    subnets: list[IPv4Network | IPv6Network] = []
+    for cfg in (n.get("IPAM") or {}).get("Config") or []:
+        with contextlib.suppress(KeyError, ValueError):
+            subnets.append(ip_network(cfg["Subnet"], strict=False))
+    return NetworkInfo(id=str(n["Id"]), name=str(n["Name"]), labels=dict(n.get("Labels") or {}),
+                       subnets=tuple(subnets), internal=bool(n.get("Internal")))
+
+
 @functools.cache
-def default_engine() -> Engine:
+def default_engine() -> DockerEngine:
     """One shared connection per process."""
-    return Engine()
+    return DockerEngine()
 
 
 def iter_lines(chunks: Iterator[bytes]) -> Iterator[str]:

@@ -31,7 +31,7 @@ from typing import Literal
 
 import socklab.nodes
 from socklab.errors import LabError
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 Method = Literal["auto", "pull", "bootstrap"]
 Progress = Callable[[str], None]
@@ -124,13 +124,13 @@ def base_image_tag() -> str:
 def status(engine: Engine) -> ImageStatus:
     """Whether the node image of this code (and its base) is on the daemon."""
     tag = node_image_tag()
-    info = engine.image_info(tag)
+    info = engine.image(tag)
     return ImageStatus(
         tag=tag,
         present=info is not None,
-        size_bytes=int(info["Size"]) if info else None,
-        created=str(info["Created"]) if info else None,
-        base_present=engine.image_info(base_image_tag()) is not None,
+        size_bytes=info.size if info else None,
+        created=info.created if info else None,
+        base_present=engine.image(base_image_tag()) is not None,
     )
 
 
@@ -158,12 +158,12 @@ def build(
     nodes, recipe = _read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*")
     tag, base = _tags(nodes, recipe)
     start = time.monotonic()
-    if not force and engine.image_info(tag) is not None:
+    if not force and engine.image(tag) is not None:
         return BuildResult(tag, "present", 0.0, built=False)
     with _build_lock(say):
-        if not force and engine.image_info(tag) is not None:  # another process built it
+        if not force and engine.image(tag) is not None:  # another process built it
             return BuildResult(tag, "present", time.monotonic() - start, built=False)
-        if force or engine.image_info(base) is None:
+        if force or engine.image(base) is None:
             used = _build_base(engine, method, base, say)
         else:
             used = "base-reused"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from socklab.errors import LabError
@@ -103,13 +102,11 @@ def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
     result.nodes = [s.as_dict() for s in lab.status()]
-    nodes = lab.nodes()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        texts = list(pool.map(lambda n: n.logs(), nodes))
-    for node, text in zip(nodes, texts, strict=True):
-        (logs / f"{node.name}.log").write_text(text)
+    texts = lab.logs([s["node"] for s in result.nodes])
+    for node, text in texts.items():
+        (logs / f"{node}.log").write_text(text)
     ran = [e for s in result.all_steps() for o in s.outputs for e in output_events(o.node, o.stdout)]
-    events = merge(zip((n.name for n in nodes), texts, strict=True), ran)
+    events = merge(texts.items(), ran)
     result.timeline = [e.as_dict() for e in events]
     shots = [s.snapshot for s in result.all_steps() if s.snapshot is not None]
     rows = ([SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots

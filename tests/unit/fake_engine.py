@@ -1,0 +1,264 @@
+"""An in-memory engine (the Engine protocol) for unit tests of deploy, Lab and the runner.
+
+Containers "run" the node supervisor's part that deploy sees: a started container with
+start commands prints the supervisor's ``ready`` event (after ``ready_after`` log reads;
+with ``failed_apps`` listed as failed), unless its behaviour says it exits or fails.
+Commands run in nodes are answered by ``on_exec`` (default: exit 0, no output).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+
+from socklab.errors import LabError
+from socklab.orchestrator.engine import SubnetTaken
+from socklab.orchestrator.engine_api import (
+    HELPER_TIMEOUT,
+    LABEL_HELPER,
+    LABEL_TARGET,
+    ContainerInfo,
+    EndpointInfo,
+    ExecResult,
+    ExecStream,
+    HelperSpec,
+    ImageInfo,
+    NetworkInfo,
+)
+from socklab.topology.plan import ContainerPlan, NetworkPlan
+
+LOG_TIME = "2024-01-01T00:00:00.000000Z"
+
+
+@dataclass
+class NodeBehaviour:
+    """How a fake node behaves once started."""
+
+    create_error: str | None = None
+    """create_container raises LabError with this text"""
+    create_delay: float = 0.0
+    exits: bool = False
+    """the container stops right after start (the supervisor crashed)"""
+    ready_after: int = 0
+    """log reads before the ready event appears"""
+    failed_apps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Container:
+    info: ContainerInfo
+    env: dict[str, str]
+    command: list[str]
+    log_reads: int = 0
+    logs: list[str] = field(default_factory=list)
+
+
+def ready_line(failed: Sequence[str] = ()) -> str:
+    event = {"ts": 1.0, "app": "socklab-node", "event": "ready", "apps": [], "failed": list(failed)}
+    return f"{LOG_TIME} socklab-node[1] {json.dumps(event)}"
+
+
+class FakeEngine:
+    """Every Engine method over dicts; ``calls`` records what was done, in order."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, ImageInfo] = {}
+        self.nets: dict[str, NetworkInfo] = {}
+        self.boxes: dict[str, _Container] = {}
+        self.behaviour: dict[str, NodeBehaviour] = {}
+        self.on_exec: Callable[[str, list[str]], ExecResult] = lambda node, argv: ExecResult(0, "", "")
+        self.taken: list[IPv4Network | IPv6Network] = []
+        self.subnet_clashes = 0
+        """create_network raises SubnetTaken this many times for allocated subnets"""
+        self.calls: list[tuple[str, str]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def _id(self) -> str:
+        with self._lock:
+            return f"{next(self._ids):064x}"
+
+    def _record(self, what: str, name: str) -> None:
+        with self._lock:
+            self.calls.append((what, name))
+
+    # -- images -------------------------------------------------------------
+
+    def add_image(self, ref: str) -> None:
+        self.images[ref] = ImageInfo(id=self._id(), tags=(ref,))
+
+    def image(self, ref: str) -> ImageInfo | None:
+        return self.images.get(ref)
+
+    def image_tags(self, repository: str) -> list[str]:
+        return [t for t in self.images if t.startswith(f"{repository}:")]
+
+    def build_image(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        dockerfile: str = "Dockerfile",
+        pull: bool = False,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self.add_image(tag)
+
+    def import_image(
+        self, tar_path: Path, repository: str, tag: str, *, changes: list[str] | None = None
+    ) -> None:
+        self.add_image(f"{repository}:{tag}")
+
+    def untag_image(self, ref: str) -> None:
+        self.images.pop(ref, None)
+
+    def remove_image(self, ref: str) -> None:
+        self.images.pop(ref, None)
+
+    # -- networks -----------------------------------------------------------
+
+    def subnets_in_use(self) -> list[IPv4Network | IPv6Network]:
+        return [*self.taken, *(s for n in self.nets.values() for s in n.subnets)]
+
+    def networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        return [n for n in self.nets.values() if _matches(n.labels, labels)]
+
+    def create_network(self, net: NetworkPlan) -> str:
+        self._record("create_network", net.name)
+        if net.allocated and self.subnet_clashes:
+            self.subnet_clashes -= 1
+            self.taken.append(net.subnet)
+            raise SubnetTaken(net)
+        subnets: tuple[IPv4Network | IPv6Network, ...] = (
+            net.subnet,
+            *([net.ipv6_subnet] if net.ipv6_subnet else []),
+        )
+        info = NetworkInfo(
+            id=self._id(),
+            name=net.docker_name,
+            labels=dict(net.labels),
+            subnets=subnets,
+            internal=net.internal,
+        )
+        self.nets[info.id] = info
+        return info.id
+
+    def remove_network(self, ident: str, name: str = "") -> None:
+        self._record("remove_network", name)
+        self.nets.pop(ident, None)
+
+    # -- containers ---------------------------------------------------------
+
+    def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        return [b.info for b in list(self.boxes.values()) if _matches(b.info.labels, labels)]
+
+    def container(self, ident: str) -> ContainerInfo:
+        return self._box(ident).info
+
+    def _box(self, ident: str) -> _Container:
+        for box in list(self.boxes.values()):
+            if ident in (box.info.id, box.info.name):
+                return box
+        raise LabError(f"container {ident} not found")
+
+    def create_container(
+        self, spec: ContainerPlan, image: str, env: Mapping[str, str], command: Sequence[str]
+    ) -> str:
+        how = self.behaviour.get(spec.instance, NodeBehaviour())
+        time.sleep(how.create_delay)
+        self._record("create_container", spec.instance)
+        if how.create_error:
+            raise LabError(how.create_error)
+        networks = {
+            e.docker_network: EndpointInfo(
+                ip=str(e.ip),
+                prefix=next(n.subnets[0].prefixlen for n in self.nets.values() if n.name == e.docker_network),
+                ipv6=str(e.ipv6 or ""),
+                ipv6_prefix=64 if e.ipv6 else 0,
+                aliases=e.aliases,
+            )
+            for e in spec.endpoints
+        }
+        info = ContainerInfo(
+            id=self._id(),
+            name=spec.container_name,
+            state="created",
+            labels=dict(spec.labels),
+            networks=networks,
+            image=image,
+            cap_add=spec.cap_add,
+        )
+        self.boxes[info.id] = _Container(info, dict(env), list(command))
+        return info.id
+
+    def start(self, ident: str) -> None:
+        box = self._box(ident)
+        self._record("start", box.info.labels.get("io.socklab.node", box.info.name))
+        how = self.behaviour.get(box.info.labels.get("io.socklab.node", ""), NodeBehaviour())
+        state = "exited" if how.exits else "running"
+        box.info = replace(box.info, state=state, exit_code=1 if how.exits else None)
+        if how.exits:
+            box.logs.append("socklab-node: cannot start")
+
+    def remove_container(self, ident: str) -> None:
+        box = self.boxes.pop(ident, None)
+        if box is not None:
+            self._record("remove_container", box.info.name)
+
+    def put_archive(self, ident: str, path: str, tar: bytes) -> None:
+        self._box(ident)
+
+    def read_file(self, ident: str, path: str) -> bytes:
+        self._box(ident)
+        return b""
+
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
+        box = self._box(ident)
+        box.log_reads += 1
+        how = self.behaviour.get(box.info.node, NodeBehaviour())
+        lines = list(box.logs)
+        if box.info.running and box.log_reads > how.ready_after and box.env.get("SOCKLAB_START"):
+            lines.append(ready_line(how.failed_apps))
+        return "".join(f"{ln}\n" for ln in lines)
+
+    def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
+        return iter(self.logs(ident).splitlines())
+
+    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ExecResult:
+        box = self._box(ident)
+        if not box.info.running:
+            raise LabError(f"cannot run {argv[0]!r}: container {box.info.name} is not running")
+        self._record("exec", f"{box.info.node}: {' '.join(argv)}")
+        return self.on_exec(box.info.node, list(argv))
+
+    def exec_stream(self, ident: str, argv: Sequence[str]) -> ExecStream:
+        result = self.exec(ident, argv)
+        return ExecStream(iter([(result.stdout.encode(), result.stderr.encode())]), lambda: result.exit_code)
+
+    # -- helper containers --------------------------------------------------
+
+    def run_helper(self, spec: HelperSpec, *, timeout: float = HELPER_TIMEOUT) -> ExecResult:
+        ident = self.start_helper(spec)
+        self.remove_container(ident)
+        return ExecResult(0, "", "")
+
+    def start_helper(self, spec: HelperSpec) -> str:
+        target = self.container(spec.target)
+        info = ContainerInfo(
+            id=self._id(),
+            name=f"helper-{spec.purpose}",
+            state="running",
+            labels={"io.socklab.lab": spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target.id},
+        )
+        self.boxes[info.id] = _Container(info, {}, list(spec.argv))
+        return info.id
+
+
+def _matches(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    return all(k in have and (not v or have[k] == v) for k, v in want.items())

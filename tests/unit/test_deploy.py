@@ -1,0 +1,136 @@
+"""deploy against an in-memory engine: order, rollback, per-node errors, readiness, down, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from socklab.errors import LabError
+from socklab.orchestrator import deploy
+from socklab.orchestrator.engine_api import Engine, HelperSpec
+from socklab.topology.model import Topology
+from socklab.topology.plan import LABEL_LAB, LabPlan, plan
+
+from .fake_engine import FakeEngine, NodeBehaviour
+
+IMAGE = "socklab/node:test"
+
+
+def lab_plan(nodes: dict[str, Any], name: str = "lab") -> LabPlan:
+    return plan(Topology.model_validate({"name": name, "networks": {"lan": {}, "wan": {}}, "nodes": nodes}))
+
+
+NODES = {
+    "server": {"networks": ["lan", "wan"], "start": ["tcp-server --port 5000"]},
+    "router": {"networks": ["wan"]},
+    "client": {"networks": ["lan"], "replicas": 2},
+}
+
+
+@pytest.fixture
+def fake() -> FakeEngine:
+    return FakeEngine()
+
+
+def test_up_makes_the_networks_then_starts_every_node(fake: FakeEngine) -> None:
+    engine: Engine = fake
+    deploy.up(engine, lab_plan(NODES), IMAGE)
+    kinds = [what for what, _ in fake.calls]
+    assert kinds[:2] == ["create_network", "create_network"]
+    assert "create_network" not in kinds[2:]
+    started = sorted(name for what, name in fake.calls if what == "start")
+    assert started == ["client-1", "client-2", "router", "server"]
+    assert all(c.running and c.image == IMAGE for c in fake.containers({LABEL_LAB: "lab"}))
+
+
+def test_a_failed_node_rolls_back_everything(fake: FakeEngine) -> None:
+    fake.behaviour["router"] = NodeBehaviour(create_error="no such image")
+    with pytest.raises(LabError) as err:
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert err.value.message == "1 of 4 nodes failed; the lab was removed:\n  router: no such image"
+    assert fake.containers({}) == [] and fake.networks({}) == []
+
+
+def test_every_failed_node_is_named_in_topology_order(fake: FakeEngine) -> None:
+    # server fails last in time but comes first in the topology
+    fake.behaviour["server"] = NodeBehaviour(create_error="first in the file", create_delay=0.3)
+    fake.behaviour["client-2"] = NodeBehaviour(create_error="last in the file")
+    with pytest.raises(LabError) as err:
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert err.value.message.splitlines()[1:] == [
+        "  server: first in the file",
+        "  client-2: last in the file",
+    ]
+    assert fake.containers({}) == []
+
+
+def test_up_returns_once_the_start_commands_are_ready(fake: FakeEngine) -> None:
+    fake.behaviour["server"] = NodeBehaviour(ready_after=3)
+    deploy.up(fake, lab_plan(NODES), IMAGE)
+    boxes = {b.info.node: b for b in fake.boxes.values()}
+    assert boxes["server"].log_reads == 4  # read until the ready event came
+    assert boxes["router"].log_reads == 0  # no start commands: nothing to wait for
+
+
+def test_start_commands_that_failed_fail_the_node(fake: FakeEngine) -> None:
+    fake.behaviour["server"] = NodeBehaviour(failed_apps=["tcp-server"])
+    with pytest.raises(LabError, match=r"server: start commands did not start \(tcp-server\)"):
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert fake.containers({}) == []
+
+
+def test_a_node_that_stops_at_once_fails_with_its_output(fake: FakeEngine) -> None:
+    fake.behaviour["server"] = NodeBehaviour(exits=True)
+    with pytest.raises(LabError, match=r"start commands did not start:\n\s+socklab-node: cannot start"):
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+
+
+def test_a_lab_that_is_up_is_left_alone(fake: FakeEngine) -> None:
+    deploy.up(fake, lab_plan(NODES), IMAGE)
+    before = len(fake.containers({}))
+    with pytest.raises(LabError, match="a lab named 'lab' is already up"):
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert len(fake.containers({})) == before
+
+
+def test_down_removes_one_labs_helpers_then_nodes_then_networks(fake: FakeEngine) -> None:
+    deploy.up(fake, lab_plan(NODES), IMAGE)
+    deploy.up(fake, lab_plan({"n": {"networks": ["lan"]}}, "other"), IMAGE)
+    server = next(c for c in fake.containers({LABEL_LAB: "lab"}) if c.node == "server")
+    fake.start_helper(
+        HelperSpec(target=server.id, lab="lab", purpose="fault", image=IMAGE, argv=("sleep", "9"))
+    )
+    fake.calls.clear()
+    assert deploy.down(fake, "lab") == (5, 2)
+    removed = [name for what, name in fake.calls if what.startswith("remove")]
+    assert removed[0] == "helper-fault"
+    assert [what for what, _ in fake.calls][-2:] == ["remove_network", "remove_network"]
+    assert [c.node for c in fake.containers({})] == ["n"]  # the other lab is untouched
+    assert deploy.down(fake, "lab") == (0, 0)  # idempotent
+
+
+def test_status_lists_nodes_by_name_with_their_addresses(fake: FakeEngine) -> None:
+    deploy.up(fake, lab_plan({"c": {"networks": ["lan"], "replicas": 10}}), IMAGE)
+    fake.start_helper(
+        HelperSpec(target="socklab-lab-c-1", lab="lab", purpose="x", image=IMAGE, argv=("true",))
+    )
+    found = deploy.status(fake, "lab")
+    assert [s.node for s in found][:3] == ["c-1", "c-2", "c-3"] and found[-1].node == "c-10"
+    assert len(found) == 10  # the helper is not a node
+    first = found[0]
+    assert first.container == "socklab-lab-c-1" and first.state == "running"
+    assert first.networks == {"lan": "10.100.0.2/24"}
+
+
+def test_labs_counts_nodes_and_networks(fake: FakeEngine) -> None:
+    deploy.up(fake, lab_plan(NODES), IMAGE)
+    fake.behaviour["n"] = NodeBehaviour(exits=True)  # no start commands: up does not wait
+    deploy.up(fake, lab_plan({"n": {"networks": ["lan"]}}, "other"), IMAGE)
+    fake.start_helper(
+        HelperSpec(target="socklab-lab-server", lab="lab", purpose="x", image=IMAGE, argv=("true",))
+    )
+    assert deploy.labs(fake) == {
+        "lab": {"running": 5, "nodes": 5, "networks": 2},  # a helper left behind counts too
+        "other": {"running": 0, "nodes": 1, "networks": 2},
+    }

@@ -1,0 +1,126 @@
+"""The Lab API against an in-memory engine: up (and its retry), status order, nodes, sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from socklab import Lab
+from socklab.errors import LabError
+from socklab.orchestrator import image
+from socklab.orchestrator.engine_api import ExecResult
+
+from .fake_engine import FakeEngine
+
+TOPOLOGY = {
+    "name": "unit",
+    "networks": {"lan": {}},
+    "nodes": {
+        "web": {"networks": ["lan"]},
+        "client": {"networks": ["lan"], "replicas": 2},
+        "api": {"networks": ["lan"]},
+    },
+}
+
+
+@pytest.fixture
+def fake() -> FakeEngine:
+    engine = FakeEngine()
+    engine.add_image(image.node_image_tag())
+    return engine
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "lab.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_up_status_in_topology_order_and_down(fake: FakeEngine, tmp_path: Path) -> None:
+    with Lab.load(write(tmp_path, TOPOLOGY), engine=fake) as lab:
+        assert [s.node for s in lab.status()] == ["web", "client-1", "client-2", "api"]
+        assert lab.is_up()
+        by_name = Lab.named("unit", engine=fake)
+        assert [s.node for s in by_name.status()] == ["api", "client-1", "client-2", "web"]
+    assert fake.containers({}) == [] and fake.networks({}) == []
+
+
+def test_up_plans_again_when_another_lab_took_the_subnet(fake: FakeEngine, tmp_path: Path) -> None:
+    fake.subnet_clashes = 1
+    lab = Lab.load(write(tmp_path, TOPOLOGY), engine=fake).up()
+    tried = [name for what, name in fake.calls if what == "create_network"]
+    assert tried == ["lan", "lan"]
+    [net] = fake.networks({})
+    assert not net.subnets[0].overlaps(fake.taken[0])
+    lab.down()
+
+
+def test_a_missing_node_image_fails_before_anything_is_made(fake: FakeEngine, tmp_path: Path) -> None:
+    doc = {**TOPOLOGY, "nodes": {"web": {"networks": ["lan"], "image": "nginx:none"}}}
+    with pytest.raises(LabError, match="node 'web': image 'nginx:none' is not on this host"):
+        Lab.load(write(tmp_path, doc), engine=fake).up()
+    assert fake.calls == []
+
+
+def test_node_names_the_lab_nodes_when_it_is_missing(fake: FakeEngine, tmp_path: Path) -> None:
+    lab = Lab.load(write(tmp_path, TOPOLOGY), engine=fake)
+    with pytest.raises(LabError, match="lab 'unit' is not up"):
+        lab.node("web")
+    lab.up()
+    with pytest.raises(LabError) as err:
+        lab.node("wbe")
+    assert err.value.hint == "nodes: api, client-1, client-2, web"
+    assert lab.node("web").container == "socklab-unit-web"
+
+
+def test_sockets_reads_every_running_node_and_names_addresses(fake: FakeEngine, tmp_path: Path) -> None:
+    def answer(node: str, argv: list[str]) -> ExecResult:
+        assert argv == ["socklab-sockets", "--json"]
+        return ExecResult(
+            0,
+            json.dumps(
+                [
+                    {
+                        "proto": "tcp",
+                        "local_ip": "0.0.0.0",
+                        "local_port": 80 if node == "web" else 0,
+                        "remote_ip": "0.0.0.0",
+                        "remote_port": 0,
+                        "state": "LISTEN",
+                        "recv_q": 0,
+                        "send_q": 0,
+                        "inode": 1,
+                        "pid": 7,
+                        "program": node,
+                    }
+                ]
+            ),
+            "",
+        )
+
+    fake.on_exec = answer
+    lab = Lab.load(write(tmp_path, TOPOLOGY), engine=fake).up()
+    rows = lab.sockets()
+    assert [(r.node, r.local_port) for r in rows] == [
+        ("web", 80),
+        ("client-1", 0),
+        ("client-2", 0),
+        ("api", 0),
+    ]
+    assert [r.node for r in lab.sockets("api")] == ["api"]
+    names = lab.address_names()
+    assert sorted(names.values()) == ["api", "client-1", "client-2", "web"]
+    assert names[lab.status()[0].networks["lan"].split("/")[0]] == "web"
+
+
+def test_a_lab_is_found_by_the_file_it_came_from(fake: FakeEngine, tmp_path: Path) -> None:
+    path = write(tmp_path, TOPOLOGY)
+    Lab.load(path, engine=fake).up()
+    path.write_text("name: renamed\n")  # the file changed since
+    found = Lab.brought_up_from(path, engine=fake)
+    assert found is not None and found.name == "unit"
+    assert Lab.brought_up_from(tmp_path / "other.yml", engine=fake) is None
