@@ -253,7 +253,7 @@ def test_a_start_command_that_does_not_start_fails_up(write_lab: Callable[..., P
                                                      engine: Engine, node_image: str) -> None:
     path = write_lab({"networks": {"lan": {}}, "nodes": {"s": {
         "networks": ["lan"],
-        "start": ["nosuchprogram", "tcp-server --port 5000", "tcp-server --port 5000"]}}},
+        "start": ["/opt/nosuchprogram", "tcp-server --port 5000", "tcp-server --port 5000"]}}},
         "nostart")
     code, _, err = cli("up", str(path))
     assert code == 2

@@ -55,3 +55,26 @@ def test_schema_is_json_for_editors() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert {"name", "networks", "nodes", "scenarios"} <= set(schema["properties"])
+
+
+def test_invalid_file_with_json_prints_every_problem_on_stdout(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yml"
+    path.write_text(BAD.replace("networks: [lann]", "networks: [lann]\n    start: [tcp-servr]"))
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["valid"] is False
+    assert [(p["line"], p["path"]) for p in data["problems"]] == [
+        (6, "nodes.server.networks.lan.ip"), (8, "nodes.client.networks[0]"),
+        (9, "nodes.client.start[0]")]
+    assert data["problems"][1] == {"file": str(path), "line": 8, "path": "nodes.client.networks[0]",
+                                   "message": "unknown network 'lann'",
+                                   "hint": "did you mean 'lan'?"}
+    assert data["problems"][2]["hint"] == "did you mean 'tcp-server'?"
+
+
+def test_missing_file_with_json_is_one_problem(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yml"), "--json"])
+    assert result.exit_code == 2
+    [problem] = json.loads(result.stdout)["problems"]
+    assert problem["line"] is None and "topology file not found" in problem["message"]

@@ -303,7 +303,7 @@ scenarios:
   default:
     - parallel:
         - wait: {node: server, listening: tcp/5000}
-        - run: {node: nobody, cmd: x}
+        - run: {node: nobody, cmd: hostname}
 """,
         [
             "lab.yml:14: scenarios.default[0].parallel[1].run.node: no node matches 'nobody' — nodes are: server, client-1, client-2",
@@ -481,7 +481,7 @@ nodes:
   a:
     networks: lan
     replicas: three
-    start: {cmd: x}
+    start: {cmd: hostname}
     env: {X: [1]}
 """,
         [
@@ -508,7 +508,7 @@ nodes:
     imgae: debian
 scenarios:
   default:
-    - run: {node: a, cmd: x, timout: 5}
+    - run: {node: a, cmd: hostname, timout: 5}
 """,
         [
             "lab.yml:2: senarios: unknown key 'senarios' — did you mean 'scenarios'?",
@@ -526,8 +526,8 @@ nodes:
   a: {networks: [lan]}
 scenarios:
   default:
-    - runn: {node: a, cmd: x}
-    - run: {node: a, cmd: x}
+    - runn: {node: a, cmd: hostname}
+    - run: {node: a, cmd: hostname}
       wait: {node: a, listening: tcp/1}
     - just a string
     - {}
@@ -662,9 +662,9 @@ nodes:
   a: {networks: [lan]}
 scenarios:
   default:
-    - run: {node: a, cmd: x, expect: {errno: ECONREFUSED, exit: 300, duration_min: 5, duration_max: 1}}
-    - run: {node: a, cmd: x, expect: {errno: EAI_NONAM}}
-    - run: {node: a, cmd: x, expect: {errno: econnrefused, exit: -1}}
+    - run: {node: a, cmd: hostname, expect: {errno: ECONREFUSED, exit: 300, duration_min: 5, duration_max: 1}}
+    - run: {node: a, cmd: hostname, expect: {errno: EAI_NONAM}}
+    - run: {node: a, cmd: hostname, expect: {errno: econnrefused, exit: -1}}
     - expect_sockets: {node: a, min: 5, max: 2}
     - wait: {node: a, listening: tcp/99999}
     - wait: {node: a, listening: udp6/0}
@@ -697,7 +697,7 @@ nodes:
     networks: [lan]
 scenarios:
   default:
-    - run: {node: server, cmd: x, timout: 5}
+    - run: {node: server, cmd: hostname, timout: 5}
 dns:
   - {name: www, cname: nosuch}
   - {name: six, aaaa: server}
@@ -858,12 +858,12 @@ nodes:
   a: {networks: [lan]}
 scenarios:
   default:
-    - run: {node: a, cmd: x, expect: {exit: 255, duration_min: 1, duration_max: 1}}
-    - run: {node: a, cmd: x, expect: {exit: 0, errno: EWOULDBLOCK}}
-    - run: {node: a, cmd: x, expect: {errno: EAI_NONAME}}
-    - run: {node: a, cmd: x, expect: {errno: EAI_AGAIN}}
-    - run: {node: a, cmd: x, expect: {errno: HOST_NOT_FOUND}}
-    - run: {node: a, cmd: x, expect: {errno: ETIMEDOUT}}
+    - run: {node: a, cmd: hostname, expect: {exit: 255, duration_min: 1, duration_max: 1}}
+    - run: {node: a, cmd: hostname, expect: {exit: 0, errno: EWOULDBLOCK}}
+    - run: {node: a, cmd: hostname, expect: {errno: EAI_NONAME}}
+    - run: {node: a, cmd: hostname, expect: {errno: EAI_AGAIN}}
+    - run: {node: a, cmd: hostname, expect: {errno: HOST_NOT_FOUND}}
+    - run: {node: a, cmd: hostname, expect: {errno: ETIMEDOUT}}
     - expect_sockets: {node: a, min: 2, max: 2}
     - wait: {node: a, listening: tcp6/65535}
     - wait: {node: a, connected: "a:1"}

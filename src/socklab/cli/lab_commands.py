@@ -16,6 +16,7 @@ from socklab.cli.app import JsonOpt, LabArg, NodeArg, app, build_line, open_lab,
 from socklab.errors import LabError
 from socklab.lab import Lab, down_all, running_labs
 from socklab.topology import json_schema, load_topology
+from socklab.topology.errors import Problem
 
 
 @app.command()
@@ -24,7 +25,17 @@ def validate(file: Annotated[str, typer.Argument(
              as_json: JsonOpt = False) -> None:
     """Check a topology file; print every problem with its line and a hint (exit 2)."""
     path = find_lab_file(file)
-    topo = load_topology(path or file)
+    try:
+        topo = load_topology(path or file)
+    except LabError as exc:
+        if not as_json:
+            raise
+        problems = getattr(exc, "problems", None) or [
+            Problem(str(path or file), None, "", exc.message, exc.hint)]
+        render.print_json({"valid": False, "problems": [
+            {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "hint": p.hint}
+            for p in problems]})
+        raise typer.Exit(exc.exit_code) from None
     summary = {"lab": topo.name, "networks": len(topo.networks),
                "nodes": len(topo.instances()), "scenarios": sorted(topo.scenarios)}
     if as_json:

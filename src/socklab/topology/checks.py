@@ -40,7 +40,9 @@ from socklab.topology.model import (
     Node,
     Port,
     Topology,
+    split_command,
 )
+from socklab.topology.programs import unknown_program
 
 
 def validate(source: SourceMap) -> Topology:
@@ -143,6 +145,7 @@ def check(source: SourceMap) -> list[Problem]:
         *_aliases(lab),
         *_published_ports(lab),
         *_step_nodes(lab),
+        *_commands(lab),
         *_dns(lab),
     ]
 
@@ -369,6 +372,55 @@ def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
             f"nodes are: {listing(lab.instances)}" if lab.instances else None
         )
         yield lab.source.problem((*path, i, kind, "node"), f"no node matches {node!r}", hint)
+
+
+def _commands(lab: _Lab) -> Iterator[Problem]:
+    """Start commands, and the commands of ``start``/``run`` steps, that name no program of
+    the node image (a typo of a built-in app: ``tcp-servr``). Nodes of another ``image:``,
+    or with their own ``PATH``, are not checked: their programs are not known here."""
+    own_image = {name for name, raw in lab.nodes.items()
+                 if not isinstance(raw, dict) or raw.get("image") is not None
+                 or "PATH" in _mapping(raw.get("env"))}
+    for name, raw in lab.nodes.items():
+        if name in own_image:
+            continue
+        start = raw.get("start")
+        if isinstance(start, list):
+            yield from _command(lab, ("nodes", name, "start"), list(enumerate(start)))
+        elif start is not None:
+            yield from _command(lab, ("nodes", name, "start"), [(None, start)])
+    bases = {inst: base for inst, base, _ in lab.topology.instances()}
+    for scenario, steps in _mapping(lab.source.data.get("scenarios")).items():
+        for path, kind, spec in _walk_steps(steps, ("scenarios", scenario)):
+            if kind not in ("start", "run") or not isinstance(spec, dict):
+                continue
+            node = spec.get("node")
+            matched = lab.topology.match_nodes(node) if isinstance(node, str) else []
+            if matched and not {bases[m] for m in matched} & own_image:
+                yield from _command(lab, (*path, kind, "cmd"), [(None, spec.get("cmd"))])
+
+
+def _walk_steps(steps: Any, path: DocPath) -> Iterator[tuple[DocPath, str, Any]]:
+    """``(path, kind, spec)`` of every well-formed step, ``parallel`` ones' included."""
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict) and len(step) == 1:
+            kind, spec = next(iter(step.items()))
+            yield (*path, i), kind, spec
+            if kind == "parallel":
+                yield from _walk_steps(spec, (*path, i, "parallel"))
+
+
+def _command(lab: _Lab, path: DocPath, commands: list[tuple[int | None, Any]]
+             ) -> Iterator[Problem]:
+    for i, command in commands:
+        try:
+            argv = split_command(command)
+        except ValueError:
+            continue  # reported by pydantic
+        if isinstance(argv, list) and argv and isinstance(argv[0], str):
+            unknown = unknown_program(argv[0])
+            if unknown is not None:
+                yield lab.source.problem(path if i is None else (*path, i), *unknown)
 
 
 def _dns(lab: _Lab) -> Iterator[Problem]:

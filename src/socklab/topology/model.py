@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic import Strict as PydanticStrict
 
+from socklab.topology.capabilities import known_capability
+
 LAB_NAME = r"^[a-z][a-z0-9-]{0,30}$"
 NODE_NAME = r"^[a-z][a-z0-9-]{0,40}$"
 NET_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
@@ -157,7 +159,8 @@ class Node(Strict):
     start: list[Command] = []
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     replicas: Annotated[int, Field(ge=1, le=200)] | None = None
-    cap_add: list[Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$")]] = []
+    cap_add: list[Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$"),
+                            AfterValidator(known_capability)]] = []
     ports: list[Port] = []
 
     @field_validator("networks", mode="before")
