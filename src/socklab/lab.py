@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from socklab.compose import ComposeWarning, Exported, Images, export_compose
 from socklab.errors import LabError
 from socklab.observe.sockets import SocketRow, read_nodes
 from socklab.observe.timeline import Event, merge
@@ -16,7 +19,10 @@ from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine import SubnetTaken, default_engine
 from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
 from socklab.topology import Topology, load_topology
-from socklab.topology.plan import LABEL_FILE, LabPlan, container_name, plan
+from socklab.topology.errors import SourceMap
+from socklab.topology.graph import LabGraph, lab_graph
+from socklab.topology.loader import read_document
+from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LabPlan, container_name, plan
 
 SUBNET_ATTEMPTS = 5  # labs that come up at once may pick the same free subnet
 MAX_PARALLEL = 32
@@ -53,8 +59,7 @@ class Lab:
 
     def plan(self) -> LabPlan:
         """The concrete resources this lab would get on this host now."""
-        return plan(self._topology(), self.engine.subnets_in_use(),
-                    str(self.source) if self.source else None)
+        return plan(self._topology(), self.engine.subnets_in_use(), self._source_label())
 
     def up(self, progress: deploy.Progress | None = None,
            on_build: Callable[[str], None] | None = None) -> Lab:
@@ -73,6 +78,57 @@ class Lab:
                 if not exc.network.allocated or attempt == SUBNET_ATTEMPTS:
                     raise
                 attempt += 1
+
+    def export_compose(self, *, swarm: bool = False,
+                       on_build: Callable[[str], None] | None = None) -> Exported:
+        """The lab as a docker-compose file (``swarm``: a stack file for ``docker stack
+        deploy``), with every key it could not hold as a warning. The node image is built
+        when missing, and auto subnets avoid the host's networks; without a reachable Docker
+        daemon, both go unchecked (said in a warning)."""
+        topo = self._topology()
+        try:
+            engine = self.engine
+        except LabError as exc:
+            tag = image.node_image_tag()
+            exported = export_compose(topo, plan(topo, (), self._source_label()),
+                                      Images(tag), swarm=swarm, source=self._source_map())
+            note = ComposeWarning("", f"{exc.message}: the image {tag} is not built (run "
+                                  "`socklab image build` before deploying the file) and the "
+                                  "allocated subnets are not checked against the host's")
+            return replace(exported, warnings=(note, *exported.warnings))
+        tag = image.ensure(engine, on_progress=on_build)
+        return export_compose(topo, self.plan(), Images(tag), swarm=swarm,
+                              source=self._source_map())
+
+    def graph(self) -> LabGraph:
+        """Networks and nodes with addresses and aliases: the running ones when the lab is
+        up, else the ones ``up`` would give now (planned offline without a Docker daemon)."""
+        topo = self._topology()
+        try:
+            engine = self.engine
+        except LabError:
+            return lab_graph(plan(topo, (), self._source_label()))
+        running = {s.node: {net: (ip.split("/")[0], s.ipv6.get(net, "").split("/")[0])
+                            for net, ip in s.networks.items()} for s in self.status()}
+        if not running:
+            return lab_graph(self.plan())
+        own = {s for n in engine.networks({LABEL_LAB: self.name}) for s in n.subnets}
+        taken = [n for n in engine.subnets_in_use() if n not in own]
+        return lab_graph(plan(topo, taken, self._source_label()), running)
+
+    def _source_label(self) -> str | None:
+        return str(self.source) if self.source else None
+
+    def _source_map(self) -> SourceMap | None:
+        """The topology file as read, for the lines of warnings (None when it is gone)."""
+        if self.source is None:
+            return None
+        shown = os.path.relpath(self.source)
+        try:
+            return read_document(self.source.read_text(encoding="utf-8"),
+                                 str(self.source) if shown.startswith("..") else shown)
+        except (OSError, LabError):
+            return None
 
     def down(self) -> tuple[int, int]:
         """Remove the lab's containers and networks by label; how many of each."""

@@ -1,0 +1,123 @@
+"""A lab as a docker-compose file: ``docker-compose -p LAB up -d`` makes what ``socklab up`` makes.
+
+One service per node instance (replicas expanded, so each keeps its name and
+address), with the container and network names, labels, addresses, aliases,
+hostname and domain of the lab's plan, and the node supervisor (under
+docker-init) starting the same start commands from the same environment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from socklab.compose.document import Images, escape_dollars
+from socklab.compose.warning import Warnings
+from socklab.topology.errors import SourceMap
+from socklab.topology.model import Port, Topology
+from socklab.topology.plan import ContainerPlan, LabPlan, NetworkPlan
+
+VERSION = "2.4"  # the last format of the file for one host: init, ipv6, gateways, priorities
+SUPERVISOR = "socklab-node"
+DNS_OPTIONS = ["timeout:1", "attempts:2"]
+
+
+def node_environment(spec: ContainerPlan) -> dict[str, str]:
+    """The environment the node supervisor reads: the node's env, its start commands, its
+    resolv.conf (lab DNS)."""
+    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
+    if spec.resolv_conf:
+        env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
+    if spec.image:
+        env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def port_text(port: Port) -> str:
+    """docker's short form with every part written: ``127.0.0.1:8080:80/tcp``."""
+    host = f"[{port.host_ip}]" if port.host_ip.version == 6 else str(port.host_ip)
+    return f"{host}:{port.host_port or ''}:{port.container_port}/{port.protocol}"
+
+
+def export_local(
+    topo: Topology, plan: LabPlan, images: Images, source: SourceMap | None = None
+) -> tuple[dict[str, Any], Warnings]:
+    """The compose document of a planned lab, and what it could not hold."""
+    warnings = Warnings(source)
+    dns_server = plan.dns.server if plan.dns else None
+    services: dict[str, Any] = {}
+    for spec in plan.containers:
+        service = _service(spec, images, warnings)
+        if spec.resolv_conf and dns_server and spec.instance != dns_server:
+            service["depends_on"] = [dns_server]  # its resolv.conf names the DNS server
+        services[spec.instance] = service
+    for name, node in topo.nodes.items():
+        if getattr(node, "host", None):
+            warnings.add(
+                ("nodes", name, "host"),
+                "one host runs every service of a compose file: placement is for --swarm",
+            )
+    if topo.scenarios:
+        warnings.add(
+            ("scenarios",),
+            "not in the file: compose has no scenarios (`socklab run` runs them on a lab it brings up)",
+        )
+    document = {
+        "version": VERSION,
+        "services": services,
+        "networks": {n.name: _network(n) for n in plan.networks},
+    }
+    escaped: dict[str, Any] = escape_dollars(document)
+    return escaped, warnings
+
+
+def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[str, Any]:
+    image = images.node
+    if spec.image:
+        image = images.supervised.get(spec.image, spec.image)
+        if spec.image not in images.supervised:
+            warnings.add(
+                ("nodes", spec.node, "image"),
+                f"'{spec.image}' is used as it is: its node supervisor must be on its "
+                "PATH as `socklab-node` (`socklab up` copies it in at start)",
+            )
+    out: dict[str, Any] = {
+        "image": image,
+        "container_name": spec.container_name,
+        "hostname": spec.hostname,
+        "domainname": spec.domainname,
+        "init": True,
+        "command": [SUPERVISOR],
+        "environment": node_environment(spec),
+    }
+    if spec.cap_add:
+        out["cap_add"] = list(spec.cap_add)
+    if spec.ports:
+        out["ports"] = [port_text(p) for p in spec.ports]
+    out["dns_opt"] = list(DNS_OPTIONS)
+    if any(e.ipv6 for e in spec.endpoints):
+        out["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "0"}
+    out["labels"] = dict(spec.labels)
+    networks: dict[str, Any] = {}
+    for i, ep in enumerate(spec.endpoints):
+        att: dict[str, Any] = {"ipv4_address": str(ep.ip)}
+        if ep.ipv6:
+            att["ipv6_address"] = str(ep.ipv6)
+        att["aliases"] = list(ep.aliases)
+        if len(spec.endpoints) > 1:
+            att["priority"] = 100 * (len(spec.endpoints) - i)  # eth0, eth1... in topology order
+        networks[ep.network] = att
+    out["networks"] = networks
+    return out
+
+
+def _network(net: NetworkPlan) -> dict[str, Any]:
+    config = [{"subnet": str(net.subnet), "gateway": str(net.gateway)}]
+    if net.ipv6_subnet:
+        config.append({"subnet": str(net.ipv6_subnet), "gateway": str(net.ipv6_gateway)})
+    out: dict[str, Any] = {"name": net.docker_name, "driver": "bridge", "internal": net.internal}
+    if net.ipv6_subnet:
+        out["enable_ipv6"] = True
+    out["ipam"] = {"config": config}
+    out["labels"] = dict(net.labels)
+    return out
