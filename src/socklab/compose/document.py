@@ -60,7 +60,7 @@ def to_yaml(document: Mapping[str, Any], header: str = "") -> str:
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
-        width=100,
+        width=1_000_000,  # long values stay on one line
     )
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     return comment + text

@@ -19,7 +19,7 @@ from typing import Any
 from socklab.compose.document import to_yaml
 from socklab.compose.warning import ComposeWarning, Warnings
 from socklab.errors import LabError
-from socklab.topology.errors import DocPath, SourceMap, TopologyError
+from socklab.topology.errors import DocPath, SourceMap, TopologyError, format_path
 from socklab.topology.loader import parse_topology, read_document
 
 DEFAULT_NETWORK = "default"
@@ -91,6 +91,8 @@ class _Importer:
         self.net_names: dict[str, str] = {}  # compose network -> socklab network
         self.networks: dict[str, dict[str, Any]] = {}
         self.publishing: set[str] = set()
+        self.used: dict[str, DocPath] = {}  # socklab network -> where a service first joins it
+        self.origin: dict[str, DocPath] = {}  # topology key path -> the compose key it came from
 
     def warn(self, path: DocPath, message: str) -> None:
         self.w.add(path, message)
@@ -117,11 +119,12 @@ class _Importer:
             if not isinstance(body, dict):
                 body = {}
             nodes[self.node_names[svc]] = self._node(svc, body, path)
+            self.origin[format_path(("nodes", self.node_names[svc]))] = path
         self._network_notes()
         topology = {
             "name": lab,
             "description": f"imported from {self.src.filename} by socklab compose import",
-            "networks": {n: spec for n, spec in self.networks.items()},
+            "networks": self.networks,
             "nodes": nodes,
         }
         self._validate(topology)
@@ -146,6 +149,7 @@ class _Importer:
         self.net_names[net] = name
         spec: dict[str, Any] = {}
         path: DocPath = ("networks", net)
+        self.origin[format_path(("networks", name))] = path
         for key, value in body.items():
             here = (*path, key)
             if key == "ipam":
@@ -162,11 +166,18 @@ class _Importer:
                     )
             elif key == "internal":
                 spec["_internal"] = bool(value)
+            elif key == "external" and value:
+                spec["_external"] = True
+                self.warn(
+                    here,
+                    "socklab makes every network of a lab: an external network "
+                    "is made as the lab's own (dropped when no service joins it)",
+                )
             elif key == "attachable" or _skipped(key):
                 continue
             else:
                 self.warn(here, f"'{key}' {_NOT_MODELLED}")
-        self.networks[name] = spec
+        self.networks[name] = dict(sorted(spec.items(), key=lambda kv: kv[0] != "subnet"))
         return name
 
     def _ipam(self, ipam: Any, path: DocPath) -> dict[str, Any]:
@@ -207,10 +218,13 @@ class _Importer:
         for compose_name, name in self.net_names.items():
             spec = self.networks[name]
             internal = spec.pop("_internal", False)
+            if spec.pop("_external", False) and name not in self.used:
+                del self.networks[name]
+                continue
             if not internal and name not in self.publishing:
                 path: DocPath = ("networks", compose_name)
                 if compose_name not in (self.doc.get("networks") or {}):
-                    path = ("services",)
+                    path = self.used[name]
                 self.warn(
                     path,
                     f"network '{compose_name}' has no route out of the lab in "
@@ -285,7 +299,12 @@ class _Importer:
         for net, att in items:
             name = self.net_names.get(net) or self._network(net, {})
             spec: dict[str, Any] = {}
-            here: DocPath = (*path, "networks", net)
+            here: DocPath = (*path, "networks", net) if "networks" in body else path
+            self.used.setdefault(name, here)
+            topo_path = ("nodes", self.node_names[svc], "networks", name)
+            self.origin[format_path(topo_path)] = here
+            for key, topo_key in (("ipv4_address", "ip"), ("ipv6_address", "ipv6"), ("aliases", "aliases")):
+                self.origin[format_path((*topo_path, topo_key))] = (*here, key)
             for key, value in (att or {}).items() if isinstance(att, dict) else []:
                 if key == "aliases":
                     spec["aliases"] = [str(a) for a in value or []]
@@ -492,10 +511,26 @@ class _Importer:
         return value.replace("$$", "$")
 
     def _validate(self, topology: dict[str, Any]) -> None:
+        """Raise the problems of the topology made, each placed at the compose key it came
+        from (the closest one known)."""
         try:
             parse_topology(to_yaml(topology), f"<topology made from {self.src.filename}>")
         except TopologyError as exc:
-            lines = "\n".join(f"  {p.path}: {p.message}" for p in exc.problems)
+            found = []
+            for p in exc.problems:
+                origin = max(
+                    (k for k in self.origin if p.path == k or p.path.startswith((f"{k}.", f"{k}["))),
+                    key=len,
+                    default=None,
+                )
+                where = self.origin[origin] if origin else ()
+                line = self.src.line(where) if where else None
+                place = f"{self.src.filename}:{line}: " if line else ""
+                found.append(
+                    f"  {place}{format_path(where) or p.path}: {p.message}"
+                    + (f" — {p.hint}" if p.hint else "")
+                )
+            lines = "\n".join(found)
             raise LabError(
                 f"{self.src.filename}: the topology made from it is not valid:\n{lines}",
                 "fix the compose file, or import it and edit the topology by hand",
