@@ -194,3 +194,43 @@ def test_docker_compose_accepts_the_exported_file(tmp_path: Path, swarm: bool) -
     done = subprocess.run(["docker-compose", "-f", str(path), "-p", "shop", "config", "-q"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_cli_import_writes_a_valid_lab_and_warns_on_stderr(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from socklab.cli import app
+
+    project = tmp_path / "My_Shop"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text((GOLDEN / "docker-compose.yml").read_text())
+    out = tmp_path / "lab.yml"
+    result = CliRunner().invoke(app, ["compose", "import", str(project / "docker-compose.yml"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "lab 'my-shop', 4 nodes" in result.stdout
+    assert "docker-compose.yml:16: services.proxy.restart:" in result.stderr
+    assert parse_topology(out.read_text()).name == "my-shop"
+    as_json = CliRunner().invoke(app, ["compose", "import", str(project / "docker-compose.yml"),
+                                       "--json", "--name", "other"])
+    data = json.loads(as_json.stdout)
+    assert data["lab"] == "other" and data["topology"]["nodes"]["app"]["cap_add"] == ["NET_RAW"]
+    assert {"file": str(project / "docker-compose.yml"), "line": 16,
+            "path": "services.proxy.restart",
+            "message": "'restart' is not modelled by socklab: not imported"} in data["warnings"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["compose", "import", "/nonexistent/c.yml"], "compose file not found"),
+    (["compose", "import", str(GOLDEN / "lab.yml")], "no `services:` mapping"),
+    (["compose", "import", str(GOLDEN / "docker-compose.yml"), "-o", "/nonexistent/x.yml"],
+     "cannot write /nonexistent/x.yml"),
+])
+def test_cli_import_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from socklab.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
