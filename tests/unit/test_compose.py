@@ -37,16 +37,17 @@ def golden(name: str, text: str) -> None:
 def exported(swarm: bool) -> tuple[str, list[str]]:
     text = LAB.read_text()
     topo = parse_topology(text, "lab.yml")
-    result = export_compose(topo, plan(topo), IMAGES, swarm=swarm,
-                            source=read_document(text, "lab.yml"))
+    result = export_compose(topo, plan(topo), IMAGES, swarm=swarm, source=read_document(text, "lab.yml"))
     return result.yaml(), [str(w) for w in result.warnings]
 
 
 def test_local_export_golden() -> None:
     text, warnings = exported(swarm=False)
     golden("lab.compose.yml", text)
-    assert warnings == ["lab.yml:27: scenarios: not in the file: compose has no scenarios "
-                        "(`socklab run` runs them on a lab it brings up)"]
+    assert warnings == [
+        "lab.yml:27: scenarios: not in the file: compose has no scenarios "
+        "(`socklab run` runs them on a lab it brings up)"
+    ]
 
 
 def test_local_export_runs_what_socklab_up_runs() -> None:
@@ -54,34 +55,44 @@ def test_local_export_runs_what_socklab_up_runs() -> None:
     assert doc["version"] == "2.4"
     web = doc["services"]["web"]
     assert (web["container_name"], web["hostname"], web["domainname"]) == (
-        "socklab-shop-web", "web", "shop.test")
+        "socklab-shop-web",
+        "web",
+        "shop.test",
+    )
     assert web["image"] == IMAGES.node and web["init"] is True
     assert web["command"] == ["socklab-node"]
     # start commands as argv lists, never through a shell; '$' escaped from compose's variables
     assert json.loads(web["environment"]["SOCKLAB_START"].replace("$$", "$")) == [
         ["tcp-server", "--port", "5000", "--mode", "threaded"],
-        ["sh", "-c", 'echo "home is $HOME"']]
+        ["sh", "-c", 'echo "home is $HOME"'],
+    ]
     assert "$$HOME" in web["environment"]["SOCKLAB_START"]
     assert web["environment"]["GREETING"] == "hi"
     assert web["labels"] == {"io.socklab.lab": "shop", "io.socklab.node": "web"}
     assert web["networks"]["front"] == {
-        "ipv4_address": "10.77.1.10", "aliases": ["web", "web.shop.test", "www"], "priority": 200}
+        "ipv4_address": "10.77.1.10",
+        "aliases": ["web", "web.shop.test", "www"],
+        "priority": 200,
+    }
     assert web["networks"]["back"]["ipv6_address"] == "fd00:77:2::2"
     assert web["ports"] == ["127.0.0.1:8080:5000/tcp"]
     # replicas are one service each, with their own name and address, sharing the base alias
-    assert [doc["services"][c]["networks"]["front"]["ipv4_address"]
-            for c in ("client-1", "client-2")] == ["10.77.1.2", "10.77.1.3"]
+    assert [doc["services"][c]["networks"]["front"]["ipv4_address"] for c in ("client-1", "client-2")] == [
+        "10.77.1.2",
+        "10.77.1.3",
+    ]
     assert "client" in doc["services"]["client-2"]["networks"]["front"]["aliases"]
     # the lab's DNS: its server node starts dnsmasq first; the others ask it and start after it
     dns = doc["services"]["dns"]
     assert json.loads(dns["environment"]["SOCKLAB_START"])[0][0] == "/usr/sbin/dnsmasq"
-    assert "nameserver 10.77.1.4" in doc["services"]["client-1"]["environment"][
-        "SOCKLAB_RESOLV_CONF"]
+    assert "nameserver 10.77.1.4" in doc["services"]["client-1"]["environment"]["SOCKLAB_RESOLV_CONF"]
     assert doc["services"]["client-1"]["depends_on"] == ["dns"]
     back = doc["networks"]["back"]
     assert back["name"] == "socklab-shop-back" and back["enable_ipv6"] is True
-    assert back["ipam"]["config"] == [{"subnet": "10.77.2.0/24", "gateway": "10.77.2.1"},
-                                      {"subnet": "fd00:77:2::/64", "gateway": "fd00:77:2::1"}]
+    assert back["ipam"]["config"] == [
+        {"subnet": "10.77.2.0/24", "gateway": "10.77.2.1"},
+        {"subnet": "fd00:77:2::/64", "gateway": "fd00:77:2::1"},
+    ]
     # internal unless a node on it publishes ports, as `socklab up` makes it
     assert (doc["networks"]["front"]["internal"], back["internal"]) == (False, False)
 
@@ -105,18 +116,31 @@ def test_swarm_stack_replicas_are_slots_and_nothing_is_dropped_silently() -> Non
     assert "dnsmasq" not in by_name["web"].env["SOCKLAB_START"]
     assert "SOCKLAB_RESOLV_CONF" not in by_name["web"].env
     paths = {w.path for w in stack.warnings}
-    assert {"nodes.web.networks.front.ip", "nodes.web.networks.back.ip", "nodes.web.ports[0]",
-            "networks.back.ipv6", "dns", "nodes.web.cap_add", "nodes.web.ports",
-            "scenarios"} <= paths
+    assert {
+        "nodes.web.networks.front.ip",
+        "nodes.web.networks.back.ip",
+        "nodes.web.ports[0]",
+        "networks.back.ipv6",
+        "dns",
+        "nodes.web.cap_add",
+        "nodes.web.ports",
+        "scenarios",
+    } <= paths
     assert [w.path for w in unsupported(topo)] == [
-        "nodes.web.networks.front.ip", "nodes.web.networks.back.ip", "nodes.web.ports[0]",
-        "networks.back.ipv6", "dns"]
+        "nodes.web.networks.front.ip",
+        "nodes.web.networks.back.ip",
+        "nodes.web.ports[0]",
+        "networks.back.ipv6",
+        "dns",
+    ]
 
 
 def test_a_lab_swarm_can_run_has_no_unsupported_keys() -> None:
-    topo = parse_topology("name: sw\nnetworks: {lan: {}}\nnodes:\n"
-                          "  s: {networks: [lan], ports: ['0.0.0.0:8080:80']}\n"
-                          "  c: {replicas: 3, networks: [lan], cap_add: [NET_RAW]}\n")
+    topo = parse_topology(
+        "name: sw\nnetworks: {lan: {}}\nnodes:\n"
+        "  s: {networks: [lan], ports: ['0.0.0.0:8080:80']}\n"
+        "  c: {replicas: 3, networks: [lan], cap_add: [NET_RAW]}\n"
+    )
     assert unsupported(topo) == []
 
 
@@ -133,20 +157,22 @@ def test_import_maps_each_modelled_key() -> None:
     assert result.lab == "compose"
     assert list(topo.nodes) == ["app", "gateway", "batch-worker", "cache"]  # depends_on first
     app, gateway = topo.nodes["app"], topo.nodes["gateway"]
-    assert app.image is None and app.start == [["tcp-server", "--port", "5000", "--mode",
-                                                "threaded"]]
+    assert app.image is None and app.start == [["tcp-server", "--port", "5000", "--mode", "threaded"]]
     assert app.env == {"MODE": "fast", "HOME_DIR": "$HOME", "USER_NAME": "${USER}"}
     assert app.cap_add == ["NET_RAW"]
     back = app.networks["back"]
-    assert (str(back.ip), str(back.ipv6), back.aliases) == ("172.28.0.10", "fd00:28::10",
-                                                           ["backend"])
+    assert (str(back.ip), str(back.ipv6), back.aliases) == ("172.28.0.10", "fd00:28::10", ["backend"])
     assert str(topo.networks["back"].subnet) == "172.28.0.0/24"
     assert str(topo.networks["back"].ipv6) == "fd00:28::/64"
     # hostname: the node is named after it; its service name stays a name that resolves
     assert gateway.image == "nginx:alpine" and gateway.networks["front"].aliases == ["shop", "proxy"]
     assert [str(p.host_ip) for p in gateway.ports] == ["127.0.0.1"] * 2 + ["0.0.0.0"] * 2
     assert [(p.host_port, p.container_port, p.protocol) for p in gateway.ports] == [
-        (8080, 80, "tcp"), (8443, 443, "tcp"), (9000, 9000, "udp"), (9001, 9001, "udp")]
+        (8080, 80, "tcp"),
+        (8443, 443, "tcp"),
+        (9000, 9000, "udp"),
+        (9001, 9001, "udp"),
+    ]
     assert gateway.env == {"TZ": "UTC"}  # through the << merge of an x- template
     assert topo.nodes["batch-worker"].replicas == 3
     assert topo.nodes["cache"].networks == {"default": topo.nodes["cache"].networks["default"]}
@@ -155,23 +181,37 @@ def test_import_maps_each_modelled_key() -> None:
 def test_import_warns_each_key_it_drops_with_its_line() -> None:
     result = import_compose((GOLDEN / "docker-compose.yml").read_text(), "docker-compose.yml")
     found = {(w.line, w.path) for w in result.warnings}
-    assert {(16, "services.proxy.restart"), (23, "services.app.environment[2]"),
-            (24, "services.app.environment[3]"), (25, "services.app.cap_add[1]"),
-            (33, "services.app.deploy.resources"), (34, "services.app.healthcheck"),
-            (36, "services.batch_worker"), (38, "services.batch_worker.entrypoint"),
-            (39, "services.batch_worker.command"), (42, "services.batch_worker.volumes"),
-            (45, "services.cache.domainname"), (47, "services.cache.depends_on.app.condition"),
-            (59, "networks.legacy.external"), (60, "volumes")} <= found
+    assert {
+        (16, "services.proxy.restart"),
+        (23, "services.app.environment[2]"),
+        (24, "services.app.environment[3]"),
+        (25, "services.app.cap_add[1]"),
+        (33, "services.app.deploy.resources"),
+        (34, "services.app.healthcheck"),
+        (36, "services.batch_worker"),
+        (38, "services.batch_worker.entrypoint"),
+        (39, "services.batch_worker.command"),
+        (42, "services.batch_worker.volumes"),
+        (45, "services.cache.domainname"),
+        (47, "services.cache.depends_on.app.condition"),
+        (59, "networks.legacy.external"),
+        (60, "volumes"),
+    } <= found
     assert all(w.file == "docker-compose.yml" for w in result.warnings)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("version: '3'\n", "no `services:` mapping"),
-    ("services:\n  a: {networks: {n: {ipv4_address: 10.0.0.5}}}\n"
-     "networks: {n: {ipam: {config: [{subnet: 10.9.0.0/24}]}}}\n",
-     "c.yml:2: services.a.networks.n.ipv4_address: 10.0.0.5 is outside the subnet of "
-     "network 'n' (10.9.0.0/24)"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: '3'\n", "no `services:` mapping"),
+        (
+            "services:\n  a: {networks: {n: {ipv4_address: 10.0.0.5}}}\n"
+            "networks: {n: {ipam: {config: [{subnet: 10.9.0.0/24}]}}}\n",
+            "c.yml:2: services.a.networks.n.ipv4_address: 10.0.0.5 is outside the subnet of "
+            "network 'n' (10.9.0.0/24)",
+        ),
+    ],
+)
 def test_import_errors_are_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(LabError) as info:
         import_compose(text, "c.yml")
@@ -191,8 +231,12 @@ def test_docker_compose_accepts_the_exported_file(tmp_path: Path, swarm: bool) -
     """docker-compose's own schema validation (`config` needs no daemon)."""
     path = tmp_path / "c.yml"
     path.write_text(exported(swarm)[0])
-    done = subprocess.run(["docker-compose", "-f", str(path), "-p", "shop", "config", "-q"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["docker-compose", "-f", str(path), "-p", "shop", "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -205,27 +249,37 @@ def test_cli_import_writes_a_valid_lab_and_warns_on_stderr(tmp_path: Path) -> No
     project.mkdir()
     (project / "docker-compose.yml").write_text((GOLDEN / "docker-compose.yml").read_text())
     out = tmp_path / "lab.yml"
-    result = CliRunner().invoke(app, ["compose", "import", str(project / "docker-compose.yml"),
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["compose", "import", str(project / "docker-compose.yml"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "wrote" in result.stdout and "lab 'my-shop', 4 nodes" in result.stdout
     assert "docker-compose.yml:16: services.proxy.restart:" in result.stderr
     assert parse_topology(out.read_text()).name == "my-shop"
-    as_json = CliRunner().invoke(app, ["compose", "import", str(project / "docker-compose.yml"),
-                                       "--json", "--name", "other"])
+    as_json = CliRunner().invoke(
+        app, ["compose", "import", str(project / "docker-compose.yml"), "--json", "--name", "other"]
+    )
     data = json.loads(as_json.stdout)
     assert data["lab"] == "other" and data["topology"]["nodes"]["app"]["cap_add"] == ["NET_RAW"]
-    assert {"file": str(project / "docker-compose.yml"), "line": 16,
-            "path": "services.proxy.restart",
-            "message": "'restart' is not modelled by socklab: not imported"} in data["warnings"]
+    assert {
+        "file": str(project / "docker-compose.yml"),
+        "line": 16,
+        "path": "services.proxy.restart",
+        "message": "'restart' is not modelled by socklab: not imported",
+    } in data["warnings"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["compose", "import", "/nonexistent/c.yml"], "compose file not found"),
-    (["compose", "import", str(GOLDEN / "lab.yml")], "no `services:` mapping"),
-    (["compose", "import", str(GOLDEN / "docker-compose.yml"), "-o", "/nonexistent/x.yml"],
-     "cannot write /nonexistent/x.yml"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compose", "import", "/nonexistent/c.yml"], "compose file not found"),
+        (["compose", "import", str(GOLDEN / "lab.yml")], "no `services:` mapping"),
+        (
+            ["compose", "import", str(GOLDEN / "docker-compose.yml"), "-o", "/nonexistent/x.yml"],
+            "cannot write /nonexistent/x.yml",
+        ),
+    ],
+)
 def test_cli_import_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     from typer.testing import CliRunner
 

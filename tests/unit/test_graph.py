@@ -34,11 +34,17 @@ def test_graph_model_has_every_address_and_alias() -> None:
     assert [n.name for n in g.networks] == ["front", "back"]
     assert g.networks[1].ipv6_subnet == "fd00:77:2::/64"
     assert [(n.name, n.role) for n in g.nodes] == [
-        ("web", "node"), ("db", "node"), ("client-1", "node"), ("client-2", "node"),
-        ("dns", "dns")]
+        ("web", "node"),
+        ("db", "node"),
+        ("client-1", "node"),
+        ("client-2", "node"),
+        ("dns", "dns"),
+    ]
     web = [link for link in g.links if link.node == "web"]
     assert [(x.network, x.ip, x.ipv6, x.aliases) for x in web] == [
-        ("front", "10.77.1.10", None, ("www",)), ("back", "10.77.2.10", "fd00:77:2::2", ())]
+        ("front", "10.77.1.10", None, ("www",)),
+        ("back", "10.77.2.10", "fd00:77:2::2", ()),
+    ]
     assert g.as_dict()["links"][0]["node"] == "web"
 
 
@@ -50,10 +56,11 @@ def test_running_addresses_replace_the_planned_ones() -> None:
 
 
 def test_mermaid_labels_cannot_break_the_syntax() -> None:
-    topo = parse_topology('name: q\nnetworks: {lan: {}}\nnodes:\n  a: {networks: {lan: '
-                          '{aliases: [x.y]}}, image: \'img"x\'}\n')
+    topo = parse_topology(
+        "name: q\nnetworks: {lan: {}}\nnodes:\n  a: {networks: {lan: {aliases: [x.y]}}, image: 'img\"x'}\n"
+    )
     text = render(lab_graph(plan(topo)), "mermaid")
-    assert 'image img#quot;x' in text and 'img"x' not in text
+    assert "image img#quot;x" in text and 'img"x' not in text
 
 
 def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
