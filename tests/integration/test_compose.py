@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from socklab import Lab, LabNode
 from socklab.cli import app
 from socklab.orchestrator import deploy
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import lab_name, leftovers
 
