@@ -11,13 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from socklab.compose import ComposeWarning, Exported, Images, export_compose
+from socklab.compose import ComposeWarning, Exported, Images, export_compose, stack_plan
 from socklab.errors import LabError
 from socklab.observe.sockets import SocketRow, read_nodes
 from socklab.observe.timeline import Event, merge
-from socklab.orchestrator import deploy, image
+from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
 from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
+from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
 from socklab.topology import Topology, load_topology
 from socklab.topology.errors import SourceMap
 from socklab.topology.graph import LabGraph, lab_graph
@@ -53,8 +54,10 @@ class Lab:
 
     @property
     def engine(self) -> Engine:
+        """The engine given, else the one the lab runs on: the Swarm when this daemon
+        manages a stack of the lab, else the local Docker engine."""
         if self._engine is None:
-            self._engine = default_engine()
+            self._engine = engine_for(self.name)
         return self._engine
 
     def plan(self) -> LabPlan:
@@ -68,11 +71,19 @@ class Lab:
             if node.image and self.engine.image(node.image) is None:
                 raise LabError(f"node '{name}': image '{node.image}' is not on this host",
                                "build or load it first (no registry is used to pull it)")
-        tag = image.ensure(self.engine, on_progress=on_build)
+        engine = self.engine
+        if isinstance(engine, SwarmEngine):
+            swarm.check(engine, self._topology())
+        tag = image.ensure(engine, on_progress=on_build)
         attempt = 1
         while True:
             try:
-                deploy.up(self.engine, self.plan(), tag, progress)
+                if isinstance(engine, SwarmEngine):
+                    lab_plan = self.plan()
+                    stack = stack_plan(self._topology(), lab_plan, Images(tag))
+                    swarm.up(engine, lab_plan, stack, progress)
+                else:
+                    deploy.up(engine, self.plan(), tag, progress)
                 return self
             except SubnetTaken as exc:  # another lab took it since we looked: plan again
                 if not exc.network.allocated or attempt == SUBNET_ATTEMPTS:
@@ -131,7 +142,10 @@ class Lab:
             return None
 
     def down(self) -> tuple[int, int]:
-        """Remove the lab's containers and networks by label; how many of each."""
+        """Remove the lab's containers and networks by label (a Swarm lab's stack, waiting
+        until it is gone); how many of each."""
+        if isinstance(self.engine, SwarmEngine):
+            return swarm.down(self.engine, self.name)
         return deploy.down(self.engine, self.name)
 
     def status(self) -> list[deploy.NodeStatus]:
@@ -248,10 +262,20 @@ class LabNode:
 
 
 def running_labs(engine: Engine | None = None) -> dict[str, dict[str, int]]:
-    """Labs on this host: name -> counts of nodes, running nodes and networks."""
-    return deploy.labs(engine or default_engine())
+    """Labs on this host (and the stacks of the Swarm it manages): name -> counts of nodes,
+    running nodes and networks."""
+    found = deploy.labs(engine or default_engine())
+    stacks = swarm.labs(local_swarm_engine) if engine is None and (
+        local_swarm_engine := local_swarm()) else {}
+    return dict(sorted({**found, **stacks}.items()))
 
 
 def down_all(engine: Engine | None = None) -> tuple[int, int]:
-    """Remove every socklab container and network on this host."""
-    return deploy.down(engine or default_engine(), None)
+    """Remove every socklab container and network on this host, and every socklab stack of
+    the Swarm it manages."""
+    tasks, networks = 0, 0
+    stacks = local_swarm() if engine is None else None
+    if stacks is not None:
+        tasks, networks = swarm.down(stacks, None)
+    containers, more = deploy.down(engine or default_engine(), None)
+    return tasks + containers, networks + more

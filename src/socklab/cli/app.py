@@ -20,6 +20,7 @@ from socklab import render
 from socklab.catalog import find_lab_file
 from socklab.errors import LabError
 from socklab.lab import Lab
+from socklab.orchestrator.engine_api import Engine
 
 #: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
 UsageError: type[Exception] = next(
@@ -132,12 +133,28 @@ def _main(ctx: typer.Context,
     ctx.obj = {"debug": debug}
 
 
-def open_lab(arg: str, *, up: bool = False) -> Lab:
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", metavar="docker|swarm",
+    help="docker: this host's Docker engine; swarm: a stack on the Swarm this host manages")]
+
+
+def engine_named(name: str) -> Engine | None:
+    """The engine of an ``--engine`` option (None: the default, the local Docker engine)."""
+    if name == "docker":
+        return None
+    if name == "swarm":
+        from socklab.orchestrator.engine_swarm import swarm_engine
+
+        return swarm_engine()
+    raise LabError(f"unknown engine '{name}'", "use docker (the default) or swarm")
+
+
+def open_lab(arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab:
     """A LAB argument: a topology file, a shipped lab's name, or a lab that is up.
     With ``up``, the lab must be up (commands that look into its nodes)."""
     path = find_lab_file(arg)
     if path is not None:
-        lab = Lab.load(path)
+        lab = Lab.load(path, engine=engine)
         if up and not lab.is_up():
             raise LabError(f"lab '{lab.name}' is not up", f"start it with `socklab up {arg}`")
         return lab

@@ -12,7 +12,17 @@ import typer
 
 from socklab import render
 from socklab.catalog import find_lab_file, shipped_labs
-from socklab.cli.app import JsonOpt, LabArg, NodeArg, app, build_line, open_lab, progress_display
+from socklab.cli.app import (
+    EngineOpt,
+    JsonOpt,
+    LabArg,
+    NodeArg,
+    app,
+    build_line,
+    engine_named,
+    open_lab,
+    progress_display,
+)
 from socklab.errors import LabError
 from socklab.lab import Lab, down_all, running_labs
 from socklab.topology import json_schema, load_topology
@@ -53,9 +63,9 @@ def schema() -> None:
 
 
 @app.command()
-def up(lab: LabArg, as_json: JsonOpt = False) -> None:
+def up(lab: LabArg, engine: EngineOpt = "docker", as_json: JsonOpt = False) -> None:
     """Start every node of a lab; returns when all run and their start commands are started."""
-    the_lab = open_lab(lab)
+    the_lab = open_lab(lab, engine=engine_named(engine))
     try:
         with progress_display(sys.stderr.isatty()) as progress:
             the_lab.up(progress=progress, on_build=build_line)

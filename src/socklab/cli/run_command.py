@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from socklab import render
 from socklab.catalog import default_lab_file, find_lab_file
-from socklab.cli.app import JsonOpt, app
+from socklab.cli.app import EngineOpt, JsonOpt, app, engine_named
 from socklab.errors import LabError
 from socklab.lab import Lab
 from socklab.scenario.results import StepResult
@@ -27,6 +27,7 @@ def run_(
     report: Annotated[Path | None, typer.Option(
         metavar="DIR", help="run folder (default runs/LAB-TIME)")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
+    engine: EngineOpt = "docker",
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy, run a scenario's steps, collect, report, destroy. Exit 1 if a step failed."""
@@ -36,7 +37,7 @@ def run_(
     if path is None:
         raise LabError(f"topology file not found: {lab}",
                        "give a path to a YAML file, or a shipped lab (`socklab labs`)")
-    the_lab = Lab.load(path)
+    the_lab = Lab.load(path, engine=engine_named(engine))
     live = not as_json
     status = render.out.status("deploying", spinner="dots")
     if live and render.out.is_terminal:

@@ -8,29 +8,17 @@ docker-init) starting the same start commands from the same environment.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from socklab.compose.document import Images, escape_dollars
 from socklab.compose.warning import Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
-from socklab.topology.plan import ContainerPlan, LabPlan, NetworkPlan
+from socklab.topology.plan import ContainerPlan, LabPlan, NetworkPlan, node_environment
 
 VERSION = "2.4"  # the last format of the file for one host: init, ipv6, gateways, priorities
 SUPERVISOR = "socklab-node"
 DNS_OPTIONS = ["timeout:1", "attempts:2"]
-
-
-def node_environment(spec: ContainerPlan) -> dict[str, str]:
-    """The environment the node supervisor reads: the node's env, its start commands, its
-    resolv.conf (lab DNS)."""
-    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
-    if spec.resolv_conf:
-        env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
-    if spec.image:
-        env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
 
 
 def port_text(port: Port) -> str:
@@ -52,7 +40,7 @@ def export_local(
             service["depends_on"] = [dns_server]  # its resolv.conf names the DNS server
         services[spec.instance] = service
     for name, node in topo.nodes.items():
-        if getattr(node, "host", None):
+        if node.host:
             warnings.add(
                 ("nodes", name, "host"),
                 "one host runs every service of a compose file: placement is for --swarm",

@@ -14,11 +14,11 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from socklab.compose.document import Images, escape_dollars
-from socklab.compose.local import SUPERVISOR, node_environment
+from socklab.compose.local import SUPERVISOR
 from socklab.compose.warning import ComposeWarning, Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
 
 VERSION = "3.8"
 LABEL_REPLICAS = "io.socklab.replicas"
@@ -92,6 +92,16 @@ def unsupported(topo: Topology, source: SourceMap | None = None) -> list[Compose
                     f"Swarm publishes port {port.host_port or port.container_port} on every "
                     f"interface of the task's host, not on {port.host_ip} only",
                 )
+        if node.image:
+            w.add(
+                ("nodes", name, "image"),
+                f"'{node.image}' runs as it is on Swarm: only "
+                "the local engine copies socklab's node supervisor into another image",
+            )
+        if len(f"{topo.name}_{name}") > 63:
+            w.add(
+                ("nodes", name), f"the service name '{topo.name}_{name}' is longer than Swarm's 63 characters"
+            )
     for net_name, network in topo.networks.items():
         if network.ipv6:
             w.add(
@@ -181,7 +191,7 @@ def _service(
     labels.update({k: v for k, v in first.labels.items() if k not in labels and k != LABEL_NODE})
     if replicated:
         labels[LABEL_REPLICAS] = str(len(specs))
-    host = getattr(node, "host", None)
+    host = node.host if node is not None else None
     return ServicePlan(
         name=first.node,
         node=first.node,

@@ -22,7 +22,7 @@ from typing import Any
 from socklab.errors import LabError
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
 
 WORKERS = 8
 SUPERVISOR = f"{IN_BIN}/socklab-node"
@@ -106,18 +106,20 @@ DNS_READY = Readiness(re.compile(r"dnsmasq\[\d+\]: started, version"),  # its so
 def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None,
               tree: bytes) -> None:
     """Create and start a node's container, then wait for it to be ready if asked."""
-    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
-    if spec.resolv_conf:
-        env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
+    env = node_environment(spec)
     if spec.image:
-        env.setdefault("PYTHONUNBUFFERED", "1")
         ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
         engine.put_archive(ident, "/", tree)
     else:
         ident = engine.create_container(spec, image, env, ["socklab-node"])
     engine.start(ident)
-    if wait is None:
-        return
+    if wait is not None:
+        wait_ready(engine, ident, wait)
+
+
+def wait_ready(engine: Engine, ident: str, wait: Readiness) -> None:
+    """Until a started container's log says it is ready; LabError (with its last output) when
+    it never will be."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         logs = engine.logs(ident)

@@ -162,6 +162,9 @@ class Node(Strict):
     cap_add: list[Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$"),
                             AfterValidator(known_capability)]] = []
     ports: list[Port] = []
+    host: HostName | None = None
+    """the Swarm host (its node hostname) that runs this node (``--engine swarm``, ``compose
+    export --swarm``); one host runs every node of a lab brought up locally"""
 
     @field_validator("networks", mode="before")
     @classmethod

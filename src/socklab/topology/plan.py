@@ -7,6 +7,7 @@ IP address, so that applying it is a matter of making exactly what it says.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -88,6 +89,18 @@ class LabPlan:
                 return c
         names = ", ".join(c.instance for c in self.containers)
         raise LabError(f"node '{instance}' not found in lab '{self.lab}'", f"nodes: {names}")
+
+
+def node_environment(spec: ContainerPlan) -> dict[str, str]:
+    """The environment a node's supervisor starts from: the node's env, its start commands
+    (``SOCKLAB_START``, JSON argv lists), its resolv.conf (lab DNS), and for a node of
+    another image, unbuffered Python output."""
+    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
+    if spec.resolv_conf:
+        env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
+    if spec.image:
+        env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
 
 
 def container_name(lab: str, instance: str) -> str:
