@@ -288,3 +288,17 @@ def test_cli_import_bad_input_is_one_line_exit_2(args: list[str], message: str) 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_import_placement_on_a_host_and_export_it_back() -> None:
+    text = ("services:\n  s:\n    image: socklab/node:x\n    deploy:\n      placement:\n"
+            "        constraints: [node.hostname == worker-2, node.role == manager]\n")
+    result = import_compose(text, "c.yml", name="placed")
+    assert result.topology["nodes"]["s"]["host"] == "worker-2"
+    assert [(w.line, w.path) for w in result.warnings if "constraint" in w.message] == [
+        (6, "services.s.deploy.placement.constraints[1]")]
+    topo = parse_topology(result.yaml())
+    stack = stack_plan(topo, plan(topo), IMAGES)
+    assert stack.services[0].constraints == ("node.hostname == worker-2",)
+    local = export_compose(topo, plan(topo), IMAGES)
+    assert [w.path for w in local.warnings] == ["nodes.s.host"]

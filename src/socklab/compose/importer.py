@@ -276,7 +276,7 @@ class _Importer:
         if "build" in body and "image" not in body:
             node["image"] = f"{safe_name(self.src.filename, length=60)}_{svc}"
         node["networks"] = networks
-        order = ["image", "replicas", "networks", "start", "env", "cap_add", "ports"]
+        order = ["image", "replicas", "host", "networks", "start", "env", "cap_add", "ports"]
         return {k: node[k] for k in sorted(node, key=lambda k: order.index(k) if k in order else len(order))}
 
     def _attachments(self, svc: str, body: dict[str, Any], path: DocPath, extra_aliases: list[str]) -> Any:
@@ -466,10 +466,29 @@ class _Importer:
             if key == "replicas" and isinstance(sub, int):
                 if sub > 1:
                     node["replicas"] = sub
+            elif key == "placement" and isinstance(sub, dict):
+                self._placement(node, sub, here)
             elif key == "endpoint_mode" or _skipped(key):
                 continue
             else:
                 self.warn(here, f"'{key}' {_NOT_MODELLED}")
+
+    def _placement(self, node: dict[str, Any], placement: dict[str, Any], path: DocPath) -> None:
+        """``node.hostname == H`` is the node's ``host:``; other constraints are warnings."""
+        for key, value in placement.items():
+            if key != "constraints":
+                self.warn((*path, key), f"'{key}' {_NOT_MODELLED}")
+                continue
+            for i, text in enumerate(value if isinstance(value, list) else []):
+                found = re.fullmatch(r"\s*node\.hostname\s*==\s*(\S+)\s*", str(text))
+                if found and _HOSTNAME.fullmatch(found.group(1)) and "host" not in node:
+                    node["host"] = found.group(1)
+                else:
+                    self.warn(
+                        (*path, key, i),
+                        f"constraint {text!r} is not modelled (socklab "
+                        "places a node by `host:`, a Swarm host's name): not imported",
+                    )
 
     def _key_scale(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         if isinstance(value, int) and value > 1:
