@@ -30,10 +30,13 @@ def start_tcp(folder: Path, mode: str, *extra: str) -> Server:
     )
 
 
-def test_listening_event_is_the_line_the_supervisor_waits_for(tmp_path: Path) -> None:
+def test_the_server_steps_are_events_in_order(tmp_path: Path) -> None:
     with start_tcp(tmp_path, "threaded") as server:
-        first = server.raw_stdout().splitlines()[0]
-    assert '"event": "listening"' in first
+        first_three = server.events()[:3]
+    assert [e["event"] for e in first_three] == ["created", "bound", "listening"]
+    created, bound, _ = first_three
+    assert created["family"] == "inet" and created["type"] == "SOCK_STREAM"
+    assert bound["address"] == f"127.0.0.1:{server.port}"
     listening = server.listening
     assert listening["app"] == "tcp-server" and listening["proto"] == "tcp"
     assert listening["address"] == f"127.0.0.1:{listening['port']}"
@@ -49,9 +52,10 @@ def test_each_mode_echoes_over_inet(tmp_path: Path, mode: str) -> None:
             "tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--message", "abc"
         )
         assert client.returncode == 0, client.stderr
-        assert [e["event"] for e in client.events] == ["connected"] + ["sent", "received"] * 3 + [
-            "closed"
-        ]
+        assert [e["event"] for e in client.events] == ["resolved", "created", "connected"] + [
+            "sent",
+            "received",
+        ] * 3 + ["closed"]
         assert all(e["data"] == "abc" for e in client.named("received"))
         assert client.named("connected")[0]["peer"] == f"127.0.0.1:{server.port}"
     events = server.events()
@@ -176,7 +180,11 @@ def test_client_reports_econnrefused_and_exits_1() -> None:
     assert error["message"] == expected
     assert expected in client.stderr
     human = run_app("tcp_client", "127.0.0.1", str(port), "--human")
-    assert human.stdout.strip() == f"tcp-client: {expected}"
+    assert human.stdout.splitlines() == [
+        f"tcp-client: getaddrinfo(127.0.0.1) -> 127.0.0.1:{port}",
+        "tcp-client: socket(AF_INET, SOCK_STREAM) -> fd 3",
+        f"tcp-client: {expected}",
+    ]
 
 
 def test_client_timeout_is_reported_as_etimedout() -> None:

@@ -315,8 +315,9 @@ def test_every_line_of_an_instance_carries_the_supervisor_name(
     for name, pid in pids.items():
         out = [m for m in map(LINE.match, n.lines) if m and m["pid"] == str(pid)]
         events = [json.loads(m["text"]) for m in out]
-        assert [e["event"] for e in events] == ["listening", "stopped"], n.lines
+        assert [e["event"] for e in events] == ["created", "bound", "listening", "stopped"], n.lines
         assert {m["app"] for m in out} == {e["app"] for e in events} == {name}
         readable = [m for m in map(LINE.match, err) if m and m["pid"] == str(pid)]
-        assert readable[0]["text"].startswith(f"{name}: listening on 127.0.0.1:"), err
+        assert readable[0]["text"].startswith(f"{name}: socket(AF_INET, SOCK_STREAM)"), err
+        assert readable[2]["text"].startswith(f"{name}: listening on 127.0.0.1:"), err
         assert all(m["app"] == name and m["text"].startswith(f"{name}: ") for m in readable), err

@@ -6,6 +6,12 @@ import socket
 from typing import Any, NamedTuple, Optional
 
 FAMILY_NAMES: "dict[int, str]" = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
+#: The constants' names, as a socket() call is written.
+FAMILY_CONSTANTS: "dict[int, str]" = {
+    socket.AF_INET: "AF_INET",
+    socket.AF_INET6: "AF_INET6",
+    socket.AF_UNIX: "AF_UNIX",
+}
 
 
 class Endpoint(NamedTuple):
@@ -14,11 +20,17 @@ class Endpoint(NamedTuple):
 
 
 def format_address(address: Any) -> str:
-    """``ip:port``, ``[ip6]:port`` or ``unix:PATH`` (``unix:(unnamed)``: an unbound UNIX socket)."""
+    """``ip:port``, ``[ip6]:port`` or ``unix:PATH`` (``unix:(unnamed)``: an unbound UNIX socket).
+
+    An IPv4 peer of a dual-stack socket (``::ffff:10.0.0.3``, IPv4-mapped) is written as the
+    IPv4 address it is."""
     if isinstance(address, tuple) and len(address) == 2:
         return f"{address[0]}:{address[1]}"
     if isinstance(address, tuple) and len(address) == 4:
-        return f"[{address[0]}]:{address[1]}"
+        host = str(address[0])
+        if host.startswith("::ffff:") and "." in host:
+            return f"{host[7:]}:{address[1]}"
+        return f"[{host}]:{address[1]}"
     if isinstance(address, bytes):
         address = address.decode("utf-8", "replace")
     if isinstance(address, str):

@@ -18,13 +18,17 @@ def app_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def add_family_option(parser: argparse.ArgumentParser, default: "str | None" = "inet") -> None:
+def add_family_option(
+    parser: argparse.ArgumentParser,
+    default: "str | None" = "inet",
+    unset: str = "whatever the name resolves to",
+) -> None:
     parser.add_argument(
         "--family",
         choices=sorted(FAMILIES),
         default=default,
         help="address family: inet (IPv4), inet6 (IPv6) or unix (a filesystem path)"
-        + ("" if default else "; default: whatever the name resolves to"),
+        + ("" if default else f"; default: {unset}"),
     )
 
 

@@ -38,8 +38,13 @@ class EventLog:
         self._err = err
         self._lock = threading.Lock()
 
-    def emit(self, event: str, text: Optional[str] = None, **fields: Any) -> dict[str, Any]:
-        """Write one event; ``text`` replaces the default readable rendering of ``fields``."""
+    def emit(
+        self, event: str, text: Optional[str] = None, quiet: bool = False, **fields: Any
+    ) -> dict[str, Any]:
+        """Write one event; ``text`` replaces the default readable rendering of ``fields``.
+
+        A ``quiet`` event is recorded (the JSON line) but not shown to people (no readable
+        line): a retry that is no failure yet."""
         record: dict[str, Any] = {"ts": round(time.time(), 6), "app": self.app, "event": event}
         record["pid"] = os.getpid()
         record.update(fields)
@@ -48,10 +53,12 @@ class EventLog:
         err = self._err if self._err is not None else sys.stderr
         with self._lock:
             if self.human:
-                _write_line(out, readable)
+                if not quiet:
+                    _write_line(out, readable)
             else:
                 _write_line(out, json.dumps(record, default=str))
-                _write_line(err, readable)
+                if not quiet:
+                    _write_line(err, readable)
         return record
 
     def error(

@@ -1,7 +1,9 @@
 """``tcp-client HOST PORT``: the notes' client steps, each logged.
 
-Create the socket, resolve HOST, connect, send ``--count`` messages, wait for each
-echo and check it, close. ``--shutdown wr`` sends everything, half-closes
+Resolve HOST (``resolved``), create the socket (``created``), connect (``connected``),
+send ``--count`` messages, wait for each echo and check it, close. A name with several
+addresses is tried address by address: a failed attempt is a quiet ``retry`` event (in the
+JSON events, not on the terminal) until the last one fails. ``--shutdown wr`` sends everything, half-closes
 (``shutdown(SHUT_WR)``) and reads the echoes until the server's EOF. ``--linger0``
 closes with SO_LINGER 0, which sends RST instead of FIN. Any failure prints its errno
 (``ECONNREFUSED (111): connection refused by HOST:PORT``) and exits 1.
@@ -16,7 +18,13 @@ import sys
 import time
 from typing import Optional
 
-from socklab.nodes.addresses import format_address, resolve_endpoints, target_text
+from socklab.nodes.addresses import (
+    FAMILY_CONSTANTS,
+    family_name,
+    format_address,
+    resolve_endpoints,
+    target_text,
+)
 from socklab.nodes.arguments import (
     FAMILIES,
     add_family_option,
@@ -61,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
-    """Resolve HOST and try each address in turn; every failure is an ``error`` event."""
+    """Resolve HOST and try each address in turn; a failure before the last is a quiet
+    ``retry``, the last one an ``error``."""
     family = FAMILIES[args.family] if args.family else None
     target = target_text(args.host, args.port, family)
     try:
@@ -69,9 +78,24 @@ def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
     except OSError as exc:
         log.error(exc, target=args.host, action="getaddrinfo")
         return None
+    addresses = [format_address(e.address) for e in endpoints]
+    if family != socket.AF_UNIX:
+        log.emit(
+            "resolved",
+            host=args.host,
+            addresses=addresses,
+            text=f"getaddrinfo({args.host}) -> {', '.join(addresses) or 'nothing'}",
+        )
     for index, endpoint in enumerate(endpoints):
-        peer = format_address(endpoint.address)
+        peer = addresses[index]
         sock = socket.socket(endpoint.family, socket.SOCK_STREAM)
+        log.emit(
+            "created",
+            family=family_name(endpoint.family),
+            type="SOCK_STREAM",
+            fd=sock.fileno(),
+            text=f"socket({FAMILY_CONSTANTS[endpoint.family]}, SOCK_STREAM) -> fd {sock.fileno()}",
+        )
         sock.settimeout(args.timeout or None)
         started = time.monotonic()
         try:
@@ -82,10 +106,7 @@ def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
                 fields = error_fields(exc)
                 fields["message"] = describe_error(exc, target=peer)
                 log.emit(
-                    "connect_failed",
-                    text=fields["message"] + "; trying the next address",
-                    peer=peer,
-                    host=args.host,
+                    "retry", quiet=True, peer=peer, host=args.host, next=addresses[index + 1],
                     **fields,
                 )
             else:

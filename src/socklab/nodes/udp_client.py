@@ -2,7 +2,10 @@
 
 The socket is connect()ed, which for UDP only fixes the peer: nothing is sent, but the
 kernel then reports the peer's ICMP errors (a closed port gives ECONNREFUSED).
-Exit 0 when every datagram came back, 1 otherwise.
+A name with several addresses (IPv6 and IPv4 on a dual-stack network) is tried address by
+address: when the first datagram to one is refused or gets no echo, a quiet ``retry``
+event records it and the next address is tried. Exit 0 when every datagram came back,
+1 otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from socklab.nodes.arguments import (
     positive_float,
 )
 from socklab.nodes.echo import preview
+from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
 from socklab.nodes.receiving import receive_before
 from socklab.nodes.udp_server import MAX_DATAGRAM
@@ -61,6 +65,49 @@ def wait_for_echo(sock: socket.socket, payload: bytes, deadline: float) -> Optio
             return data
 
 
+class Tally:
+    """Datagrams sent to and echoed by one address."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+
+def send_one(
+    sock: socket.socket, args: argparse.Namespace, seq: int, peer: str, log: EventLog, tally: Tally
+) -> bool:
+    """Send datagram ``seq`` and wait for its echo: True when it came back (OSError raised)."""
+    payload = f"{args.message} #{seq}".encode()
+    started = time.monotonic()
+    sock.send(payload)
+    tally.sent += 1
+    log.emit("sent", peer=peer, seq=seq, bytes=len(payload), data=preview(payload))
+    echo = wait_for_echo(sock, payload, started + args.timeout)
+    if echo is None:
+        log.emit("lost", peer=peer, seq=seq, timeout_s=args.timeout)
+        return False
+    tally.received += 1
+    rtt = round((time.monotonic() - started) * 1000, 3)
+    log.emit("received", peer=peer, seq=seq, bytes=len(echo), rtt_ms=rtt)
+    return True
+
+
+def talk(
+    sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog, probe: bool
+) -> "tuple[Tally, Optional[OSError], bool]":
+    """Send every datagram to one address: (tally, the error that stopped it, abandoned).
+    With ``probe`` (more addresses to try) a first datagram refused or lost abandons it."""
+    tally = Tally()
+    try:
+        for seq in range(1, args.count + 1):
+            echoed = send_one(sock, args, seq, peer, log, tally)
+            if probe and seq == 1 and not echoed:
+                return tally, None, True
+    except OSError as exc:
+        return tally, exc, probe and tally.received == 0
+    return tally, None, False
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     log = EventLog(APP, human=args.human)
@@ -69,56 +116,62 @@ def main(argv: Optional[list[str]] = None) -> int:
         log.failure("PORT is required (only --family unix takes a path alone)")
         return 2
     try:
-        endpoint = resolve_endpoints(args.host, args.port, family, socket.SOCK_DGRAM)[0]
-    except (OSError, IndexError) as exc:
+        endpoints = resolve_endpoints(args.host, args.port, family, socket.SOCK_DGRAM)
+    except OSError as exc:
         log.error(exc, target=args.host, action="getaddrinfo")
         return 1
-    peer = format_address(endpoint.address)
-    sock = socket.socket(endpoint.family, socket.SOCK_DGRAM)
-    own_dir = None
-    sent = received = 0
-    refused = False
-    try:
-        if endpoint.family == socket.AF_UNIX:  # the server answers to our address: we need one
-            own_dir = tempfile.mkdtemp(prefix="socklab-udp-client-")
-            sock.bind(os.path.join(own_dir, "client.sock"))
-        sock.connect(endpoint.address)
+    if not endpoints:
+        log.failure(f"{args.host}: no address to send to")
+        return 1
+    peers = [format_address(e.address) for e in endpoints]
+    if family != socket.AF_UNIX:
         log.emit(
-            "connected",
-            peer=peer,
-            local=format_address(sock.getsockname()),
-            text=f"datagrams go to {peer} from {format_address(sock.getsockname())}",
+            "resolved",
+            host=args.host,
+            addresses=peers,
+            text=f"getaddrinfo({args.host}) -> {', '.join(peers)}",
         )
-        for seq in range(1, args.count + 1):
-            payload = f"{args.message} #{seq}".encode()
-            started = time.monotonic()
-            sock.send(payload)
-            sent += 1
-            log.emit("sent", peer=peer, seq=seq, bytes=len(payload), data=preview(payload))
-            echo = wait_for_echo(sock, payload, started + args.timeout)
-            if echo is None:
-                log.emit("lost", peer=peer, seq=seq, timeout_s=args.timeout)
-                continue
-            received += 1
-            rtt = round((time.monotonic() - started) * 1000, 3)
-            log.emit("received", peer=peer, seq=seq, bytes=len(echo), rtt_ms=rtt)
-    except OSError as exc:
-        refused = True
-        log.error(exc, target=peer, action="send/recv")
-    finally:
-        sock.close()
-        if own_dir:
-            shutil.rmtree(own_dir, ignore_errors=True)
-    lost = sent - received
-    log.emit(
-        "summary",
-        peer=peer,
-        sent=sent,
-        received=received,
-        lost=lost,
-        text=f"{peer}: {sent} sent, {received} received, {lost} lost",
-    )
-    return 0 if not refused and received == args.count else 1
+    for index, endpoint in enumerate(endpoints):
+        peer = peers[index]
+        more = index < len(endpoints) - 1
+        sock = socket.socket(endpoint.family, socket.SOCK_DGRAM)
+        own_dir = None
+        try:
+            if endpoint.family == socket.AF_UNIX:  # the server answers to our address
+                own_dir = tempfile.mkdtemp(prefix="socklab-udp-client-")
+                sock.bind(os.path.join(own_dir, "client.sock"))
+            sock.connect(endpoint.address)
+            local = format_address(sock.getsockname())
+            log.emit(
+                "connected", peer=peer, local=local, text=f"datagrams go to {peer} from {local}"
+            )
+            tally, error, abandoned = talk(sock, args, peer, log, probe=more)
+        except OSError as exc:
+            tally, error, abandoned = Tally(), exc, more
+        finally:
+            sock.close()
+            if own_dir:
+                shutil.rmtree(own_dir, ignore_errors=True)
+        if abandoned:
+            fields = error_fields(error) if error is not None else {}
+            reason = describe_error(error, target=peer) if error is not None else (
+                f"no echo from {peer} within {args.timeout:g} s")
+            log.emit("retry", quiet=True, peer=peer, next=peers[index + 1], message=reason,
+                     **fields)
+            continue
+        if error is not None:
+            log.error(error, target=peer, action="send/recv")
+        lost = tally.sent - tally.received
+        log.emit(
+            "summary",
+            peer=peer,
+            sent=tally.sent,
+            received=tally.received,
+            lost=lost,
+            text=f"{peer}: {tally.sent} sent, {tally.received} received, {lost} lost",
+        )
+        return 0 if error is None and tally.received == args.count else 1
+    return 1
 
 
 if __name__ == "__main__":

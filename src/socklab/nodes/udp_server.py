@@ -2,6 +2,7 @@
 
 No connection, no accept(): one socket, recvfrom() gives each datagram and who sent
 it, sendto() answers that address. Each datagram is one message: boundaries are kept.
+Dual-stack like tcp-server unless ``--family`` or ``--host`` says otherwise.
 UNIX datagram clients must bind a path of their own to get an answer.
 """
 
@@ -16,15 +17,15 @@ import time
 from typing import Any, Optional
 
 from socklab.nodes.addresses import family_name, format_address
-from socklab.nodes.arguments import FAMILIES, app_parser, bind_port, positive_float
+from socklab.nodes.arguments import app_parser, bind_port, positive_float
 from socklab.nodes.echo import preview
 from socklab.nodes.events import EventLog
 from socklab.nodes.tcp_server import (
     StopServer,
     add_bind_options,
     address_missing,
-    bind_address,
     install_stop_handlers,
+    open_server_socket,
 )
 
 APP = "udp-server"
@@ -71,22 +72,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     log = EventLog(APP, human=args.human)
     if address_missing(args, log):
         return 2
-    family = FAMILIES[args.family]
-    address = bind_address(args)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if family == socket.AF_UNIX and os.path.exists(address):
-            os.unlink(address)  # a datagram socket file cannot be probed for a live owner
-        sock.bind(address)
-    except OSError as exc:
-        log.error(exc, target=format_address(address), action="bind")
-        sock.close()
+    opened = open_server_socket(args, socket.SOCK_DGRAM, log)
+    if opened is None:
         return 1
+    sock, dual = opened
+    family = sock.family
     bound = sock.getsockname()
     fields: dict[str, Any] = {
         "proto": "udp",
         "family": family_name(family),
         "address": format_address(bound),
+        "dual_stack": dual,
         "delay": args.delay,
     }
     if family != socket.AF_UNIX:
@@ -103,7 +99,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sock.close()
         if family == socket.AF_UNIX:
             with contextlib.suppress(OSError):
-                os.unlink(address)
+                os.unlink(bound)
     return 0
 
 
