@@ -17,7 +17,7 @@ from .test_node_apps_servers import closed_port, has_ipv6
 from .test_node_apps_support import Server, run_app
 
 
-def tcp_state(port: int, local: bool = True) -> list[str]:
+def tcp_state(port: int) -> list[str]:
     """The /proc/net/tcp states (hex codes) of IPv4 and IPv6 sockets on a local port."""
     states = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -31,24 +31,33 @@ def tcp_state(port: int, local: bool = True) -> list[str]:
 
 
 def test_close_after_makes_the_server_close_first_and_wait_in_time_wait(tmp_path: Path) -> None:
-    with Server("tcp_server", "--port", "0", "--host", "127.0.0.1", "--close-after", "1",
-                "--clients", "1", folder=tmp_path) as server:
-        client = run_app("tcp_client", "127.0.0.1", str(server.port))
+    with Server(
+        "tcp_server",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--close-after",
+        "1",
+        "--clients",
+        "1",
+        folder=tmp_path,
+    ) as server:
+        client = run_app("tcp_client", "127.0.0.1", str(server.port), "--wait-eof")
         assert client.returncode == 0, client.stderr
+        assert [e["event"] for e in client.events][-2:] == ["eof", "closed"]
         deadline = time.monotonic() + 5
         while server.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.proc.returncode == 0  # --clients 1: served one, then exited
     closed = [e for e in server.events() if e["event"] == "closed"]
     assert [(e["reason"], e["how"]) for e in closed] == [("close_after", "FIN")]
-    assert server.events()[-1] == {**server.events()[-1], "event": "stopped",
-                                   "reason": "served 1 clients"}
+    assert server.events()[-1] == {**server.events()[-1], "event": "stopped", "reason": "served 1 clients"}
     assert "06" in tcp_state(server.port)  # TIME_WAIT on the server's port, no process left
 
 
 def test_linger0_resets_the_connection_and_the_client_reads_econnreset(tmp_path: Path) -> None:
-    with Server("tcp_server", "--port", "0", "--host", "127.0.0.1", "--linger0",
-                folder=tmp_path) as server:
+    with Server("tcp_server", "--port", "0", "--host", "127.0.0.1", "--linger0", folder=tmp_path) as server:
         client = run_app("tcp_client", "127.0.0.1", str(server.port))
     assert client.returncode == 1
     assert client.named("error")[0]["errno"] == "ECONNRESET"
@@ -57,8 +66,9 @@ def test_linger0_resets_the_connection_and_the_client_reads_econnreset(tmp_path:
 
 
 def test_a_silent_server_lets_the_clients_settimeout_expire(tmp_path: Path) -> None:
-    with Server("tcp_server", "--port", "0", "--host", "127.0.0.1", "--silent",
-                "--mode", "threaded", folder=tmp_path) as server:
+    with Server(
+        "tcp_server", "--port", "0", "--host", "127.0.0.1", "--silent", "--mode", "threaded", folder=tmp_path
+    ) as server:
         client = run_app("tcp_client", "127.0.0.1", str(server.port), "--timeout", "0.5")
     assert client.returncode == 1
     error = client.named("error")[0]
@@ -92,8 +102,7 @@ def test_servers_are_dual_stack_by_default(tmp_path: Path, module: str) -> None:
             done = run_app(client, host, str(server.port))
             assert done.returncode == 0, (host, done.stderr)
     created = server.events()[0]
-    assert (created["event"], created["family"], created["dual_stack"]) == ("created", "inet6",
-                                                                           True)
+    assert (created["event"], created["family"], created["dual_stack"]) == ("created", "inet6", True)
     peers = [e["peer"] for e in server.events() if e["event"] == "received"]
     # the IPv4 client is shown as the IPv4 address it is, not as ::ffff:127.0.0.1
     assert peers[0].startswith("127.0.0.1:") and peers[1].startswith("[::1]:")
@@ -132,13 +141,15 @@ def test_udp_client_reports_the_last_address_when_none_answers(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ports = [closed_port(), closed_port()]
-    monkeypatch.setattr(udp_client, "resolve_endpoints",
-                        lambda *_: [Endpoint(socket.AF_INET, ("127.0.0.1", p)) for p in ports])
+    monkeypatch.setattr(
+        udp_client,
+        "resolve_endpoints",
+        lambda *_: [Endpoint(socket.AF_INET, ("127.0.0.1", p)) for p in ports],
+    )
     code = udp_client.main(["web", "5002", "--timeout", "1"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert [e["event"] for e in events_of(out) if e["event"] in ("retry", "error")] == [
-        "retry", "error"]
+    assert [e["event"] for e in events_of(out) if e["event"] in ("retry", "error")] == ["retry", "error"]
     assert f"ECONNREFUSED (111): connection refused by 127.0.0.1:{ports[1]}" in err
 
 

@@ -540,8 +540,8 @@ scenarios:
         [
             "lab.yml:7: scenarios.default[0]: unknown step 'runn' — did you mean 'run'?",
             "lab.yml:8: scenarios.default[1]: a step has exactly one key, found 2: run, wait — start each step with '- ', and indent a step's options under its key",
-            "lab.yml:10: scenarios.default[2]: expected a step, got 'just a string' — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot",
-            'lab.yml:11: scenarios.default[3]: empty step — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot',
+            "lab.yml:10: scenarios.default[2]: expected a step, got 'just a string' — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot, expect_timeline, expect_ratio, capture, expect_capture, compare_sockets",
+            'lab.yml:11: scenarios.default[3]: empty step — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot, expect_timeline, expect_ratio, capture, expect_capture, compare_sockets',
             "lab.yml:12: scenarios.default[4].snapshot: invalid value 'socket' — did you mean 'sockets'?",
             'lab.yml:13: scenarios.default[5].sleep: must be at least 0, got -1',
             "lab.yml:14: scenarios.default[6].wait: give exactly one of 'listening: tcp/PORT' or 'connected: HOST:PORT'",
@@ -549,6 +549,50 @@ scenarios:
             "lab.yml:16: scenarios.default[8].expect_sockets.state: invalid value 'ESTABLISHD' — did you mean 'ESTABLISHED'?",
         ],
         id="bad_steps",
+    ),
+    pytest.param(
+        """\
+name: lab
+topic: "two\\nlines"
+networks: {lan: {}}
+nodes:
+  a: {networks: [lan]}
+  c: {networks: [lan], replicas: 2}
+scenarios:
+  default:
+    - expect_ratio: {of: fast, to: slow, min: 2}
+    - run: {node: a, cmd: x, id: fast, expect: {stdout_matches: "a(b", events: [{event: Connected}, {node: b, event: x}]}}
+    - run: {node: a, cmd: x, id: fast}
+    - expect_ratio: {of: fast, to: fats}
+    - expect_ratio: {of: fast, to: fast, min: 1}
+    - capture: {node: c, id: cap}
+    - expect_capture: {capture: cpa}
+    - expect_capture: {capture: cap, handshake: SYN, max: 0, min: 1}
+    - expect_capture: {capture: cap}
+    - expect_timeline: {events: []}
+    - expect_timeline: {events: [{nod: a, event: listening}]}
+    - compare_sockets: {node: a, tool: lsof}
+""",
+        [
+            'lab.yml:2: topic: a topic is one line — put the rest in `description:`',
+            "lab.yml:9: scenarios.default[0].expect_ratio.of: no earlier run step has id 'fast' — give the run steps to compare an `id:`, before this step",
+            "lab.yml:9: scenarios.default[0].expect_ratio.to: no earlier run step has id 'slow' — give the run steps to compare an `id:`, before this step",
+            "lab.yml:10: scenarios.default[1].run.expect.events[0].event: 'Connected' is not an event name — events are named in lower case, as the apps print them (listening, accepted, connected, sent...)",
+            "lab.yml:10: scenarios.default[1].run.expect.events[1].node: no node matches 'b' — nodes are: a, c-1, c-2",
+            "lab.yml:10: scenarios.default[1].run.expect.stdout_matches: bad regular expression 'a(b': missing ), unterminated subpattern at position 1 — fix it, or use stdout_contains for plain text",
+            "lab.yml:11: scenarios.default[2].run.id: id 'fast' is used twice — give each step its own id",
+            'lab.yml:12: scenarios.default[3].expect_ratio: give min, max or both',
+            "lab.yml:12: scenarios.default[3].expect_ratio.to: no earlier run step has id 'fats' — did you mean 'fast'?",
+            "lab.yml:13: scenarios.default[4].expect_ratio: 'of' and 'to' are both 'fast' — compare two different steps",
+            "lab.yml:14: scenarios.default[5].capture.node: a capture runs in one node; 'c' matches 2 — name one node (e.g. the server: it sees every client's packets)",
+            "lab.yml:15: scenarios.default[6].expect_capture.capture: no earlier capture step has id 'cpa' — did you mean 'cap'?",
+            'lab.yml:16: scenarios.default[7].expect_capture.max: max 0 is less than min 1 — make max at least min',
+            "lab.yml:17: scenarios.default[8].expect_capture.capture: capture 'cap' is already stopped by an earlier expect_capture — check one capture once, or capture again",
+            'lab.yml:18: scenarios.default[9].expect_timeline.events: needs at least 1 item(s)',
+            "lab.yml:19: scenarios.default[10].expect_timeline.events[0].nod: unknown key 'nod' — did you mean 'node'?",
+            "lab.yml:20: scenarios.default[11].compare_sockets.tool: invalid value 'lsof' — use one of: netstat, ss",
+        ],
+        id="course_steps",
     ),
     pytest.param(
         """\

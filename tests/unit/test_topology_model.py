@@ -15,7 +15,9 @@ from socklab.topology.errors import format_path
 from socklab.topology.loader import read_document
 from socklab.topology.model import (
     STEP_KINDS,
+    ExpectCaptureStep,
     ExpectSocketsStep,
+    ExpectTimelineStep,
     FaultStep,
     ParallelStep,
     Port,
@@ -72,6 +74,13 @@ scenarios:
     - run: {node: "client-[23]", cmd: tcp-client server 5000, timeout: 2, expect: {errno: ETIMEDOUT, duration_max: 3}}
     - sleep: 0.5
     - snapshot: sockets
+    - capture: {node: server, id: hs, filter: tcp port 5000}
+    - run: {node: client-1, cmd: tcp-client echo 5000, id: one, expect: {stdout_matches: '^\\{.*connected', events: [{event: connected, fields: {peer: "10.77.1.10:5000"}}]}}
+    - run: {node: client-2, cmd: tcp-client echo 5000, id: two}
+    - expect_ratio: {of: one, to: two, min: 0.5, max: 2}
+    - expect_timeline: {events: [{node: server, event: listening}, {node: client, app: tcp-client, event: connected, fields: {host: echo}}]}
+    - expect_capture: {capture: hs, handshake: SYN SYN-ACK ACK, server_port: 5000, outcome: closed, min: 2}
+    - compare_sockets: {node: server, tool: ss}
   smoke:
     - run: {node: server, cmd: "true"}
 """
@@ -155,14 +164,15 @@ def test_every_step_kind(full: Topology) -> None:
     kinds = [step_kind(s) for s in steps]
     assert kinds == [
         "start", "wait", "wait", "parallel", "expect_sockets", "run", "fault", "run", "sleep",
-        "snapshot",
+        "snapshot", "capture", "run", "run", "expect_ratio", "expect_timeline", "expect_capture",
+        "compare_sockets",
     ]
     assert set(kinds) == set(STEP_KINDS)
     types = (StartStep, WaitStep, WaitStep, ParallelStep, ExpectSocketsStep, RunStep, FaultStep)
     assert all(isinstance(s, t) for s, t in zip(steps, types, strict=False))
     assert [getattr(getattr(s, step_kind(s)), "node", None) for s in steps] == [
         "backup", "server", "client-1", None, "server", "client-1", None, "client-[23]", None,
-        None,
+        None, "server", "client-1", "client-2", None, None, None, "server",
     ]
     start = steps[0]
     assert isinstance(start, StartStep) and start.start.cmd == ["tcp-server", "--port", "6000"]
@@ -175,6 +185,16 @@ def test_every_step_kind(full: Topology) -> None:
     assert isinstance(run, RunStep)
     assert (run.run.timeout, run.run.expect.errno, run.run.expect.duration_max) == (2, "ETIMEDOUT", 3)
     assert isinstance(steps[9], SnapshotStep) and steps[9].snapshot == "sockets"
+    one = steps[11]
+    assert isinstance(one, RunStep) and one.run.id == "one"
+    assert one.run.expect.events[0].fields == {"peer": "10.77.1.10:5000"}
+    timeline = steps[14]
+    assert isinstance(timeline, ExpectTimelineStep)
+    assert [(e.node, e.app, e.event) for e in timeline.expect_timeline.events] == [
+        ("server", None, "listening"), ("client", "tcp-client", "connected")]
+    captured = steps[15]
+    assert isinstance(captured, ExpectCaptureStep)
+    assert captured.expect_capture.handshake == ["SYN", "SYN-ACK", "ACK"]
     smoke = full.scenarios["smoke"][0]
     assert isinstance(smoke, RunStep) and smoke.run.cmd == ["true"]
 

@@ -1,7 +1,8 @@
 """``tcp-client HOST PORT``: the notes' client steps, each logged.
 
 Resolve HOST (``resolved``), create the socket (``created``), connect (``connected``),
-send ``--count`` messages, wait for each echo and check it, close. A name with several
+send ``--count`` messages, wait for each echo and check it, close (``--wait-eof``: only
+once the server has closed its end, as a client of a server that ends the talk). A name with several
 addresses is tried address by address: a failed attempt is a quiet ``retry`` event (in the
 JSON events, not on the terminal) until the last one fails. ``--shutdown wr`` sends everything, half-closes
 (``shutdown(SHUT_WR)``) and reads the echoes until the server's EOF. ``--linger0``
@@ -35,7 +36,7 @@ from socklab.nodes.arguments import (
 from socklab.nodes.echo import BUFSIZE, preview
 from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
-from socklab.nodes.receiving import receive_exactly
+from socklab.nodes.receiving import read_to_eof, receive_exactly
 
 APP = "tcp-client"
 
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown",
         choices=["wr"],
         help="wr: send all, shutdown(SHUT_WR), then read the echoes until EOF",
+    )
+    parser.add_argument(
+        "--wait-eof",
+        action="store_true",
+        help="after the echoes, wait for the server to close first (its EOF), then close",
     )
     parser.add_argument("--linger0", action="store_true", help="close with SO_LINGER 0 (RST)")
     add_family_option(parser, default=None)
@@ -170,6 +176,14 @@ def exchange_half_closed(
         raise EchoMismatch(f"echo from {peer}: got {len(echoed)} bytes, expected {len(expected)}")
 
 
+def wait_for_eof(sock: socket.socket, peer: str, log: EventLog) -> None:
+    """Read until the server closes its end (anything else it sends is unexpected)."""
+    extra = read_to_eof(sock)
+    log.emit("eof", peer=peer, bytes=len(extra), text=f"EOF from {peer}: the server closed first")
+    if extra:
+        raise EchoMismatch(f"{peer} sent {len(extra)} unexpected bytes before closing")
+
+
 def close(sock: socket.socket, linger0: bool, peer: str, log: EventLog) -> None:
     how = "FIN"
     if linger0:
@@ -195,6 +209,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             exchange_half_closed(sock, args, peer, log)
         else:
             exchange(sock, args, peer, log)
+            if args.wait_eof:
+                wait_for_eof(sock, peer, log)
     except EchoMismatch as exc:
         log.failure(str(exc), peer=peer)
         status = 1

@@ -41,8 +41,10 @@ class CaptureResult:
 
 def tcpdump_argv(path: str, iface: str, bpf: str, count: int | None,
                  seconds: float | None) -> list[str]:
-    """tcpdump writing ``path``, unbuffered, not promiscuous (no NET_ADMIN needed), as root."""
-    argv = ["tcpdump", "-i", iface, "-p", "-n", "-U", "-Z", "root", "-w", path]
+    """tcpdump writing ``path``, unbuffered (each packet written as it arrives, so none is lost
+    when it is stopped), not promiscuous (no NET_ADMIN needed), as root."""
+    argv = ["tcpdump", "-i", iface, "-p", "-n", "-U", "--immediate-mode", "-Z", "root",
+            "-w", path]
     if count is not None:
         argv += ["-c", str(count)]
     if seconds is not None:
@@ -65,8 +67,10 @@ class CaptureTarget(Protocol):
 
 def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = "",
             count: int | None = None, seconds: float | None = None,
-            on_ready: Callable[[], None] | None = None) -> CaptureResult:
-    """Capture until ``count`` packets, ``seconds`` or Ctrl-C; ``on_ready`` once tcpdump listens.
+            on_ready: Callable[[], None] | None = None,
+            stop: threading.Event | None = None) -> CaptureResult:
+    """Capture until ``count`` packets, ``seconds``, ``stop`` is set or Ctrl-C; ``on_ready``
+    once tcpdump listens.
 
     The pcap is copied to ``out`` and removed from the node.
     """
@@ -84,7 +88,9 @@ def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = ""
         on_ready()
     try:
         while not run.done.wait(0.2):
-            pass
+            if stop is not None and stop.is_set():
+                node.exec(["kill", "-INT", run.pid])
+                run.done.wait(10)
     except KeyboardInterrupt:
         node.exec(["kill", "-INT", run.pid])
         run.done.wait(10)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from socklab.observe.timeline import Event, output_events
 from socklab.scenario.results import NodeOutput
-from socklab.topology.model import Expect
+from socklab.topology.model import EventPattern, Expect
 
 
 def app_events(stdout: str) -> list[dict[str, Any]]:
@@ -56,7 +60,85 @@ def check(expect: Expect, out: NodeOutput, timeout: float) -> list[str]:
         problems.append(f"expected exit {wants_exit}, got {got}")
     if expect.stdout_contains is not None and expect.stdout_contains not in out.stdout:
         problems.append(f"expected stdout to contain {expect.stdout_contains!r}, got {got}")
+    if expect.stdout_matches is not None and not re.search(expect.stdout_matches, out.stdout,
+                                                           re.MULTILINE):
+        problems.append(f"expected stdout to match {expect.stdout_matches!r}, got {got}")
+    if expect.events:
+        events = output_events(out.node, out.stdout)
+        matched, missing = match_in_order(expect.events, events)
+        if missing is not None:
+            problems.append(missing_event(expect.events, matched, missing, events))
     return problems
+
+
+NodesOf = Callable[[str], "set[str]"]
+
+
+def pattern_matches(pattern: EventPattern, event: Event, nodes_of: NodesOf | None = None) -> bool:
+    """Whether an event is the one a pattern describes (node and app may be globs; a field
+    given as text matches the value's text, so ``port: "5000"`` matches 5000)."""
+    if pattern.event != event.event:
+        return False
+    if pattern.node is not None:
+        nodes = nodes_of(pattern.node) if nodes_of else {pattern.node}
+        if event.node not in nodes and not fnmatch.fnmatchcase(event.node, pattern.node):
+            return False
+    if pattern.app is not None and not fnmatch.fnmatchcase(event.app, pattern.app):
+        return False
+    for key, want in pattern.fields.items():
+        have = event.peer if key == "peer" else event.fields.get(key, _MISSING)
+        if have is _MISSING or not _same(want, have):
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def _same(want: Any, have: Any) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    if isinstance(want, str) and not isinstance(have, str):
+        return want == str(have)
+    return bool(want == have)
+
+
+def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
+                   nodes_of: NodesOf | None = None) -> tuple[list[Event], int | None]:
+    """The events matching the patterns in order (others may come between), earliest first,
+    and the index of the first pattern not found after the previous match (None: all found)."""
+    matched: list[Event] = []
+    start = 0
+    for index, pattern in enumerate(patterns):
+        found = next((i for i in range(start, len(events))
+                      if pattern_matches(pattern, events[i], nodes_of)), None)
+        if found is None:
+            return matched, index
+        matched.append(events[found])
+        start = found + 1
+    return matched, None
+
+
+def describe_pattern(pattern: EventPattern) -> str:
+    """``server tcp-server accepted (local=...:5000)``."""
+    who = " ".join(x for x in (pattern.node, pattern.app) if x)
+    fields = ", ".join(f"{k}={v}" for k, v in pattern.fields.items())
+    return f"{who + ' ' if who else ''}{pattern.event}" + (f" ({fields})" if fields else "")
+
+
+def describe_event(event: Event) -> str:
+    return f"{event.node} {event.app} {event.event}" + (f" {event.peer}" if event.peer else "")
+
+
+def missing_event(patterns: Sequence[EventPattern], matched: list[Event], missing: int,
+                  events: Sequence[Event], nodes_of: NodesOf | None = None) -> str:
+    """Which pattern was not found, after which event."""
+    after = f" after {describe_event(matched[-1])}" if matched else ""
+    anywhere = any(pattern_matches(patterns[missing], e, nodes_of) for e in events)
+    where = " (it happened, but earlier)" if anywhere and matched else ""
+    return (f"expected event {missing + 1} of {len(patterns)}, "
+            f"{describe_pattern(patterns[missing])}{after}{where}; "
+            f"{len(matched)} matched in order")
 
 
 def check_duration(expect: Expect, seconds: float) -> list[str]:

@@ -75,8 +75,8 @@ def run(
                        started=time.time(), run_dir=str(folder))
     t0 = time.monotonic()
     lab.up(progress=progress)
+    runner = StepRunner(lab, folder, on_step)
     try:
-        runner = StepRunner(lab, folder, on_step)
         for i, step in enumerate(steps, 1):
             if on_step_start:
                 on_step_start(str(i), describe(step))
@@ -86,6 +86,7 @@ def run(
         raise
     finally:
         try:
+            runner.close()
             _collect(lab, folder, result)
             result.duration = time.monotonic() - t0
             report.write_all(result, folder, junit)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import struct
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +16,20 @@ from typing import Any
 
 from socklab.errors import LabError
 from socklab.lab import Lab, LabNode
+from socklab.observe import netstat
+from socklab.observe.capture import READY_TIMEOUT, CaptureResult, capture
+from socklab.observe.pcap import TcpConversation
 from socklab.observe.sockets import SocketRow
+from socklab.observe.timeline import Event, merge, output_events
 from socklab.scenario import expect
 from socklab.scenario.results import NodeOutput, StepResult
 from socklab.topology.model import (
+    CaptureSpec,
+    CompareSocketsSpec,
+    ExpectCaptureSpec,
+    ExpectRatioSpec,
     ExpectSocketsSpec,
+    ExpectTimelineSpec,
     ParallelStep,
     RunSpec,
     StartSpec,
@@ -34,13 +46,58 @@ class StepFailed(Exception):
     """A step's expectation was not met; the message says what was expected and seen."""
 
 
+class Capture:
+    """A capture step's tcpdump, running in a thread until its ``expect_capture`` (or the end)."""
+
+    def __init__(self, node: LabNode, spec: CaptureSpec, path: Path) -> None:
+        self.node = node
+        self.path = path
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.result: CaptureResult | None = None
+        self.error: LabError | None = None
+        self._thread = threading.Thread(target=self._run, args=(spec,), daemon=True)
+        self._thread.start()
+
+    def _run(self, spec: CaptureSpec) -> None:
+        try:
+            self.result = capture(self.node, self.path, iface=spec.iface, bpf=spec.filter,
+                                  on_ready=self.ready.set, stop=self.stop)
+        except LabError as exc:
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def finish(self) -> CaptureResult:
+        """Stop tcpdump and read what it wrote."""
+        self.stop.set()
+        self._thread.join(30)
+        if self.result is None:
+            raise self.error or LabError(f"the capture in node '{self.node.name}' did not stop")
+        return self.result
+
+
 class StepRunner:
-    """Runs steps in order; ``on_done`` sees every result (parallel children included)."""
+    """Runs steps in order; ``on_done`` sees every result (parallel children included).
+
+    It remembers what ran: run steps by ``id`` (``expect_ratio``), their outputs (the
+    timeline of ``expect_timeline``) and the captures still running (:meth:`close` stops them).
+    """
 
     def __init__(self, lab: Lab, run_dir: Path, on_done: StepHook | None = None) -> None:
         self.lab = lab
         self.run_dir = run_dir
         self.on_done = on_done or (lambda _: None)
+        self.results: list[StepResult] = []
+        self.by_id: dict[str, StepResult] = {}
+        self.captures: dict[str, Capture] = {}
+
+    def close(self) -> None:
+        """Stop the captures no ``expect_capture`` stopped (their pcaps stay in the run folder)."""
+        for cap in self.captures.values():
+            if not cap.stop.is_set():
+                with contextlib.suppress(LabError):
+                    cap.finish()
 
     def run(self, step: Strict, index: str) -> StepResult:
         kind = step_kind(step)
@@ -55,6 +112,10 @@ class StepRunner:
         except LabError as exc:
             result.status, result.detail = "error", exc.message
         result.duration = time.monotonic() - t0
+        self.results.append(result)
+        ident = getattr(spec, "id", None)
+        if isinstance(spec, RunSpec) and ident is not None:
+            self.by_id[ident] = result
         self.on_done(result)
         return result
 
@@ -132,6 +193,86 @@ class StepRunner:
             raise StepFailed(f"expected {bound} {_socket_words(spec)} on {spec.node}, "
                              f"found {total} ({result.detail.removeprefix('found ')})")
 
+    def _expect_timeline(self, spec: ExpectTimelineSpec, result: StepResult) -> None:
+        topo = self.lab.topology
+
+        def nodes_of(pattern: str) -> set[str]:
+            return set(topo.match_nodes(pattern)) if topo else {pattern}
+
+        deadline = time.monotonic() + spec.timeout
+        while True:
+            events = self._timeline()
+            matched, missing = expect.match_in_order(spec.events, events, nodes_of)
+            if missing is None:
+                result.detail = "in order: " + " → ".join(expect.describe_event(e) for e in matched)
+                return
+            if time.monotonic() >= deadline:
+                raise StepFailed(expect.missing_event(spec.events, matched, missing, events,
+                                                      nodes_of))
+            time.sleep(POLL * 2)
+
+    def _timeline(self) -> list[Event]:
+        """The merged events so far: the nodes' logs and the commands the steps ran."""
+        nodes = self.lab.nodes()
+        with ThreadPoolExecutor(max_workers=min(len(nodes), 8) or 1) as pool:
+            texts = list(pool.map(lambda n: n.logs(), nodes))
+        ran = [e for r in list(self.results) for o in r.outputs
+               for e in output_events(o.node, o.stdout)]
+        return merge(zip((n.name for n in nodes), texts, strict=True), ran)
+
+    def _expect_ratio(self, spec: ExpectRatioSpec, result: StepResult) -> None:
+        missing = [i for i in (spec.of, spec.to) if i not in self.by_id]
+        if missing:
+            raise LabError(f"no run step with id {missing[0]!r} has run yet")
+        top, bottom = self.by_id[spec.of].duration, self.by_id[spec.to].duration
+        ratio = top / bottom if bottom > 0 else float("inf")
+        result.detail = f"{spec.of} {top:.2f} s / {spec.to} {bottom:.2f} s = {ratio:.2f}"
+        if (spec.min is not None and ratio < spec.min) or (spec.max is not None and ratio > spec.max):
+            raise StepFailed(f"expected a ratio {_bounds(spec.min, spec.max)}, got {result.detail}")
+
+    def _capture(self, spec: CaptureSpec, result: StepResult) -> None:
+        targets = self.nodes(spec.node)
+        if len(targets) != 1:
+            raise LabError(f"a capture runs in one node; {spec.node!r} matches {len(targets)}")
+        folder = self.run_dir / "captures"
+        folder.mkdir(parents=True, exist_ok=True)
+        cap = Capture(targets[0], spec, folder / f"{spec.id}.pcap")
+        self.captures[spec.id] = cap
+        if not cap.ready.wait(READY_TIMEOUT + 5) or cap.error is not None:
+            raise cap.error or LabError(f"tcpdump did not start in node '{targets[0].name}'")
+        result.detail = f"tcpdump on {spec.iface} in {targets[0].name}" + (
+            f" ({spec.filter})" if spec.filter else "")
+
+    def _expect_capture(self, spec: ExpectCaptureSpec, result: StepResult) -> None:
+        cap = self.captures.get(spec.capture)
+        if cap is None:
+            raise LabError(f"no capture with id {spec.capture!r} was started")
+        found = cap.finish()
+        matching = [c for c in found.conversations if _conversation_matches(spec, c)]
+        shown = "; ".join(_conversation_text(c, spec.server_port) for c in matching[:4])
+        result.detail = (f"{len(matching)} of {len(found.conversations)} connections in "
+                         f"{len(found.packets)} packets ({found.path.name})"
+                         + (f": {shown}" if shown else ""))
+        if len(matching) < spec.min or (spec.max is not None and len(matching) > spec.max):
+            seen = "; ".join(_conversation_text(c, None) for c in found.conversations[:4])
+            raise StepFailed(f"expected {_bounds(spec.min, spec.max)} connections with "
+                             f"{_capture_words(spec)}, found {len(matching)}"
+                             + (f" (seen: {seen})" if seen else " (no TCP connection seen)"))
+
+    def _compare_sockets(self, spec: CompareSocketsSpec, result: StepResult) -> None:
+        def one(node: LabNode) -> tuple[NodeOutput, netstat.Comparison]:
+            t0 = time.monotonic()
+            found = netstat.compare(node, spec.tool)
+            return NodeOutput(node.name, 0, found.output, "", time.monotonic() - t0), found
+
+        pairs = self._on_nodes(spec.node, one)
+        result.outputs = [o for o, _ in pairs]
+        rows = sum(len(c.ours) for _, c in pairs)
+        result.detail = f"{rows} rows agree with {' '.join(netstat.COMMANDS[spec.tool])}"
+        problems = [f"{c.node}: " + "; ".join(c.differences()[:6]) for _, c in pairs if not c.agree]
+        if problems:
+            raise StepFailed(f"socklab and {spec.tool} disagree: " + " | ".join(problems))
+
     def _fault(self, spec: Any, result: StepResult) -> None:
         raise LabError("fault steps are not available yet")
 
@@ -149,6 +290,44 @@ class StepRunner:
             (folder / f"{node}.json").write_text(json.dumps(node_rows, indent=2))
         result.snapshot = by_node
         result.detail = f"{len(rows)} sockets on {len(by_node)} nodes"
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def _conversation_matches(spec: ExpectCaptureSpec, conv: TcpConversation) -> bool:
+    return all((
+        spec.server_port is None or int(conv.server.rsplit(":", 1)[1]) == spec.server_port,
+        spec.handshake is None or conv.handshake == spec.handshake,
+        spec.teardown is None or conv.teardown == spec.teardown,
+        spec.outcome is None or conv.outcome == spec.outcome,
+    ))
+
+
+def _conversation_text(conv: TcpConversation, port: int | None) -> str:
+    """``a → b: SYN SYN-ACK ACK | FIN client, FIN server, ACK (closed)``, and how the server
+    port's two bytes are on the wire (network byte order: most significant first)."""
+    text = (f"{conv.client} → {conv.server}: {' '.join(conv.handshake) or '-'} | "
+            f"{', '.join(conv.teardown) or '-'} ({conv.outcome})")
+    if port is not None:
+        text += f", port {port} on the wire: {struct.pack('!H', port).hex(' ')}"
+    return text
+
+
+def _capture_words(spec: ExpectCaptureSpec) -> str:
+    parts = []
+    if spec.server_port is not None:
+        parts.append(f"server port {spec.server_port}")
+    if spec.handshake is not None:
+        parts.append(f"handshake {' '.join(spec.handshake)}")
+    if spec.teardown is not None:
+        parts.append(f"teardown {', '.join(spec.teardown)}")
+    if spec.outcome is not None:
+        parts.append(f"outcome {spec.outcome}")
+    return ", ".join(parts) or "any traffic"
 
 
 def _timed_exec(node: LabNode, argv: list[str]) -> NodeOutput:
@@ -223,4 +402,17 @@ def describe(step: Strict) -> str:
         return f"sleep {spec:g} s"
     if kind == "snapshot":
         return "snapshot sockets"
+    if isinstance(spec, ExpectTimelineSpec):
+        shown = " → ".join(expect.describe_pattern(e) for e in spec.events[:4])
+        more = f" → ... ({len(spec.events)} events)" if len(spec.events) > 4 else ""
+        return f"expect_timeline {shown}{more}"
+    if isinstance(spec, ExpectRatioSpec):
+        return f"expect_ratio {spec.of} / {spec.to} {_bounds(spec.min, spec.max)}"
+    if isinstance(spec, CaptureSpec):
+        return f"capture {spec.id} in {spec.node}" + (f": {spec.filter}" if spec.filter else "")
+    if isinstance(spec, ExpectCaptureSpec):
+        count = f"{spec.min}..{spec.max}" if spec.max is not None else f">= {spec.min}"
+        return f"expect_capture {spec.capture}: {count} connections with {_capture_words(spec)}"
+    if isinstance(spec, CompareSocketsSpec):
+        return f"compare_sockets {spec.node} with {spec.tool}"
     return kind

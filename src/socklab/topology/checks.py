@@ -146,6 +146,7 @@ def check(source: SourceMap) -> list[Problem]:
         *_published_ports(lab),
         *_step_nodes(lab),
         *_commands(lab),
+        *_step_references(lab),
         *_dns(lab),
     ]
 
@@ -361,17 +362,90 @@ def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
         if kind == "parallel" and isinstance(spec, list):
             yield from _steps(lab, spec, (*path, i, "parallel"))
             continue
-        node = spec.get("node") if isinstance(spec, dict) else None
-        if not isinstance(node, str) or not re.fullmatch(NODE_PATTERN, node):
-            continue  # missing or malformed: pydantic reports it
-        if lab.topology.match_nodes(node):
+        spec = spec if isinstance(spec, dict) else {}
+        targets: list[tuple[DocPath, Any]] = [((*path, i, kind, "node"), spec.get("node"))]
+        patterns = spec.get("events") if kind == "expect_timeline" else _mapping(
+            spec.get("expect")).get("events") if kind == "run" else None
+        events_path = (*path, i, kind, "events") if kind == "expect_timeline" else (
+            *path, i, kind, "expect", "events")
+        for j, pattern in enumerate(patterns if isinstance(patterns, list) else []):
+            if isinstance(pattern, dict) and "node" in pattern:
+                targets.append(((*events_path, j, "node"), pattern["node"]))
+        for where, node in targets:
+            problem = _no_such_node(lab, node, where)
+            if problem is not None:
+                yield problem
+        node = spec.get("node")
+        if kind == "capture" and isinstance(node, str) and len(lab.topology.match_nodes(node)) > 1:
+            yield lab.source.problem(
+                (*path, i, kind, "node"),
+                f"a capture runs in one node; {node!r} matches "
+                f"{len(lab.topology.match_nodes(node))}",
+                "name one node (e.g. the server: it sees every client's packets)")
+
+
+def _no_such_node(lab: _Lab, node: Any, where: DocPath) -> Problem | None:
+    if not isinstance(node, str) or not re.fullmatch(NODE_PATTERN, node):
+        return None  # missing or malformed: pydantic reports it
+    if lab.topology.match_nodes(node):
+        return None
+    choices = [*lab.nodes, *lab.instances]
+    choices += [f"{n}-*" for n, r in lab.replicas.items() if r is not None]
+    hint = did_you_mean(node, choices) or (
+        f"nodes are: {listing(lab.instances)}" if lab.instances else None
+    )
+    return lab.source.problem(where, f"no node matches {node!r}", hint)
+
+
+def _flatten(steps: list[Any], path: DocPath) -> Iterator[tuple[DocPath, str, dict[str, Any]]]:
+    """``(path, kind, spec)`` of every well-formed step, parallel children included, in order."""
+    for i, step in enumerate(steps):
+        if not (isinstance(step, dict) and len(step) == 1):
             continue
-        choices = [*lab.nodes, *lab.instances]
-        choices += [f"{n}-*" for n, r in lab.replicas.items() if r is not None]
-        hint = did_you_mean(node, choices) or (
-            f"nodes are: {listing(lab.instances)}" if lab.instances else None
-        )
-        yield lab.source.problem((*path, i, kind, "node"), f"no node matches {node!r}", hint)
+        kind, spec = next(iter(step.items()))
+        if kind == "parallel" and isinstance(spec, list):
+            yield from _flatten(spec, (*path, i, "parallel"))
+        elif isinstance(spec, dict):
+            yield (*path, i, kind), kind, spec
+
+
+def _step_references(lab: _Lab) -> Iterator[Problem]:
+    """Step ids are unique in a scenario; ``expect_ratio`` names earlier run steps and
+    ``expect_capture`` an earlier capture, each capture checked once."""
+    for name, steps in _mapping(lab.source.data.get("scenarios")).items():
+        if not isinstance(steps, list):
+            continue
+        runs: list[str] = []
+        captures: list[str] = []
+        checked: set[str] = set()
+        for path, kind, spec in _flatten(steps, ("scenarios", name)):
+            ident = spec.get("id")
+            if kind in ("run", "capture") and isinstance(ident, str):
+                if ident in runs or ident in captures:
+                    yield lab.source.problem((*path, "id"), f"id {ident!r} is used twice",
+                                             "give each step its own id")
+                (runs if kind == "run" else captures).append(ident)
+            elif kind == "expect_ratio":
+                for key in ("of", "to"):
+                    ref = spec.get(key)
+                    if isinstance(ref, str) and ref not in runs:
+                        yield lab.source.problem(
+                            (*path, key), f"no earlier run step has id {ref!r}",
+                            did_you_mean(ref, runs) or (
+                                "give the run steps to compare an `id:`, before this step"))
+            elif kind == "expect_capture":
+                ref = spec.get("capture")
+                if not isinstance(ref, str):
+                    continue
+                if ref not in captures:
+                    yield lab.source.problem(
+                        (*path, "capture"), f"no earlier capture step has id {ref!r}",
+                        did_you_mean(ref, captures) or "start it with `capture: {node, id}` first")
+                elif ref in checked:
+                    yield lab.source.problem(
+                        (*path, "capture"), f"capture {ref!r} is already stopped by an earlier "
+                        "expect_capture", "check one capture once, or capture again")
+                checked.add(ref)
 
 
 def _commands(lab: _Lab) -> Iterator[Problem]:

@@ -252,12 +252,52 @@ def _port_in_range(value: str) -> str:
     return value
 
 
+StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,40}$")]
+"""A name a later step uses to refer to an earlier one (``expect_ratio``, ``expect_capture``)."""
+
+EventField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {value!r}: {exc} — fix it, or use "
+                         "stdout_contains for plain text") from None
+    return value
+
+
+def _event_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
+        raise ValueError(f"{value!r} is not an event name — events are named in lower case, "
+                         "as the apps print them (listening, accepted, connected, sent...)")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value.strip():
+        raise ValueError("a topic is one line — put the rest in `description:`")
+    return value.strip()
+
+
+class EventPattern(Strict):
+    """An app event to look for: its ``event`` name, and optionally the node (a name or a
+    glob), the app (``tcp-server``, ``tcp-server#2``; a glob) and field values."""
+
+    event: Annotated[str, AfterValidator(_event_name)]
+    node: NodePattern | None = None
+    app: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?#\[\]-]+$")] | None = None
+    fields: dict[EventField, str | int | float | bool | None] = {}
+
+
 class Expect(Strict):
     exit: Annotated[int, Field(ge=0, le=255)] | None = None
     errno: Annotated[
         str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_known_error_name)
     ] | None = None
     stdout_contains: str | None = None
+    stdout_matches: Annotated[str, AfterValidator(_compiles)] | None = None
+    events: list[EventPattern] = []
     duration_max: Seconds | None = None
     duration_min: Annotated[float, Field(ge=0)] | None = None
 
@@ -285,6 +325,7 @@ class RunSpec(Strict):
     cmd: Command
     timeout: Seconds = 60
     expect: Expect = Expect()
+    id: StepId | None = None
 
     _split = field_validator("cmd", mode="before")(lambda cls, v: split_command(v))
 
@@ -330,6 +371,72 @@ class ExpectSocketsSpec(Strict):
         return v
 
 
+class ExpectTimelineSpec(Strict):
+    """These events happen in this order in the lab's merged timeline (other events may come
+    between them); polled until ``timeout``, since a started app logs a little later."""
+
+    events: list[EventPattern] = Field(min_length=1)
+    timeout: Seconds = 5
+
+
+class ExpectRatioSpec(Strict):
+    """The duration of the run step ``of`` divided by that of the run step ``to``."""
+
+    of: StepId
+    to: StepId
+    min: Annotated[float, Field(gt=0)] | None = None
+    max: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> ExpectRatioSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is more than max {self.max:g} — no ratio is both")
+        if self.of == self.to:
+            raise ValueError(f"'of' and 'to' are both {self.of!r} — compare two different steps")
+        return self
+
+
+class CaptureSpec(Strict):
+    """Start capturing packets in a node (tcpdump) until its ``expect_capture`` step."""
+
+    node: NodePattern
+    id: StepId
+    filter: Annotated[str, StringConstraints(max_length=500)] = ""
+    iface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,15}$")] = "any"
+
+
+Handshake = Annotated[list[str], BeforeValidator(lambda v: v.split() if isinstance(v, str) else v)]
+
+
+class ExpectCaptureSpec(Strict):
+    """Stop a capture and count the TCP connections in it that match every condition given."""
+
+    capture: StepId
+    server_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    handshake: Handshake | None = None
+    teardown: list[str] | None = None
+    outcome: Literal["closed", "refused", "reset", "established", "partial"] | None = None
+    min: Annotated[int, Field(ge=0)] = 1
+    max: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("max")
+    @classmethod
+    def _max_above_min(cls, v: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min")
+        if v is not None and low is not None and v < low:
+            raise ValueError(f"max {v} is less than min {low} — make max at least min")
+        return v
+
+
+class CompareSocketsSpec(Strict):
+    """The socket table socklab reads agrees, row for row, with the node's own tool."""
+
+    node: NodePattern
+    tool: Literal["netstat", "ss"] = "netstat"
+
+
 class FaultSpec(BaseModel):
     """Faults are defined by a later issue; the model keeps their keys for a clear rejection."""
 
@@ -368,10 +475,32 @@ class SnapshotStep(Strict):
     snapshot: Literal["sockets"]
 
 
+class ExpectTimelineStep(Strict):
+    expect_timeline: ExpectTimelineSpec
+
+
+class ExpectRatioStep(Strict):
+    expect_ratio: ExpectRatioSpec
+
+
+class CaptureStep(Strict):
+    capture: CaptureSpec
+
+
+class ExpectCaptureStep(Strict):
+    expect_capture: ExpectCaptureSpec
+
+
+class CompareSocketsStep(Strict):
+    compare_sockets: CompareSocketsSpec
+
+
 STEP_KINDS: dict[str, type[Strict]] = {
     "start": StartStep, "run": RunStep, "parallel": ParallelStep, "wait": WaitStep,
     "expect_sockets": ExpectSocketsStep, "fault": FaultStep, "sleep": SleepStep,
-    "snapshot": SnapshotStep,
+    "snapshot": SnapshotStep, "expect_timeline": ExpectTimelineStep,
+    "expect_ratio": ExpectRatioStep, "capture": CaptureStep, "expect_capture": ExpectCaptureStep,
+    "compare_sockets": CompareSocketsStep,
 }
 
 def _step_tag(value: Any) -> str | None:
@@ -389,7 +518,12 @@ Step = Annotated[
     | Annotated[ExpectSocketsStep, Tag("expect_sockets")]
     | Annotated[FaultStep, Tag("fault")]
     | Annotated[SleepStep, Tag("sleep")]
-    | Annotated[SnapshotStep, Tag("snapshot")],
+    | Annotated[SnapshotStep, Tag("snapshot")]
+    | Annotated[ExpectTimelineStep, Tag("expect_timeline")]
+    | Annotated[ExpectRatioStep, Tag("expect_ratio")]
+    | Annotated[CaptureStep, Tag("capture")]
+    | Annotated[ExpectCaptureStep, Tag("expect_capture")]
+    | Annotated[CompareSocketsStep, Tag("compare_sockets")],
     Discriminator(
         _step_tag,
         custom_error_type="step_kind",
@@ -470,10 +604,13 @@ class Dns(Strict):
 
 
 class Topology(Strict):
-    """A lab: networks, nodes and the scenarios that drive them."""
+    """A lab: networks, nodes and the scenarios that drive them; ``topic`` and ``description``
+    say what it teaches (``socklab labs`` lists them)."""
 
     name: LabName
-    description: str = ""
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=60),
+                     AfterValidator(_one_line)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
     networks: dict[NetName, Network] = Field(min_length=1)
     nodes: dict[NodeName, Node] = Field(min_length=1)
     scenarios: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")], list[Step]] = {}

@@ -65,6 +65,10 @@ def json_schema() -> dict[str, Any]:
             "description": port.pop("description", ""),
             "anyOf": [port, short, _PORT_STRING],
         }
+    handshake = defs.get("ExpectCaptureSpec", {}).get("properties", {}).get("handshake")
+    if handshake is not None:
+        words = {"type": "string", "description": "steps separated by spaces: SYN SYN-ACK ACK"}
+        handshake["anyOf"] = [words, *handshake.get("anyOf", [])]
     if "dns" in props and "DnsRecord" in defs:
         records = {"type": "array", "items": {"$ref": "#/$defs/DnsRecord"}}
         props["dns"] = {"anyOf": [*props["dns"].get("anyOf", [props["dns"]]), records]}
