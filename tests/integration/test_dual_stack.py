@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from socklab import Lab
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import lab_name
 

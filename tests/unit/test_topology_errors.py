@@ -561,8 +561,8 @@ nodes:
 scenarios:
   default:
     - expect_ratio: {of: fast, to: slow, min: 2}
-    - run: {node: a, cmd: x, id: fast, expect: {stdout_matches: "a(b", events: [{event: Connected}, {node: b, event: x}]}}
-    - run: {node: a, cmd: x, id: fast}
+    - run: {node: a, cmd: date, id: fast, expect: {stdout_matches: "a(b", events: [{event: Connected}, {node: b, event: x}]}}
+    - run: {node: a, cmd: date, id: fast}
     - expect_ratio: {of: fast, to: fats}
     - expect_ratio: {of: fast, to: fast, min: 1}
     - capture: {node: c, id: cap}

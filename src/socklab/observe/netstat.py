@@ -12,13 +12,10 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from socklab.errors import LabError
-from socklab.observe.sockets import READER, SocketRow, unmapped
-
-if TYPE_CHECKING:
-    from socklab.lab import LabNode
+from socklab.observe.sockets import READER, Exec, SocketRow, unmapped
 
 Tool = Literal["netstat", "ss"]
 COMMANDS: dict[str, list[str]] = {"netstat": ["netstat", "-tuanpW"], "ss": ["ss", "-tuanpH"]}
@@ -152,22 +149,23 @@ class Comparison:
         ]
 
 
-def compare(node: LabNode, tool: Tool) -> Comparison:
-    """socklab's reader and ``tool`` in one exec (up to ``ATTEMPTS`` times until they agree)."""
+def compare(run: Exec, node: str, tool: Tool) -> Comparison:
+    """socklab's reader and ``tool`` in one exec in ``node`` (up to ``ATTEMPTS`` times until
+    they agree)."""
     script = f"{' '.join(READER)}; echo {_SEPARATOR}; {' '.join(COMMANDS[tool])}"
     parse = parse_netstat if tool == "netstat" else parse_ss
     found: Comparison | None = None
     for _ in range(ATTEMPTS):
-        result = node.exec(["sh", "-c", script])
+        result = run(node, ["sh", "-c", script])
         if _SEPARATOR not in result.stdout or result.exit_code != 0:
             said = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise LabError(
-                f"cannot read the sockets of node '{node.name}' with {tool}: {said[0]}",
+                f"cannot read the sockets of node '{node}' with {tool}: {said[0]}",
                 f"is {tool} in the node's image?",
             )
         ours_json, text = result.stdout.split(_SEPARATOR + "\n", 1)
-        ours = [SocketRow.from_dict(node.name, d) for d in json.loads(ours_json)]
-        found = Comparison(node.name, tool, reader_rows(ours, tool), parse(text), text)
+        ours = [SocketRow.from_dict(node, d) for d in json.loads(ours_json)]
+        found = Comparison(node, tool, reader_rows(ours, tool), parse(text), text)
         if found.agree:
             break
         time.sleep(0.2)

@@ -262,7 +262,7 @@ class StepRunner:
     def _compare_sockets(self, spec: CompareSocketsSpec, result: StepResult) -> None:
         def one(node: LabNode) -> tuple[NodeOutput, netstat.Comparison]:
             t0 = time.monotonic()
-            found = netstat.compare(node, spec.tool)
+            found = netstat.compare(self.lab.exec, node.name, spec.tool)
             return NodeOutput(node.name, 0, found.output, "", time.monotonic() - t0), found
 
         pairs = self._on_nodes(spec.node, one)
