@@ -19,6 +19,7 @@ from socklab import Lab
 from socklab.cli import app
 from socklab.orchestrator.engine_api import Engine
 
+from .browser import measure
 from .conftest import leftovers
 
 runner = CliRunner()
@@ -227,4 +228,9 @@ def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
     assert 'id="verdict">PASSED' in dom.stdout and 'id="topology"' in dom.stdout
     assert 'id="connections"' in dom.stdout and 'id="timeline"' in dom.stdout
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    for width in (1400, 390):  # a desktop and a phone: nothing overflows, wraps or overlaps
+        found = measure(page, width, tmp_path)
+        assert (found["width"], found["scroll"]) == (width, width), found
+        assert found["wrapped"] == found["outside"] == found["overlaps"] == found["spill"] == []
+        assert found["times"] >= 11
     assert leftovers(engine, "echo") == []

@@ -35,8 +35,9 @@ def prepare(folder: Path) -> Path:
     try:
         if folder.is_dir() and any(folder.iterdir()):
             if not is_run_folder(folder):
-                raise LabError(f"{folder} is not empty and is not a socklab run folder "
-                               "(it has no report.json)", hint)
+                raise LabError(
+                    f"{folder} is not empty and is not a socklab run folder (it has no report.json)", hint
+                )
             for name in RUN_FILES:
                 path = folder / name
                 if path.is_dir() and not path.is_symlink():
@@ -60,6 +61,8 @@ def prepare_junit(path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LabError(f"cannot write --junit {path}: {exc.strerror or type(exc).__name__}",
-                       "give a file in a directory you can write, e.g. --junit junit.xml") from None
+        raise LabError(
+            f"cannot write --junit {path}: {exc.strerror or type(exc).__name__}",
+            "give a file in a directory you can write, e.g. --junit junit.xml",
+        ) from None
     return path

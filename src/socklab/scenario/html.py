@@ -1,7 +1,9 @@
 """``report.html``: one self-contained page (no scripts, no fetches) about a run.
 
 Sections: summary, topology diagram (inline SVG), steps, connection map, socket
-tables per snapshot, timeline.
+tables per snapshot, timeline (a sequence diagram per connection, then every event).
+The page fits a phone's width: wide tables and the topology scroll in their own box,
+diagrams scale down, and times and addresses never wrap.
 """
 
 from __future__ import annotations
@@ -10,17 +12,37 @@ import math
 from html import escape
 from typing import Any
 
+from socklab.scenario.conversations import conversations
 from socklab.scenario.results import RunResult, StepResult
+from socklab.scenario.sequence import MARKERS, sequence_svg
+from socklab.scenario.sequence import STYLE as SEQUENCE_STYLE
+
+#: Conversations drawn at most (the others are counted); the first few are open.
+MAX_DIAGRAMS, OPEN_DIAGRAMS = 40, 4
+MAX_EVENTS = 2000
 
 STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{margin:0 0 .2em}h2{margin-top:2em;border-bottom:1px solid #ddd}
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:1em 1.5em;color:#222;
+max-width:1200px}
+h1{margin:0 0 .2em;font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 8px;border-bottom:1px solid #eee;
-text-align:left;vertical-align:top}th{background:#f6f6f6}
+text-align:left;vertical-align:top}th{background:#f6f6f6;white-space:nowrap}
+td.num,td.addr,td.status{white-space:nowrap}td.num{text-align:right}
+td.text{min-width:12em;overflow-wrap:anywhere}
 .passed{color:#176f2c}.failed,.error{color:#b3261e}.badge{padding:2px 8px;border-radius:4px;
-color:#fff}.badge.passed{background:#2e7d32}.badge.failed{background:#c62828}
-pre{background:#f8f8f8;padding:6px;overflow:auto;max-height:20em;margin:0}
-code{font:12px ui-monospace,monospace}svg text{font:12px system-ui,sans-serif}
+color:#fff;white-space:nowrap}.badge.passed{background:#2e7d32}.badge.failed{background:#c62828}
+pre{background:#f8f8f8;padding:6px;overflow:auto;max-height:20em;margin:0;max-width:60em}
+code{font:12px ui-monospace,monospace}
+svg text{font:12px system-ui,sans-serif}svg .addr{font:11px ui-monospace,monospace;fill:#333}
+svg.map{display:block;max-width:100%;height:auto}
+details.conv>summary{cursor:pointer;padding:2px 0}details.conv>summary .addr{font:12px ui-monospace,monospace}
+@media (max-width:640px){body{padding:.6em .8em}
+#steps,#steps tbody{display:block}#steps tr{display:flex;flex-wrap:wrap;border-bottom:1px solid #ddd;
+padding:3px 0}#steps tr:first-child,#steps td.kind{display:none}#steps td{border:0;padding:1px 4px}
+#steps td.status{order:1}#steps td.time{order:2}#steps td.step-text{order:3;flex-basis:100%}
+#steps td.detail{order:4;flex-basis:100%}#steps td.detail:empty{display:none}}
 """
 
 
@@ -30,8 +52,10 @@ def render(result: RunResult) -> str:
     passed = sum(s.passed for s in steps)
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="en"><head><meta charset="utf-8"><title>socklab {escape(result.lab)} '
-        f"— {escape(result.scenario)}</title><style>{STYLE}</style></head><body>",
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>socklab {escape(result.lab)} — {escape(result.scenario)}</title>"
+        f"<style>{STYLE}{SEQUENCE_STYLE}</style></head><body>",
         f'<h1>{escape(result.lab)} / {escape(result.scenario)} '
         f'<span class="badge {status}" id="verdict">{status.upper()}</span></h1>',
         f'<p id="summary">{passed} of {len(steps)} steps passed in {result.duration:.1f} s</p>',
@@ -39,38 +63,49 @@ def render(result: RunResult) -> str:
     if result.error:
         parts.append(f'<p class="failed">{escape(result.error)}</p>')
     parts += [
-        "<h2>Topology</h2>", topology_svg(result.topology, result.nodes),
+        "<h2>Topology</h2>", '<div class="scroll">', topology_svg(result.topology, result.nodes),
+        "</div>",
         "<h2>Steps</h2>", steps_table(result.steps),
         "<h2>Connections</h2>", connections_svg(result),
         "<h2>Sockets</h2>", snapshots(steps),
-        "<h2>Timeline</h2>", timeline(result.timeline),
+        "<h2>Timeline</h2>", timeline(result),
         "</body></html>",
     ]
     return "\n".join(parts)
 
 
 def topology_svg(topo: dict[str, Any], nodes: list[dict[str, Any]]) -> str:
-    """Nodes as boxes on top, networks as bars below, a line per attachment labelled with its IP."""
-    addrs = {n["node"]: n.get("networks", {}) for n in nodes}
+    """Nodes as boxes on top, networks as bars below, a line per attachment labelled with
+    the node's addresses on that network (IPv4, and IPv6 below it)."""
+    v4 = {n["node"]: n.get("networks", {}) for n in nodes}
+    v6 = {n["node"]: n.get("ipv6", {}) for n in nodes}
     names = [n["node"] for n in nodes] or list(topo.get("nodes", {}))
     nets = list(topo.get("networks", {}))
-    width = max(140 * len(names) + 40, 400)
-    height = 110 + 60 * len(nets)
+    labels = [*names, *(a for n in names for a in (*v4.get(n, {}).values(),
+                                                   *v6.get(n, {}).values()))]
+    col = max(150, 8 * max((len(t) for t in labels), default=0) + 40)
+    width = max(col * len(names) + 30, 400)
+    net_y = {net: 130 + 70 * i for i, net in enumerate(nets)}
+    height = 140 + 70 * max(len(nets) - 1, 0) + 10
     out = [f'<svg id="topology" width="{width}" height="{height}" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img">']
-    net_y = {net: 120 + 60 * i for i, net in enumerate(nets)}
+           f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">']
     for net, y in net_y.items():
         out.append(f'<line x1="10" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#1565c0" '
-                   f'stroke-width="4"/><text x="12" y="{y + 16}">{escape(net)}</text>')
+                   f'stroke-width="4"/><text x="12" y="{y + 17}">{escape(net)}</text>')
     for i, name in enumerate(names):
-        x = 30 + 140 * i
-        for net, cidr in addrs.get(name, {}).items():
-            if net in net_y:
-                out.append(f'<line x1="{x + 55}" y1="60" x2="{x + 55}" y2="{net_y[net]}" '
-                           f'stroke="#888"/><text x="{x + 58}" y="{net_y[net] - 6}">'
-                           f"{escape(cidr)}</text>")
-        out.append(f'<rect class="node" x="{x}" y="20" width="110" height="40" rx="6" '
-                   f'fill="#e3f2fd" stroke="#1565c0"/><text x="{x + 8}" y="45">{escape(name)}</text>')
+        x = 20 + col * i
+        stem = x + 24
+        for net, y in net_y.items():
+            addresses = [a for a in (v4.get(name, {}).get(net), v6.get(name, {}).get(net)) if a]
+            if not addresses:
+                continue
+            out.append(f'<line x1="{stem}" y1="60" x2="{stem}" y2="{y}" stroke="#888"/>')
+            for j, address in enumerate(reversed(addresses)):
+                out.append(f'<text class="addr" x="{stem + 5}" y="{y - 7 - 15 * j}">'
+                           f"{escape(address)}</text>")
+        out.append(f'<rect class="node" x="{x}" y="20" width="{col - 20}" height="40" rx="6" '
+                   f'fill="#e3f2fd" stroke="#1565c0"/><text x="{x + 10}" y="45">{escape(name)}'
+                   "</text>")
     out.append("</svg>")
     return "".join(out)
 
@@ -79,44 +114,86 @@ def steps_table(steps: list[StepResult]) -> str:
     rows = []
     for step in (leaf for s in steps for leaf in s.leaves()):
         outputs = "".join(
-            f"<details><summary>{escape(o.node)}: exit {o.exit_code}, {o.duration:.2f} s"
+            f"<details><summary>{escape(o.node)}: exit {o.exit_code}, {o.duration:.2f}&nbsp;s"
             f"</summary><pre><code>{escape(o.stdout + o.stderr)}</code></pre></details>"
             for o in step.outputs
         )
         rows.append(
-            f'<tr class="step {step.status}"><td>{escape(step.index)}</td>'
-            f"<td>{escape(step.kind)}</td><td>{escape(step.title)}</td>"
-            f'<td class="{step.status}">{step.status}</td><td>{step.duration:.2f} s</td>'
-            f"<td>{escape(step.detail)}{outputs}</td></tr>"
+            f'<tr class="step {step.status}"><td class="num">{escape(step.index)}</td>'
+            f'<td class="kind">{escape(step.kind)}</td>'
+            f'<td class="text step-text">{escape(step.title)}</td>'
+            f'<td class="status {step.status}">{step.status}</td>'
+            f'<td class="num time">{step.duration:.2f}&nbsp;s</td>'
+            f'<td class="text detail">{escape(step.detail)}{outputs}</td></tr>'
         )
-    return ('<table id="steps"><tr><th>#</th><th>kind</th><th>step</th><th>status</th>'
-            "<th>time</th><th>detail</th></tr>" + "".join(rows) + "</table>")
+    return ('<div class="scroll"><table id="steps"><tr><th>#</th><th>kind</th><th>step</th>'
+            "<th>status</th><th>time</th><th>detail</th></tr>" + "".join(rows) + "</table></div>")
 
 
 def connections_svg(result: RunResult) -> str:
-    """Who was connected to whom at the last snapshot: nodes on a circle, an arrow per pair."""
+    """Who was connected to whom at the last snapshot: nodes on a circle, an arrow from
+    client to server per pair, labelled with the server's port (and the count)."""
     pairs = result.connections
     if not pairs:
         return "<p>No ESTABLISHED connection was seen in a snapshot.</p>"
     names = sorted({p["client"] for p in pairs} | {p["server"] for p in pairs})
-    r, cx, cy = 120, 200, 160
-    pos = {n: (cx + r * math.cos(2 * math.pi * i / len(names)),
-               cy + r * math.sin(2 * math.pi * i / len(names))) for i, n in enumerate(names)}
-    out = ['<svg id="connections" width="420" height="330" xmlns="http://www.w3.org/2000/svg">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
-           'markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>']
+    r = max(90, 24 * len(names))
+    turn = math.pi / 2 if len(names) > 2 else 0.0  # the first node on top, two side by side
+    pos = {n: (r * math.cos(2 * math.pi * i / len(names) - turn),
+               r * math.sin(2 * math.pi * i / len(names) - turn)) for i, n in enumerate(names)}
+    margin_x, margin_y = 16 + 7 * max(len(n) for n in names), 44
+    left, top = min(x for x, _ in pos.values()) - margin_x, min(y for _, y in pos.values()) - margin_y
+    width = max(x for x, _ in pos.values()) + margin_x - left
+    height = max(y for _, y in pos.values()) + margin_y - top
+    out = [f'<svg id="connections" class="map" width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}" '
+           'xmlns="http://www.w3.org/2000/svg">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+           'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>']
     for p in pairs:
-        (x1, y1), (x2, y2) = pos[p["client"]], pos[p["server"]]
-        out.append(f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" '
-                   f'stroke="#555" marker-end="url(#arrow)"/>')
+        out.append(_connection_arrow(pos[p["client"]], pos[p["server"]], p))
     for n, (x, y) in pos.items():
-        out.append(f'<circle cx="{x:.0f}" cy="{y:.0f}" r="6" fill="#1565c0"/>'
-                   f'<text x="{x + 8:.0f}" y="{y - 8:.0f}">{escape(n)}</text>')
+        right = x >= -1
+        out.append(f'<circle class="node" cx="{x:.1f}" cy="{y:.1f}" r="{DOT}" fill="#1565c0"/>'
+                   f'<text x="{x + (DOT + 5 if right else -DOT - 5):.1f}" '
+                   f'y="{y + (-DOT - 3 if y < -1 else DOT + 13):.1f}" '
+                   f'text-anchor="{"start" if right else "end"}">{escape(n)}</text>')
     out.append("</svg>")
     rows = "".join(f"<tr><td>{escape(p['client'])}</td><td>{escape(p['server'])}</td>"
-                   f"<td>{p['port']}</td><td>{p['count']}</td></tr>" for p in pairs)
-    return "".join(out) + ("<table><tr><th>client</th><th>server</th><th>port</th>"
-                           f"<th>connections</th></tr>{rows}</table>")
+                   f"<td class=\"num\">{p['port']}</td><td class=\"num\">{p['count']}</td></tr>"
+                   for p in pairs)
+    return "".join(out) + ('<div class="scroll"><table><tr><th>client</th><th>server</th>'
+                           f"<th>port</th><th>connections</th></tr>{rows}</table></div>")
+
+
+DOT = 7
+BEND = 0.18  # a curve, so that a pair connected both ways shows two arrows
+
+
+def _connection_arrow(a: tuple[float, float], b: tuple[float, float], pair: dict[str, Any]) -> str:
+    """A curved arrow from a's dot to b's dot, ending at the dot's edge (not under it)."""
+    (x1, y1), (x2, y2) = a, b
+    dx, dy = x2 - x1, y2 - y1
+    length = math.hypot(dx, dy) or 1.0
+    # control point: off the middle, to the right of the direction of travel
+    qx, qy = (x1 + x2) / 2 - dy * BEND, (y1 + y2) / 2 + dx * BEND
+    start = _towards((x1, y1), (qx, qy), DOT + 2)
+    end = _towards((x2, y2), (qx, qy), DOT + 3)
+    count = pair.get("count", 1)
+    label = f"tcp/{pair['port']}" + (f" ({count} connections)" if count > 1 else "")
+    # the curve's middle (t = 1/2 of the quadratic), the label just beside it
+    mx, my = (x1 + 2 * qx + x2) / 4, (y1 + 2 * qy + y2) / 4
+    nx, ny = -dy / length, dx / length
+    return (f'<path class="conn" d="M{start[0]:.1f},{start[1]:.1f} Q{qx:.1f},{qy:.1f} '
+            f'{end[0]:.1f},{end[1]:.1f}" fill="none" stroke="#555" stroke-width="1.4" '
+            f'marker-end="url(#arrow)"/><text class="port" x="{mx + nx * 12:.1f}" '
+            f'y="{my + ny * 12 + 4:.1f}" text-anchor="middle">{escape(label)}</text>')
+
+
+def _towards(p: tuple[float, float], q: tuple[float, float], d: float) -> tuple[float, float]:
+    """The point at distance ``d`` from ``p`` towards ``q``."""
+    length = math.hypot(q[0] - p[0], q[1] - p[1]) or 1.0
+    return p[0] + (q[0] - p[0]) * d / length, p[1] + (q[1] - p[1]) * d / length
 
 
 COLUMNS = ("proto", "recv_q", "send_q", "local", "remote", "state", "program")
@@ -131,26 +208,54 @@ def snapshots(steps: list[StepResult]) -> str:
         out.append(f'<h3 class="snapshot">Step {escape(step.index)}: {escape(step.detail)}</h3>')
         for node, rows in sorted((step.snapshot or {}).items()):
             body = "".join(
-                "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in (
-                    r["proto"], r["recv_q"], r["send_q"], f"{r['local_ip']}:{r['local_port']}",
-                    f"{r['remote_ip']}:{r['remote_port']}", r["state"],
-                    f"{r['pid'] or '-'}/{r['program'] or '-'}")) + "</tr>"
+                "<tr>" + "".join(f'<td class="{cls}">{escape(str(cell))}</td>' for cls, cell in (
+                    ("", r["proto"]), ("num", r["recv_q"]), ("num", r["send_q"]),
+                    ("addr", _address(r["local_ip"], r["local_port"])),
+                    ("addr", _address(r["remote_ip"], r["remote_port"])), ("", r["state"]),
+                    ("addr", f"{r['pid'] or '-'}/{r['program'] or '-'}"))) + "</tr>"
                 for r in rows if r["proto"] != "unix"
             )
             head = "".join(f"<th>{c}</th>" for c in COLUMNS)
-            out.append(f"<h4>{escape(node)}</h4><table><tr>{head}</tr>{body}</table>")
+            out.append(f'<h4>{escape(node)}</h4><div class="scroll"><table><tr>{head}</tr>{body}'
+                       "</table></div>")
     return "".join(out)
 
 
-def timeline(events: list[dict[str, Any]]) -> str:
+def _address(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def timeline(result: RunResult) -> str:
+    """A sequence diagram per connection, then every event of the run in a table."""
+    events = result.timeline
     if not events:
         return "<p>No app events.</p>"
     t0 = events[0]["ts"]
+    convs = conversations(events, result.nodes)
+    out = [MARKERS]
+    if convs:
+        out.append(f"<p>{len(convs)} connection{'s' if len(convs) != 1 else ''}, each from its "
+                   "client (left) to its server (right), time going down.</p>")
+    for i, conv in enumerate(convs[:MAX_DIAGRAMS]):
+        client = conv.client.node or conv.client.address
+        server = conv.server.node or "outside the lab"
+        out.append(f'<details class="conv"{" open" if i < OPEN_DIAGRAMS else ""}><summary>'
+                   f"{escape(client)} → {escape(server)} <span class=\"addr\">"
+                   f"{escape(conv.server.address)}</span> ({conv.proto}, {escape(conv.outcome)})"
+                   f"</summary>{sequence_svg(conv, t0)}</details>")
+    if len(convs) > MAX_DIAGRAMS:
+        out.append(f"<p>{len(convs) - MAX_DIAGRAMS} more connections are not drawn; every "
+                   "event is below and in report.json.</p>")
     rows = "".join(
-        f"<tr><td>+{e['ts'] - t0:.3f} s</td><td>{escape(str(e.get('node', '')))}</td>"
+        f'<tr><td class="num time">+{e["ts"] - t0:.3f}&nbsp;s</td>'
+        f"<td>{escape(str(e.get('node', '')))}</td>"
         f"<td>{escape(str(e.get('app', '')))}</td><td>{escape(str(e.get('event', '')))}</td>"
-        f"<td>{escape(str(e.get('peer') or ''))}</td></tr>"
-        for e in events[:2000]
+        f'<td class="addr">{escape(str(e.get("peer") or ""))}</td></tr>'
+        for e in events[:MAX_EVENTS]
     )
-    return ('<table id="timeline"><tr><th>time</th><th>node</th><th>app</th><th>event</th>'
-            f"<th>peer</th></tr>{rows}</table>")
+    shown = f"the first {MAX_EVENTS} of " if len(events) > MAX_EVENTS else ""
+    out.append(f"<details><summary>All events ({shown}{len(events)}), node by node in time "
+               "order</summary>"
+               '<div class="scroll"><table id="timeline"><tr><th>time</th><th>node</th>'
+               f"<th>app</th><th>event</th><th>peer</th></tr>{rows}</table></div></details>")
+    return "".join(out)

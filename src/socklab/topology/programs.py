@@ -30,7 +30,9 @@ def unknown_program(argv0: str) -> tuple[str, str] | None:
     if "/" in argv0 or argv0 in COMMANDS or argv0 in image_programs():
         return None
     apps = [c for c in COMMANDS if not c.startswith("socklab-")]
-    hint = did_you_mean(argv0, COMMANDS) or did_you_mean(argv0, image_programs()) or (
-        f"name a built-in app ({listing(apps, 4)}), a program of the node image or an "
-        "absolute path")
+    hint = (
+        did_you_mean(argv0, COMMANDS)
+        or did_you_mean(argv0, image_programs())
+        or (f"name a built-in app ({listing(apps, 4)}), a program of the node image or an absolute path")
+    )
     return f"no program {argv0!r} in the node image", hint
