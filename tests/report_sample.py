@@ -85,6 +85,8 @@ def timeline() -> list[dict[str, Any]]:
         _event(1.202, "server", "udp-server", 9, "received", f"{V4['peer-2']}:50000", bytes=8),
         _event(1.203, "server", "udp-server", 9, "sent", f"{V4['peer-2']}:50000", bytes=8),
         _event(1.204, "peer-2", "udp-client", 22, "received", f"{V4['server']}:5001", bytes=8),
+        # no connection was tried: no conversation
+        _event(1.25, CLIENT, "tcp-client", 24, "error", "nosuchhost", errno="EAI_NONAME", call="getaddrinfo"),
         _event(
             1.3, CLIENT, "tcp-client", 23, "error", f"{V4['peer-2']}:7000", errno="ETIMEDOUT", call="connect"
         ),

@@ -17,8 +17,9 @@ from typing import Any
 
 #: Events that open a conversation from the client end and carry its own address.
 OPENERS = ("connected",)
-#: A client's failed attempt: a conversation with no server end.
-FAILURES = ("connect_failed", "error")
+#: A client's failed attempt (a retry is one that another address follows); alone, a
+#: conversation with no server end.
+FAILURES = ("retry", "connect_failed", "error")
 
 
 @dataclass
@@ -95,7 +96,8 @@ def conversations(timeline: list[dict[str, Any]], nodes: list[dict[str, Any]]) -
             conv.server = End(e["node"], e["app"], local)
             current[me] = ("server", conv)
         elif me not in current:
-            if kind in FAILURES:  # a connection that never was: refused, timed out...
+            if kind in FAILURES and fields.get("call", "connect") == "connect":
+                # a connection that never was: refused, timed out... (not a failed lookup)
                 conv = Conversation(
                     "udp" if "udp" in e["app"] else "tcp",
                     End(e["node"], e["app"], ""),
