@@ -261,6 +261,17 @@ class LabNode:
         return self.lab.engine.follow_logs(self.container, tail=tail)
 
 
+def lab_of_project(name: str, engine: Engine | None = None) -> str | None:
+    """The lab brought up as the docker-compose project or the stack ``name`` (its file
+    from `socklab compose export`, run with `-p NAME` or `docker stack deploy ... NAME`)."""
+    eng = engine or default_engine()
+    for label in ("com.docker.compose.project", "com.docker.stack.namespace"):
+        found = [c.lab for c in eng.containers({label: name, LABEL_LAB: ""}) if c.lab]
+        if found:
+            return found[0]
+    return None
+
+
 def running_labs(engine: Engine | None = None) -> dict[str, dict[str, int]]:
     """Labs on this host (and the stacks of the Swarm it manages): name -> counts of nodes,
     running nodes and networks."""

@@ -61,7 +61,7 @@ def composed(
     engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Lab, dict[str, Any]]]:
     """A two-network lab with static addresses, aliases and lab DNS, exported and brought up
-    by docker-compose (project name = the lab's name, unique per run)."""
+    by docker-compose (a project name unique per run, other than the lab's)."""
     front, back = free_subnets(engine, 2)
     name = lab_name("compose")
     doc = {
@@ -90,15 +90,16 @@ def composed(
     result = CliRunner().invoke(app, ["compose", "export", str(topo_file), "-o", str(compose_file), "--json"])
     assert result.exit_code == 0, result.output
     exported = json.loads(result.stdout)
+    project = f"{name}-p"
     try:
-        done = compose(compose_file, name, "up", "-d")
+        done = compose(compose_file, project, "up", "-d")
         assert done.returncode == 0, done.stderr
         lab = Lab.named(name, engine=engine)
         for node in exported["compose"]["services"]:  # compose returns once they are started
             wait_ready(lab.node(node))
-        yield lab, exported
+        yield lab, {**exported, "project": project}
     finally:
-        down = compose(compose_file, name, "down", "--timeout", "2")
+        down = compose(compose_file, project, "down", "--timeout", "2")
         deploy.down(engine, name)  # whatever compose left (it must leave nothing)
         assert down.returncode == 0, down.stderr
     assert leftovers(engine, name) == []
@@ -148,11 +149,12 @@ def test_names_resolve_to_the_declared_addresses_from_inside(composed: tuple[Lab
 
 @needs_compose
 def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, dict[str, Any]]) -> None:
-    lab, _ = composed
+    lab, exported = composed
     done = lab.node("client-2").exec(["tcp-client", "www", "5000", "--count", "2"])
     assert done.ok, done.stdout + done.stderr
     runner = CliRunner()
-    result = runner.invoke(app, ["sockets", lab.name, "server", "db", "--json"])
+    project = exported["project"]  # `docker-compose -p PROJECT`: found by its project name
+    result = runner.invoke(app, ["sockets", "--lab", project, "server", "db", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert any(
@@ -160,10 +162,11 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
         for r in rows["server"]
     )
     assert any(r["proto"].startswith("udp") and r["local_port"] == 5353 for r in rows["db"])
-    result = runner.invoke(app, ["exec", lab.name, "db", "--", "hostname", "-f"])
+    result = runner.invoke(app, ["exec", "--lab", project, "db", "--", "hostname", "-f"])
     assert (result.exit_code, result.stdout.strip()) == (0, f"db.{lab.name}.test")
-    result = runner.invoke(app, ["status", lab.name, "--json"])
-    assert {n["node"] for n in json.loads(result.stdout)} >= {"server", "client-1"}
+    for args in (["status", "--lab", project], ["status", lab.name]):
+        result = runner.invoke(app, [*args, "--json"])
+        assert {n["node"] for n in json.loads(result.stdout)} >= {"server", "client-1"}, args
 
 
 def test_a_compose_file_of_our_own_imported_and_run_by_socklab_up(

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from socklab import render
 from socklab.catalog import find_lab_file
 from socklab.errors import LabError
-from socklab.lab import Lab
+from socklab.lab import Lab, lab_of_project
 from socklab.orchestrator.engine_api import Engine
 
 #: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
@@ -123,6 +123,22 @@ LabArg = Annotated[str, typer.Argument(metavar="LAB", help="topology file, shipp
 NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="a node of the lab, e.g. client-1 "
                                         "(`socklab status LAB` lists them)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+OptionalLabArg = Annotated[str | None, typer.Argument(
+    metavar="LAB", help="topology file, shipped lab name, or the name of a lab that is up "
+    "(or give --lab NAME)", show_default=False)]
+LabOpt = Annotated[str | None, typer.Option(
+    "--lab", metavar="NAME", help="a lab that is up, by name (or its docker-compose project "
+    "or stack name); then LAB is left out")]
+
+
+def lab_first(name: str | None, args: list[str], usage: str) -> tuple[str, list[str]]:
+    """The LAB of a command that takes ``LAB ARGS...`` or ``--lab NAME ARGS...``, and the
+    arguments after it."""
+    if name is not None:
+        return name, args
+    if not args:
+        raise LabError("no LAB given", f"e.g. `socklab {usage}` or `--lab NAME`")
+    return args[0], args[1:]
 
 
 @app.callback()
@@ -162,6 +178,9 @@ def open_lab(arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab
         lab = Lab.named(arg)
         if lab.is_up():
             return lab
+        project = lab_of_project(arg)
+        if project is not None:
+            return Lab.named(project)
     raise LabError(f"topology file not found: {arg}",
                    "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that is "
                    "up (`socklab ls`)")

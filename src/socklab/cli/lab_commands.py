@@ -16,10 +16,13 @@ from socklab.cli.app import (
     EngineOpt,
     JsonOpt,
     LabArg,
+    LabOpt,
     NodeArg,
+    OptionalLabArg,
     app,
     build_line,
     engine_named,
+    lab_first,
     open_lab,
     progress_display,
 )
@@ -117,9 +120,12 @@ def _lab_for_down(arg: str) -> Lab:
 
 
 @app.command()
-def status(lab: LabArg, as_json: JsonOpt = False) -> None:
+def status(lab: OptionalLabArg = None, name: LabOpt = None, as_json: JsonOpt = False) -> None:
     """The lab's nodes: container, state and addresses per network."""
-    _print_status(open_lab(lab), as_json)
+    lab_arg, rest = lab_first(name, [lab] if lab else [], "status LAB")
+    if rest:
+        raise LabError("give LAB or --lab NAME, not both", f"e.g. `socklab status --lab {name}`")
+    _print_status(open_lab(lab_arg), as_json)
 
 
 def _print_status(lab: Lab, as_json: bool) -> None:
@@ -152,15 +158,22 @@ def list_labs(as_json: JsonOpt = False) -> None:
 
 @app.command("exec", context_settings={"ignore_unknown_options": True,
                                        "allow_interspersed_args": False})
-def exec_(lab: LabArg, node: NodeArg,
-          cmd: Annotated[list[str], typer.Argument(
-              metavar="-- CMD", help="the command and its arguments (no shell)")]) -> None:
+def exec_(lab: OptionalLabArg = None, node: NodeArg | None = None,
+          cmd: Annotated[list[str] | None, typer.Argument(
+              metavar="-- CMD", help="the command and its arguments (no shell)")] = None,
+          name: LabOpt = None) -> None:
     """Run a command in a node (no shell); its output and exit code pass through."""
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if not cmd:
-        raise LabError("no command given", f"e.g. `socklab exec {lab} {node} -- ip addr`")
-    result = open_lab(lab, up=True).node(node).exec(cmd)
+    lab_arg, args = lab_first(name, [a for a in (lab, node) if a is not None] + (cmd or []),
+                              "exec LAB NODE -- CMD")
+    if not args or args[0] == "--":
+        raise LabError("no NODE given", f"e.g. `socklab exec {lab_arg} client-1 -- ip addr`")
+    node_arg, command = args[0], args[1:]
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise LabError("no command given",
+                       f"e.g. `socklab exec {lab_arg} {node_arg} -- ip addr`")
+    result = open_lab(lab_arg, up=True).node(node_arg).exec(command)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from socklab import render
-from socklab.cli.app import JsonOpt, LabArg, NodeArg, app, open_lab
+from socklab.cli.app import JsonOpt, LabArg, LabOpt, NodeArg, OptionalLabArg, app, lab_first, open_lab
 from socklab.errors import LabError
 
 SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State",
@@ -19,9 +19,10 @@ SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address
 
 @app.command()
 def sockets(
-    lab: LabArg,
+    lab: OptionalLabArg = None,
     nodes: Annotated[list[str] | None, typer.Argument(
         metavar="NODE", help="only these nodes (default: all running nodes)")] = None,
+    name: LabOpt = None,
     proto: Annotated[str | None, typer.Option(
         metavar="PROTO", help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
     state: Annotated[str | None, typer.Option(
@@ -36,7 +37,8 @@ def sockets(
 
     from socklab.observe.sockets import SocketRow, filter_rows, with_names
 
-    the_lab = open_lab(lab, up=True)
+    lab_arg, nodes = lab_first(name, ([lab] if lab else []) + (nodes or []), "sockets LAB")
+    the_lab = open_lab(lab_arg, up=True)
     filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
     order = nodes or [s.node for s in the_lab.status() if s.state == "running"]
     lab_names = the_lab.address_names() if names else {}

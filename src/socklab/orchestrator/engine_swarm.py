@@ -211,7 +211,7 @@ class SwarmEngine(DockerEngine):
 
     def stack_containers(self, lab: str) -> list[str]:
         """The ids of this host's containers of the lab's tasks (they go after the services)."""
-        found = self._api.containers(all=True, filters={"label": f"{LABEL_STACK}={lab}"})
+        found = self._api.containers(all=True, filters={"label": [f"{LABEL_LAB}={lab}", _TASK_ID]})
         return [str(c["Id"]) for c in found if _TASK_ID in (c.get("Labels") or {})]
 
     def tasks(self, lab: str | None) -> list[Task]:

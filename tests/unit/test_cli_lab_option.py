@@ -1,0 +1,36 @@
+"""`--lab NAME` in place of LAB (status, sockets, exec): the arguments shift, mistakes are
+one line and a hint (no daemon is asked before the arguments are understood)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from socklab.cli import app
+from socklab.cli.app import lab_first
+from socklab.errors import LabError
+
+
+def test_lab_first_takes_the_option_or_the_first_argument() -> None:
+    assert lab_first("x", ["client-1", "--", "ls"], "exec") == ("x", ["client-1", "--", "ls"])
+    assert lab_first(None, ["lab.yml", "client-1"], "exec") == ("lab.yml", ["client-1"])
+    with pytest.raises(LabError, match="no LAB given"):
+        lab_first(None, [], "status LAB")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status"], "error: no LAB given"),
+        (["status", "a", "--lab", "b"], "error: give LAB or --lab NAME, not both"),
+        (["exec", "--lab", "x"], "error: no NODE given"),
+        (["exec", "--lab", "x", "client-1"], "error: no command given"),
+        (["exec", "--lab", "x", "client-1", "--"], "error: no command given"),
+        (["sockets"], "error: no LAB given"),
+    ],
+)
+def test_mistakes_are_one_line_and_a_hint(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == message
+    assert result.stderr.splitlines()[1].startswith("hint: ")
