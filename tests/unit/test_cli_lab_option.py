@@ -23,9 +23,8 @@ def test_lab_first_takes_the_option_or_the_first_argument() -> None:
     [
         (["status"], "error: no LAB given"),
         (["status", "a", "--lab", "b"], "error: give LAB or --lab NAME, not both"),
-        (["exec", "--lab", "x"], "error: no NODE given"),
-        (["exec", "--lab", "x", "client-1"], "error: no command given"),
-        (["exec", "--lab", "x", "client-1", "--"], "error: no command given"),
+        (["exec", "--lab", "x", "client-1"], "error: missing argument NODE"),
+        (["exec", "--lab", "x", "client-1", "--"], "error: missing argument '-- CMD'"),
         (["sockets"], "error: no LAB given"),
     ],
 )

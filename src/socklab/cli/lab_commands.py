@@ -158,15 +158,12 @@ def list_labs(as_json: JsonOpt = False) -> None:
 
 @app.command("exec", context_settings={"ignore_unknown_options": True,
                                        "allow_interspersed_args": False})
-def exec_(lab: OptionalLabArg = None, node: NodeArg | None = None,
-          cmd: Annotated[list[str] | None, typer.Argument(
-              metavar="-- CMD", help="the command and its arguments (no shell)")] = None,
+def exec_(lab: LabArg, node: NodeArg,
+          cmd: Annotated[list[str], typer.Argument(
+              metavar="-- CMD", help="the command and its arguments (no shell)")],
           name: LabOpt = None) -> None:
     """Run a command in a node (no shell); its output and exit code pass through."""
-    lab_arg, args = lab_first(name, [a for a in (lab, node) if a is not None] + (cmd or []),
-                              "exec LAB NODE -- CMD")
-    if not args or args[0] == "--":
-        raise LabError("no NODE given", f"e.g. `socklab exec {lab_arg} client-1 -- ip addr`")
+    lab_arg, args = lab_first(name, [lab, node, *cmd], "exec LAB NODE -- CMD")
     node_arg, command = args[0], args[1:]
     if command and command[0] == "--":
         command = command[1:]
