@@ -281,3 +281,19 @@ def test_json_schema_rejects_bad_names_and_keys() -> None:
     assert not validator.is_valid({**base, "nodes": {"a": {"networks": ["lan"], "imgae": "x"}}})
     assert not validator.is_valid({**base, "scenarios": {"d": [{"runn": {}}]}})
     assert validator.is_valid({**base, "scenarios": {"d": [{"run": {"node": "a", "cmd": "x y"}}]}})
+
+
+def test_the_schema_describes_every_step_kind_and_every_key() -> None:
+    """An editor shows a description for every key of a step (and of the lab's other models)."""
+    from socklab.topology import json_schema
+    from socklab.topology.model import STEP_KINDS
+
+    defs = json_schema()["$defs"]
+    step_models = {m.__name__ for m in STEP_KINDS.values()}
+    specs = {"StartSpec", "RunSpec", "WaitSpec", "ExpectSocketsSpec", "Expect"}
+    for name in step_models | specs | {"Node", "Network", "Attachment", "DnsRecord", "Dns"}:
+        assert defs[name].get("description"), name
+        for key, prop in defs[name].get("properties", {}).items():
+            assert prop.get("description"), f"{name}.{key}"
+    assert "step" in defs["RunStep"]["description"]
+    assert "argv" in defs["RunSpec"]["properties"]["cmd"]["description"]

@@ -7,7 +7,8 @@ A change of node code therefore rebuilds only the node layer.
 
 Two ways to get a base: ``pull`` (``docker build`` FROM a Python slim image, needs
 a registry) and ``bootstrap`` (a Debian rootfs made by ``mmdebstrap`` from the
-host's own apt sources, then ``docker import``-ed; needs no registry).
+host's own apt sources, see :mod:`socklab.orchestrator.bootstrap`, then
+``docker import``-ed; needs no registry).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import io
-import os
-import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -31,6 +29,7 @@ from typing import Literal
 
 import socklab.nodes
 from socklab.errors import LabError
+from socklab.orchestrator import bootstrap
 from socklab.orchestrator.engine_api import Engine
 
 Method = Literal["auto", "pull", "bootstrap"]
@@ -42,15 +41,6 @@ RECIPE_DIR = Path(__file__).parent / "recipe"
 NODES_DIR = Path(socklab.nodes.__file__).parent
 IN_IMAGE_ROOT = "/opt/socklab"
 IN_BIN = "/usr/local/bin"
-APT_SOURCES = Path("/etc/apt/sources.list")
-APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
-#: Host apt settings worth keeping when mmdebstrap runs apt with its own config.
-APT_PASSTHROUGH = (
-    "Acquire::http::Proxy",
-    "Acquire::https::Proxy",
-    "Acquire::Check-Valid-Until",
-    "Acquire::Check-Date",
-)
 
 
 @dataclass(frozen=True)
@@ -229,166 +219,16 @@ def _bootstrap_base(engine: Engine, base: str, say: Progress) -> None:
     if mmdebstrap is None:
         raise LabError("mmdebstrap not found", "install it: apt-get install mmdebstrap")
     repo, _, tag = base.partition(":")
-    with tempfile.TemporaryDirectory(prefix="socklab-bootstrap-") as tmp:
-        sources = Path(tmp) / "host.sources"
-        suite = _host_codename()
-        sources.write_text(_host_sources(suite))
-        rootfs = Path(tmp) / "rootfs.tar"
-        _run_mmdebstrap(_mmdebstrap_argv(mmdebstrap, suite, sources, rootfs), say)
-        say(f"importing rootfs ({rootfs.stat().st_size // 2**20} MiB)")
-        engine.import_image(rootfs, repo, tag, changes=_image_config())
-
-
-def _mmdebstrap_argv(mmdebstrap: str, suite: str, sources: Path, target: Path) -> list[str]:
     packages = [
         line.strip()
         for line in (RECIPE_DIR / "packages.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    argv = [
-        mmdebstrap,
-        "--mode=root" if os.geteuid() == 0 else "--mode=unshare",
-        "--variant=essential",
-        "--format=tar",
-        f"--include={','.join(packages)}",
-        f"--dpkgopt={RECIPE_DIR / 'dpkg-excludes.cfg'}",
-        '--customize-hook=rm -rf "$1"/var/log/*.log "$1"/var/log/apt'
-        ' "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old',
-    ]
-    merged_usr = Path("/usr/share/mmdebstrap/hooks/merged-usr")
-    if merged_usr.is_dir():  # else init-system-helpers drags in usrmerge and perl
-        argv.append(f"--hook-dir={merged_usr}")
-    argv += [f"--aptopt={opt}" for opt in _host_apt_options()]
-    return [*argv, suite, str(target), str(sources)]
-
-
-def _run_mmdebstrap(argv: list[str], say: Progress) -> None:
-    tail: list[str] = []
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-    ) as proc:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.rstrip()
-            tail = [*tail[-9:], line]
-            if line.startswith("I: ") and "..." in line:
-                say(f"mmdebstrap: {line[3:]}")
-    if proc.returncode != 0:
-        raise LabError(
-            f"mmdebstrap failed (exit {proc.returncode}): "
-            + next((t for t in reversed(tail) if t.startswith("E: ")), tail[-1] if tail else ""),
-            "check that `apt-get update` works on this host (the image uses its apt sources)",
-        )
-
-
-# -- host apt configuration ---------------------------------------------------
-
-
-def _host_codename() -> str:
-    """The host's Debian suite, from /etc/os-release."""
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/etc/os-release").read_text().splitlines():
-            key, _, value = line.partition("=")
-            fields[key] = value.strip().strip('"')
-    codename = fields.get("VERSION_CODENAME", "")
-    if not codename:
-        raise LabError(
-            "cannot tell this host's Debian release (no VERSION_CODENAME in /etc/os-release)",
-            "bootstrap needs a Debian host; or use --method pull",
-        )
-    return codename
-
-
-def _host_sources(codename: str) -> str:
-    """The host's apt entries for its own release (``<codename>`` and ``<codename>-*``),
-    as one deb822 text; other repositories (third-party, other suites) are left out."""
-    entries: list[dict[str, str]] = []
-    files = [APT_SOURCES] if APT_SOURCES.is_file() else []
-    if APT_SOURCES_DIR.is_dir():
-        files += sorted(p for p in APT_SOURCES_DIR.iterdir() if p.suffix in (".list", ".sources"))
-    for path in files:
-        text = path.read_text(errors="replace")
-        entries += _parse_deb822(text) if path.suffix == ".sources" else _parse_one_line(text)
-    stanzas = []
-    for entry in entries:
-        suites = [
-            s
-            for s in entry.get("suites", "").split()
-            if s == codename or s.startswith(f"{codename}-")
-        ]
-        if "deb" not in entry.get("types", "").split() or not suites:
-            continue
-        if entry.get("enabled", "yes").lower() == "no":
-            continue
-        lines = [
-            "Types: deb",
-            f"URIs: {entry['uris']}",
-            f"Suites: {' '.join(suites)}",
-            f"Components: {entry.get('components', 'main')}",
-        ]
-        lines += [
-            f"{key.title()}: {entry[key]}" for key in ("signed-by", "trusted") if key in entry
-        ]
-        stanzas.append("\n".join(lines))
-    if not stanzas:
-        raise LabError(
-            f"no apt source for '{codename}' on this host",
-            f"add one under {APT_SOURCES_DIR} (apt-get update must work)",
-        )
-    return "\n\n".join(stanzas) + "\n"
-
-
-def _parse_deb822(text: str) -> list[dict[str, str]]:
-    entries: list[dict[str, str]] = []
-    for block in re.split(r"\n\s*\n", text):
-        entry: dict[str, str] = {}
-        key = ""
-        for line in block.splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            if line[0] in " \t" and key:  # continuation line (e.g. an inline key)
-                entry[key] += "\n " + line.strip()
-                continue
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            entry[key] = value.strip()
-        if "uris" in entry:
-            entries.append(entry)
-    return entries
-
-
-def _parse_one_line(text: str) -> list[dict[str, str]]:
-    entries = []
-    for line in text.splitlines():
-        m = re.match(r"\s*(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)", line)
-        if not m:
-            continue
-        entry = {"types": m[1], "uris": m[3], "suites": m[4], "components": m[5].strip()}
-        for opt in (m[2] or "").split():
-            key, _, value = opt.partition("=")
-            if key in ("signed-by", "trusted"):
-                entry[key] = value.replace(",", " ")
-        entries.append(entry)
-    return entries
-
-
-def _host_apt_options() -> list[str]:
-    """The few host apt settings (proxies, release-date checks) mmdebstrap should keep."""
-    try:
-        dump = subprocess.run(
-            ["apt-config", "dump"], capture_output=True, text=True, check=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [
-        line.rstrip(";") for line in dump.splitlines() if line.split(" ", 1)[0] in APT_PASSTHROUGH
-    ]
+    with tempfile.TemporaryDirectory(prefix="socklab-bootstrap-") as tmp:
+        rootfs = Path(tmp) / "rootfs.tar"
+        bootstrap.make_rootfs(mmdebstrap, rootfs, packages, RECIPE_DIR / "dpkg-excludes.cfg", say)
+        say(f"importing rootfs ({rootfs.stat().st_size // 2**20} MiB)")
+        engine.import_image(rootfs, repo, tag, changes=_image_config())
 
 
 # -- node layer -----------------------------------------------------------------

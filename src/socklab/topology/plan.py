@@ -125,6 +125,27 @@ def plan(
             raise LabError("the lab's DNS cannot be planned:\n" + "\n".join(
                 f"  {p}" for p in found), found[0].hint)
         topo = lab_dns.with_server(topo)
+    networks = _plan_networks(topo, taken, lab_labels)
+    containers = _plan_containers(topo, {n.name: n for n in networks}, lab_labels)
+    dns_plan = None
+    if topo.dns is not None:
+        dns_plan = lab_dns.plan_dns(topo, {
+            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers},
+            [s for n in networks for s in (n.subnet, n.ipv6_subnet) if s is not None],
+            {c.instance: [c.container_name, *(a for e in c.endpoints for a in e.aliases)]
+             for c in containers})
+        containers = [_use_dns(c, dns_plan, topo.domain) for c in containers]
+    return LabPlan(
+        lab=topo.name, domain=topo.domain, networks=tuple(networks),
+        containers=tuple(containers), labels={LABEL_LAB: topo.name}, dns=dns_plan,
+    )
+
+
+def _plan_networks(
+    topo: Topology, taken: Iterable[IPv4Network | IPv6Network], lab_labels: dict[str, str]
+) -> list[NetworkPlan]:
+    """Every network with its subnets (given, or the first free ones of the pools); a network
+    with no published port is internal (Docker gives it no gateway to the host)."""
     used4 = [n for n in taken if isinstance(n, IPv4Network)]
     used6 = [n for n in taken if isinstance(n, IPv6Network)]
     used4 += [n.subnet for n in topo.networks.values() if n.subnet is not None]
@@ -132,7 +153,6 @@ def plan(
     free4 = _free_subnets(AUTO_POOL, AUTO_PREFIX, used4)
     free6 = _free_subnets(AUTO_POOL6, 64, used6)
     publishing = {net for _, _, node in topo.instances() if node.ports for net in node.networks}
-
     networks: list[NetworkPlan] = []
     for name, spec in topo.networks.items():
         subnet = spec.subnet or _next(free4, name, "IPv4")
@@ -150,9 +170,14 @@ def plan(
             labels={**lab_labels, LABEL_NETWORK: name},
             allocated=spec.subnet is None or spec.ipv6 is True,
         ))
-    by_name = {n.name: n for n in networks}
+    return networks
 
-    addresses = _assign_addresses(topo, by_name)
+
+def _plan_containers(
+    topo: Topology, networks: dict[str, NetworkPlan], lab_labels: dict[str, str]
+) -> list[ContainerPlan]:
+    """Every node instance in topology order, with its addresses and names on each network."""
+    addresses = _assign_addresses(topo, networks)
     containers = []
     for instance, base, node in topo.instances():
         endpoints = []
@@ -162,7 +187,7 @@ def plan(
                 aliases.append(base)
             ip, ip6 = addresses[(instance, net)]
             endpoints.append(Endpoint(
-                network=net, docker_network=by_name[net].docker_name, ip=ip, ipv6=ip6,
+                network=net, docker_network=networks[net].docker_name, ip=ip, ipv6=ip6,
                 aliases=tuple(dict.fromkeys(aliases)),
             ))
         containers.append(ContainerPlan(
@@ -179,18 +204,7 @@ def plan(
             endpoints=tuple(endpoints),
             labels={**lab_labels, LABEL_NODE: instance},
         ))
-    dns_plan = None
-    if topo.dns is not None:
-        dns_plan = lab_dns.plan_dns(topo, {
-            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers},
-            [s for n in networks for s in (n.subnet, n.ipv6_subnet) if s is not None],
-            {c.instance: [c.container_name, *(a for e in c.endpoints for a in e.aliases)]
-             for c in containers})
-        containers = [_use_dns(c, dns_plan, topo.domain) for c in containers]
-    return LabPlan(
-        lab=topo.name, domain=topo.domain, networks=tuple(networks),
-        containers=tuple(containers), labels={LABEL_LAB: topo.name}, dns=dns_plan,
-    )
+    return containers
 
 
 def _use_dns(spec: ContainerPlan, dns: lab_dns.DnsPlan, domain: str) -> ContainerPlan:

@@ -45,18 +45,20 @@ def json_schema() -> dict[str, Any]:
     if "networks" in node:
         _nullable_values(node["networks"])
         names = {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}
-        node["networks"] = {"anyOf": [node["networks"], names], "title": "Networks"}
+        node["networks"] = _described({"anyOf": [node["networks"], names], "title": "Networks"},
+                                      node["networks"])
     if "start" in node:
         start = node["start"]
         start["items"] = _command(start.get("items", {}))
-        node["start"] = {"anyOf": [_COMMAND_STRING, start], "default": [], "title": "Start"}
+        node["start"] = _described({"anyOf": [_COMMAND_STRING, start], "default": [],
+                                    "title": "Start"}, start)
     env = node.get("env", {})
     if "additionalProperties" in env:
         env["additionalProperties"] = {"type": ["string", "number", "boolean"]}
     for spec in ("StartSpec", "RunSpec"):
         cmd = defs.get(spec, {}).get("properties", {}).get("cmd")
         if cmd is not None:
-            defs[spec]["properties"]["cmd"] = {**_command(cmd), "title": "Cmd"}
+            defs[spec]["properties"]["cmd"] = _described({**_command(cmd), "title": "Cmd"}, cmd)
     if "Port" in defs:
         port = defs["Port"]
         short = {"type": "integer", "minimum": 1, "maximum": 65535}
@@ -78,6 +80,11 @@ def json_schema() -> dict[str, Any]:
         "description": "A socklab lab: networks, nodes (one container each) and scenarios.",
         **{k: v for k, v in schema.items() if k not in ("title", "description", "$id")},
     }
+
+
+def _described(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A rewritten property keeps the model's description of it."""
+    return {**new, "description": old["description"]} if "description" in old else new
 
 
 def _named_maps(schema: Any) -> None:
