@@ -80,7 +80,7 @@ class Lab:
             try:
                 if isinstance(engine, SwarmEngine):
                     lab_plan = self.plan()
-                    stack = stack_plan(self._topology(), lab_plan, Images(tag))
+                    stack = stack_plan(self._topology(), lab_plan, self._images(tag, on_build))
                     swarm.up(engine, lab_plan, stack, progress)
                 else:
                     deploy.up(engine, self.plan(), tag, progress)
@@ -107,9 +107,14 @@ class Lab:
                                   "`socklab image build` before deploying the file) and the "
                                   "allocated subnets are not checked against the host's")
             return replace(exported, warnings=(note, *exported.warnings))
-        tag = image.ensure(engine, on_progress=on_build)
-        return export_compose(topo, self.plan(), Images(tag), swarm=swarm,
-                              source=self._source_map())
+        images = self._images(image.ensure(engine, on_progress=on_build), on_build)
+        return export_compose(topo, self.plan(), images, swarm=swarm, source=self._source_map())
+
+    def _images(self, tag: str, on_build: Callable[[str], None] | None) -> Images:
+        """The node image, and each node's own image with the node supervisor added (for a
+        file or a stack that runs without socklab copying it in)."""
+        own = sorted({n.image for n in self._topology().nodes.values() if n.image})
+        return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
     def graph(self) -> LabGraph:
         """Networks and nodes with addresses and aliases: the running ones when the lab is

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from socklab import Lab, LabNode
 from socklab.cli import app
-from socklab.orchestrator import deploy
+from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine_api import Engine
 
 from .conftest import lab_name, leftovers
@@ -80,6 +80,9 @@ def composed(
                 "start": ["udp-server --port 5353"],
             },
             "client": {"replicas": 2, "networks": ["front"]},
+            # a node of another image (with python3): the file runs it with the supervisor added
+            "own": {"networks": ["back"], "image": image.base_image_tag(),
+                    "start": ["udp-server --port 5454"]},
         },
         "dns": {"records": [{"name": "www", "cname": "server"}, {"name": "api", "a": [str(back[10])]}]},
     }
@@ -109,7 +112,8 @@ def composed(
 def test_docker_compose_gives_the_lab_socklab_up_would(composed: tuple[Lab, dict[str, Any]]) -> None:
     lab, exported = composed
     services = exported["compose"]["services"]
-    assert set(services) == {"server", "db", "client-1", "client-2", "dns"}
+    assert set(services) == {"server", "db", "client-1", "client-2", "own", "dns"}
+    assert services["own"]["image"].startswith("socklab/supervised:")
     assert exported["warnings"] == []  # one host holds everything a topology says
     status = {s.node: s for s in lab.status()}  # found by the io.socklab.* labels alone
     assert set(status) == set(services) and {s.state for s in status.values()} == {"running"}
@@ -155,6 +159,7 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
     runner = CliRunner()
     project = exported["project"]  # `docker-compose -p PROJECT`: found by its project name
     result = runner.invoke(app, ["sockets", "--lab", project, "server", "db", "--json"])
+
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert any(
@@ -162,6 +167,8 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
         for r in rows["server"]
     )
     assert any(r["proto"].startswith("udp") and r["local_port"] == 5353 for r in rows["db"])
+    own = json.loads(runner.invoke(app, ["sockets", "--lab", project, "own", "--json"]).stdout)
+    assert any(r["local_port"] == 5454 and r["proto"].startswith("udp") for r in own["own"])
     result = runner.invoke(app, ["exec", "--lab", project, "db", "--", "hostname", "-f"])
     assert (result.exit_code, result.stdout.strip()) == (0, f"db.{lab.name}.test")
     for args in (["status", "--lab", project], ["status", lab.name]):

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from socklab import Lab
 from socklab.catalog import LABS_DIR
 from socklab.cli import app
-from socklab.orchestrator import swarm
+from socklab.orchestrator import image, swarm
 from socklab.orchestrator.engine_api import Engine
 from socklab.orchestrator.engine_swarm import SwarmEngine
 
@@ -124,20 +124,27 @@ def stack_is_gone(sw: SwarmEngine, lab: str) -> None:
 
 def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_path: Path) -> None:
     name = lab_name("swarm")
+    doc = topology(name)
+    # a node of another image (with python3): its service runs it with the supervisor added
+    doc["nodes"]["own"] = {
+        "networks": ["back"],
+        "image": image.base_image_tag(),
+        "start": ["udp-server --port 5454"],
+    }
     path = tmp_path / "lab.yml"
-    path.write_text(yaml.safe_dump(topology(name), sort_keys=False))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
         result = run_cli("up", str(path), "--engine", "swarm")
         assert result.exit_code == 0, result.output
         services = {s["Spec"]["Name"]: s for s in swarm_engine.services(name)}
-        assert set(services) == {f"{name}_server", f"{name}_client"}
+        assert set(services) == {f"{name}_server", f"{name}_client", f"{name}_own"}
         client_svc = services[f"{name}_client"]["Spec"]
         assert client_svc["Mode"]["Replicated"]["Replicas"] == 3
         assert client_svc["Labels"]["com.docker.stack.namespace"] == name  # `docker stack ls`
         assert client_svc["EndpointSpec"]["Mode"] == "dnsrr"
 
         status = json.loads(run_cli("status", name, "--json").stdout)
-        assert sorted(n["node"] for n in status) == ["client-1", "client-2", "client-3", "server"]
+        assert sorted(n["node"] for n in status) == ["client-1", "client-2", "client-3", "own", "server"]
         assert {n["state"] for n in status} == {"running"}
         by_node = {n["node"]: n for n in status}
         assert set(by_node["server"]["networks"]) == {"lan", "back"}
@@ -178,6 +185,8 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
                 break
             assert time.monotonic() < deadline, conns
             time.sleep(0.3)
+        own = json.loads(run_cli("sockets", name, "own", "--json").stdout)["own"]
+        assert any(r["local_port"] == 5454 and r["proto"].startswith("udp") for r in own)
         logs = run_cli("logs", name, "server")
         assert '"event": "listening"' in logs.stdout
         timeline = json.loads(run_cli("logs", name, "--timeline", "--json").stdout)
@@ -187,7 +196,7 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
     finally:
         result = run_cli("down", name)
     assert result.exit_code == 0, result.output
-    assert "removed 4 containers and 2 networks" in result.stdout
+    assert "removed 5 containers and 2 networks" in result.stdout
     stack_is_gone(swarm_engine, name)  # down waited until everything was gone
 
 

@@ -92,12 +92,6 @@ def unsupported(topo: Topology, source: SourceMap | None = None) -> list[Compose
                     f"Swarm publishes port {port.host_port or port.container_port} on every "
                     f"interface of the task's host, not on {port.host_ip} only",
                 )
-        if node.image:
-            w.add(
-                ("nodes", name, "image"),
-                f"'{node.image}' runs as it is on Swarm: only "
-                "the local engine copies socklab's node supervisor into another image",
-            )
         if len(f"{topo.name}_{name}") > 63:
             w.add(
                 ("nodes", name), f"the service name '{topo.name}_{name}' is longer than Swarm's 63 characters"
@@ -187,6 +181,9 @@ def _service(
     image = images.node
     if first.image:
         image = images.supervised.get(first.image, first.image)
+        if first.image not in images.supervised:
+            w.add(("nodes", first.node, "image"), f"'{first.image}' is used as it is: its node "
+                  "supervisor must be on its PATH as `socklab-node` (`socklab up` copies it in)")
     labels = {LABEL_LAB: plan.lab, LABEL_NODE: first.node}
     labels.update({k: v for k, v in first.labels.items() if k not in labels and k != LABEL_NODE})
     if replicated:

@@ -322,3 +322,32 @@ def _build_lock(say: Progress) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- another image with the node supervisor ------------------------------------
+
+SUPERVISED_REPO = "socklab/supervised"
+
+
+def supervised(engine: Engine, ref: str, on_progress: Progress | None = None) -> str:
+    """An image of ``ref`` plus the node code and commands (what ``socklab up`` copies into a
+    node of that image at start), for files that run without socklab: compose, stacks.
+    Tagged ``socklab/supervised:<hash of the image and the node code>``, built once."""
+    info = engine.image(ref)
+    if info is None:
+        raise LabError(f"image '{ref}' is not on this host",
+                       "build or load it first (no registry is used to pull it)")
+    nodes, recipe = _read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*")
+    tag = f"{SUPERVISED_REPO}:{_digest(nodes=nodes, recipe=recipe, image={'id': info.id.encode()})}"
+    if engine.image(tag) is not None:
+        return tag
+    with tempfile.TemporaryDirectory(prefix="socklab-supervised-") as tmp:
+        context = Path(tmp)
+        (context / "Dockerfile").write_text(
+            f"FROM {info.id}\nCOPY rootfs/ /\nENV PYTHONUNBUFFERED=1\n"
+            f"LABEL io.socklab.image=supervised io.socklab.from={ref}\n")
+        for rel, (data, mode) in _node_files(nodes, recipe, "/usr/bin/env python3").items():
+            _write(context / "rootfs" / rel, data, mode)
+        engine.build_image(context, tag, on_line=lambda line: (on_progress or (lambda _: None))(
+            f"{ref} + node supervisor: {line}"))
+    return tag
