@@ -288,3 +288,36 @@ def test_run_a_shipped_lab_on_the_swarm(swarm_engine: SwarmEngine, tmp_path: Pat
     report = json.loads(result.stdout)
     assert report["passed"] is True
     stack_is_gone(swarm_engine, name)
+
+
+def test_a_task_on_an_unreachable_host_is_one_line_with_a_hint(
+    swarm_engine: SwarmEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose task runs on another host goes through that host's daemon; here, one that
+    does not answer (nothing listens on 127.0.0.1:9)."""
+    from socklab.errors import LabError
+    from socklab.orchestrator.engine_swarm import Task
+
+    monkeypatch.setenv("SOCKLAB_SWARM_DOCKER_HOST", "tcp://127.0.0.1:9")
+    elsewhere = Task(
+        id="t1",
+        lab="l",
+        instance="client-3",
+        service="l_client",
+        slot=3,
+        node_id="another-host",
+        state="running",
+        error="",
+        container_id="c1",
+        labels={},
+        networks={},
+        image="",
+        exit_code=None,
+    )
+    with pytest.raises(LabError) as info:
+        swarm_engine._daemon(elsewhere)
+    assert info.value.message.startswith(
+        "node 'client-3' runs on Swarm host 'another-host', whose Docker daemon socklab cannot "
+        "reach at tcp://127.0.0.1:9"
+    )
+    assert "\n" not in info.value.message and "SOCKLAB_SWARM_DOCKER_HOST" in (info.value.hint or "")
