@@ -86,7 +86,8 @@ def test_local_export_runs_what_socklab_up_runs() -> None:
     dns = doc["services"]["dns"]
     assert json.loads(dns["environment"]["SOCKLAB_START"])[0][0] == "/usr/sbin/dnsmasq"
     assert "nameserver 10.77.1.4" in doc["services"]["client-1"]["environment"]["SOCKLAB_RESOLV_CONF"]
-    assert doc["services"]["client-1"]["depends_on"] == ["dns"]
+    assert doc["services"]["client-1"]["depends_on"] == {"dns": {"condition": "service_healthy"}}
+    assert dns["healthcheck"]["test"][:2] == ["CMD", "dig"]  # they start once dnsmasq answers
     back = doc["networks"]["back"]
     assert back["name"] == "socklab-shop-back" and back["enable_ipv6"] is True
     assert back["ipam"]["config"] == [

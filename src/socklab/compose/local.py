@@ -19,6 +19,12 @@ from socklab.topology.plan import ContainerPlan, LabPlan, NetworkPlan, node_envi
 VERSION = "2.4"  # the last format of the file for one host: init, ipv6, gateways, priorities
 SUPERVISOR = "socklab-node"
 DNS_OPTIONS = ["timeout:1", "attempts:2"]
+DNS_HEALTHCHECK = {  # dnsmasq answers (dig exits 0 on any answer, 9 on none)
+    "test": ["CMD", "dig", "+time=1", "+tries=1", "@127.0.0.1", "localhost"],
+    "interval": "1s",
+    "timeout": "2s",
+    "retries": 30,
+}
 
 
 def port_text(port: Port) -> str:
@@ -36,8 +42,10 @@ def export_local(
     services: dict[str, Any] = {}
     for spec in plan.containers:
         service = _service(spec, images, warnings)
-        if spec.resolv_conf and dns_server and spec.instance != dns_server:
-            service["depends_on"] = [dns_server]  # its resolv.conf names the DNS server
+        if spec.instance == dns_server:
+            service["healthcheck"] = dict(DNS_HEALTHCHECK)
+        elif spec.resolv_conf and dns_server:  # its resolv.conf names the DNS server
+            service["depends_on"] = {dns_server: {"condition": "service_healthy"}}
         services[spec.instance] = service
     for name, node in topo.nodes.items():
         if node.host:
