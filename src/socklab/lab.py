@@ -19,13 +19,14 @@ from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
 from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
 from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
+from socklab.orchestrator.hostlock import host_lock
 from socklab.topology import Topology, load_topology
 from socklab.topology.errors import SourceMap
 from socklab.topology.graph import LabGraph, lab_graph
 from socklab.topology.loader import read_document
-from socklab.topology.plan import LABEL_FILE, LABEL_LAB, LabPlan, container_name, plan
+from socklab.topology.plan import AUTO_POOL, LABEL_FILE, LABEL_LAB, LabPlan, container_name, plan
 
-SUBNET_ATTEMPTS = 5  # labs that come up at once may pick the same free subnet
+SUBNET_ATTEMPTS = 10  # networks made meanwhile by other tools (socklab's own wait for the lock)
 MAX_PARALLEL = 32
 
 __all__ = ["ExecResult", "Lab", "LabNode", "down_all", "running_labs"]
@@ -82,12 +83,20 @@ class Lab:
                     lab_plan = self.plan()
                     stack = stack_plan(self._topology(), lab_plan, self._images(tag, on_build))
                     swarm.up(engine, lab_plan, stack, progress)
-                else:
-                    deploy.up(engine, self.plan(), tag, progress)
+                else:  # socklab processes plan and make networks one at a time: no clash
+                    with host_lock("subnets") as lock:
+                        deploy.up(engine, self.plan(), tag, progress, networks_made=lock.release)
                 return self
-            except SubnetTaken as exc:  # another lab took it since we looked: plan again
-                if not exc.network.allocated or attempt == SUBNET_ATTEMPTS:
+            except SubnetTaken as exc:  # another tool took it since we looked: plan again
+                if not exc.network.allocated:
                     raise
+                if attempt == SUBNET_ATTEMPTS:
+                    raise LabError(
+                        f"no free subnet could be allocated for network '{exc.network.name}': "
+                        f"other networks took the chosen ones {SUBNET_ATTEMPTS} times",
+                        "something else is creating Docker networks in "
+                        f"{AUTO_POOL} right now; try again, or give the network a `subnet:`",
+                    ) from exc
                 attempt += 1
 
     def export_compose(self, *, swarm: bool = False,

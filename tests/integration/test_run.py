@@ -181,7 +181,7 @@ def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: 
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert f"interrupted: lab '{name}' was removed".encode() in err, err
+    assert f"interrupted (Ctrl-C): lab '{name}' was removed".encode() in err, err
     assert f"partial report: {tmp_path / 'r' / 'report.html'}".encode() in err, err
     assert leftovers(engine, name) == []
     report = json.loads((tmp_path / "r" / "report.json").read_text())  # evidence kept

@@ -206,6 +206,12 @@ class FakeEngine:
         if how.exits:
             box.logs.append("socklab-node: cannot start")
 
+    def disconnect(self, ident: str, network: str) -> None:
+        box = self._box(ident)
+        self._record("disconnect", f"{box.info.node} {network}")
+        box.info = replace(box.info, networks={k: v for k, v in box.info.networks.items()
+                                               if k != network})
+
     def remove_container(self, ident: str) -> None:
         box = self.boxes.pop(ident, None)
         if box is not None:

@@ -6,6 +6,7 @@ from socklab.cli import lab_commands  # isort: skip
 from socklab.cli import observe_commands  # isort: skip
 from socklab.cli import compose_commands  # isort: skip
 from socklab.cli import image_commands  # isort: skip
+from socklab import interrupt
 from socklab.cli.app import app
 
 __all__ = ["app", "compose_commands", "image_commands", "lab_commands", "main", "observe_commands",
@@ -13,4 +14,5 @@ __all__ = ["app", "compose_commands", "image_commands", "lab_commands", "main", 
 
 
 def main() -> None:
+    interrupt.install()  # SIGTERM and SIGHUP (a cancelled CI job) act like Ctrl-C
     app()

@@ -16,7 +16,7 @@ import typer.core
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from socklab import render
+from socklab import interrupt, render
 from socklab.catalog import find_lab_file
 from socklab.errors import LabError
 from socklab.lab import Lab, lab_of_project
@@ -56,9 +56,9 @@ class _Group(typer.core.TyperGroup):
             _debug_traceback(ctx)
             render.error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            render.err.print("interrupted")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            render.err.print(f"interrupted ({interrupt.describe(exc)})", markup=False)
+            raise typer.Exit(interrupt.exit_code(exc)) from None
         except BrokenPipeError:  # `socklab logs LAB | head`: the reader left, nothing is wrong
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None

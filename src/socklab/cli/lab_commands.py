@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from socklab import render
+from socklab import interrupt, render
 from socklab.catalog import find_lab_file, shipped_labs
 from socklab.cli.app import (
     EngineOpt,
@@ -72,9 +72,10 @@ def up(lab: LabArg, engine: EngineOpt = "docker", as_json: JsonOpt = False) -> N
     try:
         with progress_display(sys.stderr.isatty()) as progress:
             the_lab.up(progress=progress, on_build=build_line)
-    except KeyboardInterrupt:  # up() removed what it had made before it let go
-        render.err.print(f"interrupted: lab '{the_lab.name}' was removed", markup=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # up() removed what it had made before it let go
+        render.err.print(f"interrupted ({interrupt.describe(exc)}): lab '{the_lab.name}' was "
+                         "removed", markup=False)
+        raise typer.Exit(interrupt.exit_code(exc)) from None
     _print_status(the_lab, as_json)
 
 

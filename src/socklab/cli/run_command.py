@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from socklab import render
+from socklab import interrupt, render
 from socklab.catalog import default_lab_file, find_lab_file
 from socklab.cli.app import EngineOpt, JsonOpt, app, engine_named
 from socklab.errors import LabError
@@ -65,9 +65,9 @@ def run_(
             the_lab, scenario, run_dir=folder, keep=keep, junit=junit,
             progress=deploy_progress, on_step_start=step_started, on_step=step_done,
         )
-    except KeyboardInterrupt:  # run() wrote what it had and took the lab down before it let go
+    except KeyboardInterrupt as exc:  # run() wrote what it had and took the lab down first
         status.stop()
-        _interrupted(the_lab, folder)
+        _interrupted(the_lab, folder, exc)
     finally:
         status.stop()
     if as_json:
@@ -84,11 +84,13 @@ def run_(
     raise typer.Exit(0 if result.passed else 1)
 
 
-def _interrupted(lab: Lab, folder: Path) -> NoReturn:
-    """Ctrl-C: say what is left of the lab and where the partial report is; exit 130."""
-    said = (f"interrupted: lab '{lab.name}' is still up (--keep): `socklab down --lab {lab.name}`"
-            if lab.is_up() else f"interrupted: lab '{lab.name}' was removed")
+def _interrupted(lab: Lab, folder: Path, exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C, SIGTERM or SIGHUP: say what is left of the lab and where the partial report
+    is; exit 130, 143 or 129."""
+    how = f"interrupted ({interrupt.describe(exc)})"
+    said = (f"{how}: lab '{lab.name}' is still up (--keep): `socklab down --lab {lab.name}`"
+            if lab.is_up() else f"{how}: lab '{lab.name}' was removed")
     render.err.print(said, markup=False)
     if (folder / "report.html").exists():
         render.err.print(f"partial report: {folder / 'report.html'}", markup=False)
-    raise typer.Exit(130)
+    raise typer.Exit(interrupt.exit_code(exc))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from socklab import interrupt
 from socklab.errors import LabError
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
@@ -46,8 +46,10 @@ class NodeStatus:
         return {**out, "ipv6": self.ipv6} if self.ipv6 else out
 
 
-def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None) -> None:
-    """Create the lab's networks and containers and start them; roll back on any failure."""
+def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None,
+       networks_made: Callable[[], None] | None = None) -> None:
+    """Create the lab's networks and containers and start them; roll back on any failure.
+    ``networks_made`` is called once the networks exist (the subnet lock is let go)."""
     if engine.containers(plan.labels) or engine.networks(plan.labels):
         raise LabError(
             f"a lab named '{plan.lab}' is already up",
@@ -56,37 +58,25 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     report = progress or (lambda *_: None)
     # a node of another image gets the node code (supervisor, apps) put into its container
     tree = node_tree_tar() if any(c.image for c in plan.containers) else b""
+    cancel = threading.Event()  # set on an interruption: the workers stop waiting at once
     try:
         report("networks", 0, len(plan.networks))
         for i, net in enumerate(plan.networks, 1):  # few and quick: one by one, first error as is
             engine.create_network(net)
             report("networks", i, len(plan.networks))
+        if networks_made:
+            networks_made()
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
-            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree)], "DNS server",
-                      report, [first[0].instance])
+            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree, cancel)],
+                      "DNS server", report, [first[0].instance], cancel=cancel)
         rest = [c for c in plan.containers if c not in first]
-        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None, tree)
-                   for c in rest], "nodes", report, [c.instance for c in rest])
+        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None, tree,
+                           cancel) for c in rest], "nodes", report, [c.instance for c in rest],
+                  cancel=cancel)
     except BaseException:
         down(engine, plan.lab)
         raise
-
-
-@contextlib.contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done (a half-removed lab is worse than a late exit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda sig, _frame: pressed.append(sig))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ DNS_READY = Readiness(re.compile(r"dnsmasq\[\d+\]: started, version"),  # its so
 
 
 def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None,
-              tree: bytes) -> None:
+              tree: bytes, cancel: threading.Event) -> None:
     """Create and start a node's container, then wait for it to be ready if asked."""
     env = node_environment(spec)
     if spec.image:
@@ -114,14 +104,16 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness |
         ident = engine.create_container(spec, image, env, ["socklab-node"])
     engine.start(ident)
     if wait is not None:
-        wait_ready(engine, ident, wait)
+        wait_ready(engine, ident, wait, cancel)
 
 
-def wait_ready(engine: Engine, ident: str, wait: Readiness) -> None:
+def wait_ready(engine: Engine, ident: str, wait: Readiness,
+               cancel: threading.Event | None = None) -> None:
     """Until a started container's log says it is ready; LabError (with its last output) when
-    it never will be."""
+    it never will be, or at once when ``cancel`` is set (an interruption)."""
+    cancel = cancel or threading.Event()
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not cancel.is_set():
         logs = engine.logs(ident)
         found = wait.ready.search(logs)
         if found:
@@ -135,6 +127,8 @@ def wait_ready(engine: Engine, ident: str, wait: Readiness) -> None:
         if (wait.failed and wait.failed in logs) or not engine.container(ident).running:
             raise LabError(f"{wait.what} did not start:\n{_tail(logs)}")
         time.sleep(0.05)
+    if cancel.is_set():
+        raise LabError("interrupted")
     raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
 
 
@@ -154,18 +148,25 @@ def _tail(text: str, lines: int = 5) -> str:
 
 def _pool_all(
     calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str],
-    after: str = "; the lab was removed",
+    after: str = "; the lab was removed", cancel: threading.Event | None = None,
 ) -> None:
-    """Run calls in a bounded pool; raise one error naming every failure, in order."""
+    """Run calls in a bounded pool; raise one error naming every failure, in order. On an
+    interruption, ``cancel`` is set and the calls under way are waited for (a start that
+    is in flight goes on in the daemon anyway); the ones not begun are dropped."""
     done = 0
     report(phase, 0, len(calls))
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="socklab")
-    futures: list[Future[Any]] = [pool.submit(call) for call in calls]
-    try:
+    futures: list[Future[Any]] = []
+    try:  # an interruption while submitting, too, waits for the calls under way
+        futures += [pool.submit(call) for call in calls]
         for fut in futures:
             fut.exception()
             done += 1
             report(phase, done, len(calls))
+    except BaseException:
+        if cancel is not None:
+            cancel.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     failed = [(n, f.exception()) for n, f in zip(names, futures, strict=True)
@@ -191,24 +192,65 @@ def _first_hint(excs: Iterable[BaseException | None]) -> str | None:
 
 def down(engine: Engine, lab: str | None) -> tuple[int, int]:
     """Remove every container, then every network, labelled with the lab (all labs if None)."""
-    with _uninterruptible():
+    with interrupt.held():
         return _down(engine, {LABEL_LAB: lab or ""})
 
 
 def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
-    """Helpers first (they live in their nodes' namespaces), then nodes, then networks."""
-    found = engine.containers(labels)
-    helpers = [c.id for c in found if LABEL_HELPER in c.labels]
-    nodes = [c.id for c in found if LABEL_HELPER not in c.labels]
-    for batch in (helpers, nodes):
-        if batch:
+    """Helpers first (they live in their nodes' namespaces), then nodes, then networks; again
+    when a container came after the listing (an ``up`` killed meanwhile)."""
+    removed: set[str] = set()
+    while True:
+        found = engine.containers(labels)
+        helpers = [c.id for c in found if LABEL_HELPER in c.labels]
+        if helpers:
             with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-                list(pool.map(engine.remove_container, batch))
-    networks = engine.networks(labels)
-    if networks:
-        _pool_all([partial(engine.remove_network, n.id, n.name) for n in networks],
-                  "network removals", lambda *_: None, [n.name for n in networks], after="")
-    return len(found), len(networks)
+                list(pool.map(engine.remove_container, helpers))
+        _remove_containers(engine, [c.id for c in found if LABEL_HELPER not in c.labels])
+        removed.update(c.id for c in found)
+        networks = engine.networks(labels)
+        try:
+            if networks:
+                _pool_all([partial(engine.remove_network, n.id, n.name) for n in networks],
+                          "network removals", lambda *_: None, [n.name for n in networks],
+                          after="")
+        except LabError:
+            if not {c.id for c in engine.containers(labels)} - removed:
+                raise
+            continue
+        return len(removed), len(networks)
+
+
+def _remove_containers(engine: Engine, ids: list[str]) -> None:
+    """Remove containers so that no network keeps a stale endpoint (moby#42119: Docker 20.10
+    loses an endpoint-count update when two endpoints of one network go at once, and the
+    network then refuses removal until the daemon restarts; ``bench/removal_order.py``):
+
+    1. look each container up: the daemon answers only once a start in flight (of an
+       ``up`` that was killed) is done, so no endpoint appears behind our back;
+    2. disconnect the containers from each network one at a time (networks in parallel);
+    3. force-remove them, 8 at a time: no endpoint is left to delete.
+    """
+    def networks_of(ident: str) -> list[str]:
+        try:
+            return list(engine.container(ident).networks)
+        except LabError:  # removed meanwhile
+            return []
+
+    def detach(net: str) -> None:
+        for ident in by_network[net]:
+            with contextlib.suppress(LabError):  # not connected (any more): nothing to delete
+                engine.disconnect(ident, net)
+
+    if not ids:
+        return
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        by_network: dict[str, list[str]] = {}
+        for ident, nets in zip(ids, pool.map(networks_of, ids), strict=True):
+            for net in nets:
+                by_network.setdefault(net, []).append(ident)
+        list(pool.map(detach, by_network))
+        list(pool.map(engine.remove_container, ids))
 
 
 def status(engine: Engine, lab: str) -> list[NodeStatus]:

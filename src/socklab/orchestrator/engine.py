@@ -251,6 +251,12 @@ class DockerEngine:
     def start(self, ident: str) -> None:
         self._api.start(ident)
 
+    def disconnect(self, ident: str, network: str) -> None:
+        try:
+            self._api.disconnect_container_from_network(ident, network)
+        except docker.errors.APIError as exc:
+            raise LabError(f"cannot disconnect {ident} from {network}: {_reason(exc)}") from exc
+
     def remove_container(self, ident: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self._api.remove_container(ident, force=True, v=True)

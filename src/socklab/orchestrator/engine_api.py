@@ -218,6 +218,10 @@ class Engine(Protocol):
 
     def start(self, ident: str) -> None: ...
 
+    def disconnect(self, ident: str, network: str) -> None:
+        """Detach a container from a network (by the network's engine name)."""
+        ...
+
     def remove_container(self, ident: str) -> None:
         """Stop and remove a container (absent is fine)."""
         ...

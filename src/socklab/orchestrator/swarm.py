@@ -13,9 +13,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from socklab import interrupt
 from socklab.compose.stack import StackPlan, unsupported
 from socklab.errors import LabError
-from socklab.orchestrator.deploy import NODE_READY, Progress, _pool_all, _uninterruptible, wait_ready
+from socklab.orchestrator.deploy import NODE_READY, Progress, _pool_all, wait_ready
 from socklab.orchestrator.engine_swarm import SwarmEngine, Task
 from socklab.topology.model import Topology
 from socklab.topology.plan import LABEL_LAB, LabPlan
@@ -119,7 +120,7 @@ def _hint(error: str) -> str | None:
 def down(engine: SwarmEngine, lab: str | None) -> tuple[int, int]:
     """Remove a lab's stack (every socklab stack with None) and wait until it is gone:
     how many tasks and networks it had."""
-    with _uninterruptible():
+    with interrupt.held():
         services = engine.services(lab)
         tasks = engine.tasks(lab) if lab else engine.tasks(None)
         labs = {s["Spec"]["Labels"].get(LABEL_LAB, "") for s in services} | ({lab} if lab else set())

@@ -67,6 +67,8 @@ class RunResult:
     connections: list[dict[str, Any]] = field(default_factory=list)
     run_dir: str = ""
     error: str | None = None
+    interrupted: str | None = None
+    """what stopped the run early: ``Ctrl-C``, ``SIGTERM`` or ``SIGHUP``"""
 
     @property
     def passed(self) -> bool:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from socklab import interrupt
 from socklab.errors import LabError
 from socklab.lab import Lab
 from socklab.observe.connections import connections
@@ -63,7 +64,9 @@ def run(
     on_step_start: Callable[[str, str], None] | None = None,
     on_step: StepHook | None = None,
 ) -> RunResult:
-    """Run a scenario end to end; the lab is destroyed afterwards (even on Ctrl-C) unless kept."""
+    """Run a scenario end to end; the lab is destroyed afterwards unless kept. Interrupted (Ctrl-C,
+    SIGTERM, SIGHUP: a KeyboardInterrupt), it still collects what it can, writes the report
+    marked ``interrupted`` and takes the lab down before the interruption goes on."""
     topo = lab.topology
     if topo is None:
         raise LabError(f"lab '{lab.name}' has no topology loaded", "run it from its file")
@@ -74,25 +77,39 @@ def run(
     result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
                        started=time.time(), run_dir=str(folder))
     t0 = time.monotonic()
-    lab.up(progress=progress)
-    runner = StepRunner(lab, folder, on_step)
+    deployed = False
+    runner: StepRunner | None = None
     try:
+        lab.up(progress=progress)
+        deployed = True
+        runner = StepRunner(lab, folder, on_step)
         for i, step in enumerate(steps, 1):
             if on_step_start:
                 on_step_start(str(i), describe(step))
             result.steps.append(runner.run(step, str(i)))
-    except KeyboardInterrupt:
-        result.error = f"interrupted (Ctrl-C) during step {len(result.steps) + 1} of {len(steps)}"
+    except KeyboardInterrupt as exc:
+        where = (f"during step {len(result.steps) + 1} of {len(steps)}" if deployed
+                 else "while the lab was coming up")
+        result.interrupted = interrupt.describe(exc)
+        result.error = f"interrupted ({result.interrupted}) {where}"
         raise
     finally:
-        try:
-            runner.close()
-            _collect(lab, folder, result)
-            result.duration = time.monotonic() - t0
-            report.write_all(result, folder, junit)
-        finally:
-            if not keep:
-                lab.down()
+        with interrupt.held():  # a second Ctrl-C or SIGTERM waits for the report and the down
+            try:
+                if runner is not None:
+                    runner.close()
+                if deployed or result.interrupted:
+                    if deployed:
+                        try:
+                            _collect(lab, folder, result)
+                        except LabError:
+                            if not result.interrupted:
+                                raise
+                    result.duration = time.monotonic() - t0
+                    report.write_all(result, folder, junit)
+            finally:
+                if not keep:
+                    lab.down()
     return result
 
 

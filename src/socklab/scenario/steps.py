@@ -42,6 +42,19 @@ POLL = 0.2
 StepHook = Callable[[StepResult], None]
 
 
+def _in_parallel(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    """``fn`` of every item at once, results in order. On an interruption the main thread
+    leaves at once (the lab's removal ends the commands still running)."""
+    pool = ThreadPoolExecutor(max_workers=min(len(items), workers))
+    try:
+        out = list(pool.map(fn, items))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return out
+
+
 class StepFailed(Exception):
     """A step's expectation was not met; the message says what was expected and seen."""
 
@@ -129,8 +142,7 @@ class StepRunner:
         targets = self.nodes(pattern)
         if len(targets) == 1:
             return [fn(targets[0])]
-        with ThreadPoolExecutor(max_workers=min(len(targets), 16)) as pool:
-            return list(pool.map(fn, targets))
+        return _in_parallel(fn, targets, 16)
 
     # -- the step kinds -----------------------------------------------------
 
@@ -152,10 +164,8 @@ class StepRunner:
             raise StepFailed("; ".join(problems))
 
     def _parallel(self, steps: list[Strict], result: StepResult) -> None:
-        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
-            futures = [pool.submit(self.run, s, f"{result.index}.{i}")
-                       for i, s in enumerate(steps, 1)]
-            result.children = [f.result() for f in futures]
+        result.children = _in_parallel(lambda pair: self.run(pair[1], f"{result.index}.{pair[0]}"),
+                                       list(enumerate(steps, 1)), len(steps))
         bad = [c for c in result.children if not c.passed]
         if bad:
             raise StepFailed(f"{len(bad)} of {len(steps)} parallel steps failed: "
