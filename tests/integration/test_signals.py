@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from socklab import Lab
-from socklab.orchestrator.engine import Engine
+from socklab.orchestrator.engine_api import Engine
 
 from .conftest import leftovers
 
@@ -35,7 +35,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 90) ->
 
 
 def containers(engine: Engine, lab: str, state: str | None = None) -> list[object]:
-    return [c for c in engine.containers({"io.socklab.lab": lab}) if state is None or c["State"] == state]
+    return [c for c in engine.containers({"io.socklab.lab": lab}) if state is None or c.state == state]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_sigterm_during_run_writes_the_report_and_a_second_one_waits(
     else:
         raise AssertionError(f"step 1 never passed: {proc.communicate()}")
     wait_for(
-        lambda: "sleep" in engine.api.top(f"socklab-{lab}-client-10")["Processes"][-1][-1],
+        lambda: engine.exec(f"socklab-{lab}-client-10", ["pgrep", "-x", "sleep"]).ok,
         "the last client's sleep",
     )
     proc.send_signal(signal.SIGTERM)

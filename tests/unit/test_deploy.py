@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -108,6 +110,38 @@ def test_down_removes_one_labs_helpers_then_nodes_then_networks(fake: FakeEngine
     assert [what for what, _ in fake.calls][-2:] == ["remove_network", "remove_network"]
     assert [c.node for c in fake.containers({})] == ["n"]  # the other lab is untouched
     assert deploy.down(fake, "lab") == (0, 0)  # idempotent
+
+
+class OverlapEngine(FakeEngine):
+    """Records how many endpoints of one network were being deleted at the same moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.guard = threading.Lock()
+
+    def disconnect(self, ident: str, network: str) -> None:
+        with self.guard:
+            self.busy[network] = self.busy.get(network, 0) + 1
+            self.most[network] = max(self.most.get(network, 0), self.busy[network])
+        time.sleep(0.01)
+        super().disconnect(ident, network)
+        with self.guard:
+            self.busy[network] -= 1
+
+
+def test_down_deletes_one_endpoint_of_a_network_at_a_time() -> None:
+    """moby#42119: two endpoints of one network deleted at once may leave the network a stale
+    endpoint count; down disconnects each network's containers one by one, then removes them."""
+    fake = OverlapEngine()
+    deploy.up(fake, lab_plan({"c": {"networks": ["lan", "wan"], "replicas": 12}}), IMAGE)
+    fake.calls.clear()
+    assert deploy.down(fake, "lab") == (12, 2)
+    kinds = [what for what, _ in fake.calls]
+    assert kinds.count("disconnect") == 24
+    assert kinds.index("remove_container") > max(i for i, k in enumerate(kinds) if k == "disconnect")
+    assert fake.most == {"socklab-lab-lan": 1, "socklab-lab-wan": 1}
 
 
 def test_status_lists_nodes_by_name_with_their_addresses(fake: FakeEngine) -> None:
