@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import uuid
 from collections.abc import Callable, Iterator
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,16 @@ def node_image(engine: Engine) -> str:
 
 def lab_name(tag: str) -> str:
     return f"t{RUN_ID}-{tag}-{next(_counter)}"[:31]
+
+
+def free_subnet(engine: Engine) -> IPv4Network:
+    """A /24 of 10.231.0.0/16 that no Docker network uses now, picked at random, for a test
+    that needs a static subnet: two runs sharing a daemon do not pick the same one."""
+    used = engine.subnets_in_use()
+    free = [net for net in IPv4Network("10.231.0.0/16").subnets(new_prefix=24)
+            if not any(net.overlaps(u) for u in used if u.version == 4)]
+    assert free, "every /24 of 10.231.0.0/16 is in use"
+    return random.choice(free)
 
 
 @pytest.fixture

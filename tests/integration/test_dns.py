@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -118,9 +117,9 @@ def test_docker_names_still_resolve_and_misses_are_quick(lab: Lab) -> None:
     assert host_entry(resolve(client, container))[2] == [server_ip]
     assert len(host_entry(resolve(client, "client"))[2]) == 2
     for missing in ("nosuchnode", f"nosuch.{lab.name}.test"):
-        started = time.monotonic()
         assert client.exec(["resolve", missing, "--json"]).exit_code == 1
-        assert time.monotonic() - started < 3, missing  # NXDOMAIN from dnsmasq, no timeout
+        # NXDOMAIN from dnsmasq (EAI_NONAME), not a resolver timeout (EAI_AGAIN)
+        assert lookup(client, missing) == "EAI_NONAME", missing
     assert "query[A] www." in lab.node("dns").logs()  # dnsmasq logs every query
 
 
@@ -161,23 +160,22 @@ def test_dns_on_a_named_node(make_lab: Callable[..., Lab], engine: Engine) -> No
     # its names are lab names the DNS server cannot see: NXDOMAIN at once, not EAI_AGAIN
     # after Docker's upstream times out (20 s for a name without a dot, 10 s for the others)
     for missing in ("away", f"away.{lab.name}.test", f"socklab-{lab.name}-away", "nosuchnode"):
-        assert lookup(server, missing) == ("EAI_NONAME", True), missing
+        assert lookup(server, missing) == "EAI_NONAME", missing
 
 
 LOOKUP = """
-import json, socket, sys, time
-started = time.monotonic()
+import json, socket, sys
 try:
     socket.getaddrinfo(sys.argv[1], None)
     error = None
 except socket.gaierror as exc:
     error = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN"}.get(exc.errno, exc.errno)
-print(json.dumps([error, time.monotonic() - started]))
+print(json.dumps(error))
 """
 
 
-def lookup(node: LabNode, name: str) -> tuple[Any, bool]:
-    """getaddrinfo(name) in the node: its error (None: found) and whether it took under 2 s."""
+def lookup(node: LabNode, name: str) -> Any:
+    """getaddrinfo(name) in the node: its error (None: found). EAI_NONAME is an answer
+    (NXDOMAIN), EAI_AGAIN a server that did not answer in time."""
     done = node.exec(["python3", "-c", LOOKUP, name])
-    error, seconds = json.loads(done.stdout)
-    return error, seconds < 2
+    return json.loads(done.stdout)

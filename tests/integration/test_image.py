@@ -10,7 +10,6 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from socklab.orchestrator import image
 from socklab.orchestrator.engine import default_engine
 from socklab.orchestrator.engine_api import Engine
 
+from .conftest import lab_name
+
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 
@@ -29,7 +30,7 @@ from testcontainers.core.container import DockerContainer
 
 pytestmark = pytest.mark.docker
 
-LAB = f"t-image-{uuid.uuid4().hex[:8]}"
+LAB = lab_name("image")  # the session's prefix: its sweep removes what a crash leaves
 LABELS = {"io.socklab.lab": LAB}
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (\S+)\[(\d+)\] (.*)$")
 TOOLS = [
@@ -119,10 +120,8 @@ def test_ensure_builds_the_tagged_image(eng: Engine, built: tuple[str, float, li
 
 
 def test_second_build_is_warm(eng: Engine, built: tuple[str, float, list[str]]) -> None:
-    t0 = time.monotonic()
-    again = image.build(eng)
+    again = image.build(eng)  # nothing is built again: no bootstrap, no node layer
     assert again.tag == built[0] and not again.built and again.method == "present"
-    assert time.monotonic() - t0 < 2
 
 
 def test_image_has_the_tools_and_the_wrappers(node: DockerContainer) -> None:
@@ -143,8 +142,8 @@ def test_image_has_the_tools_and_the_wrappers(node: DockerContainer) -> None:
 
 
 def test_supervisor_keeps_the_node_up_and_tags_lines(node: DockerContainer) -> None:
-    logs = _wait_logs(node, "hello from sh")
-    time.sleep(0.5)
+    _wait_logs(node, "hello from sh")
+    logs = _wait_logs(node, '"event": "exited", "app": "python3"')  # after the crash...
     wrapped = node.get_wrapped_container()
     wrapped.reload()
     assert wrapped.status == "running"
@@ -173,10 +172,9 @@ def test_socklab_start_adds_an_app_at_runtime(node: DockerContainer) -> None:
 
 def test_stop_is_clean_and_quick(node: DockerContainer) -> None:
     wrapped = node.get_wrapped_container()
-    t0 = time.monotonic()
     wrapped.stop(timeout=10)
-    assert time.monotonic() - t0 < 5
     wrapped.reload()
+    # 0, not 137: it stopped on SIGTERM by itself, Docker did not have to SIGKILL it
     assert wrapped.attrs["State"]["ExitCode"] == 0
     assert '"event": "stopping", "signal": "SIGTERM"' in _logs(node)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -21,17 +22,19 @@ from socklab.cli import app
 from socklab.orchestrator.engine_api import Engine
 from socklab.orchestrator.image import base_image_tag
 
-from .conftest import leftovers
+from .conftest import free_subnet, leftovers
 
 runner = CliRunner()
 
-HELLO = {
-    "networks": {"lan": {"subnet": "10.231.1.0/24"}},
-    "nodes": {
-        "server": {"networks": {"lan": {"ip": "10.231.1.10", "aliases": ["echo"]}}},
-        "client": {"replicas": 2, "networks": ["lan"]},
-    },
-}
+def hello(subnet: IPv4Network) -> dict[str, object]:
+    """The hello lab on a subnet of this run, the server at its .10."""
+    return {
+        "networks": {"lan": {"subnet": str(subnet)}},
+        "nodes": {
+            "server": {"networks": {"lan": {"ip": str(subnet[10]), "aliases": ["echo"]}}},
+            "client": {"replicas": 2, "networks": ["lan"]},
+        },
+    }
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -40,7 +43,9 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, node_image: str) -> None:
-    path = write_lab(HELLO, "hello")
+    subnet = free_subnet(engine)
+    server_ip = str(subnet[10])
+    path = write_lab(hello(subnet), "hello")
     lab = Lab.load(path)
     code, out, err = cli("up", str(path))
     try:
@@ -51,15 +56,15 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
         assert set(nodes) == {"server", "client-1", "client-2"}
         assert nodes["server"] == {
             "node": "server", "container": f"socklab-{lab.name}-server", "state": "running",
-            "networks": {"lan": "10.231.1.10/24"},
+            "networks": {"lan": f"{server_ip}/24"},
         }
         assert all(n["state"] == "running" for n in nodes.values())
 
         # the alias and the node names resolve from another node; the static IP is applied
         code, out, _ = cli("exec", str(path), "client-1", "--", "getent", "hosts", "echo")
-        assert code == 0 and out.split()[0] == "10.231.1.10"
+        assert code == 0 and out.split()[0] == server_ip
         ip_out = lab.node("server").exec("ip -4 -o addr show").stdout
-        assert "10.231.1.10/24" in ip_out
+        assert f"{server_ip}/24" in ip_out
         peer = lab.node("client-2").exec(["python3", "-c",
                                           "import socket; print(socket.gethostbyname('client-1'))"])
         assert peer.stdout.strip() == nodes["client-1"]["networks"]["lan"].split("/")[0]
@@ -159,13 +164,15 @@ def test_second_up_and_unknown_node_are_clear_errors(make_lab: Callable[..., Lab
 def test_subnet_taken_is_reported_and_nothing_leaks(
     make_lab: Callable[..., Lab], write_lab: Callable[..., Path], engine: Engine
 ) -> None:
-    make_lab({"networks": {"lan": {"subnet": "10.231.9.0/24"}},
+    subnet = free_subnet(engine)
+    make_lab({"networks": {"lan": {"subnet": str(subnet)}},
               "nodes": {"a": {"networks": ["lan"]}}}, "owner")
-    path = write_lab({"networks": {"lan": {"subnet": "10.231.9.0/25"}},
+    half = next(subnet.subnets(new_prefix=25))
+    path = write_lab({"networks": {"lan": {"subnet": str(half)}},
                       "nodes": {"b": {"networks": ["lan"]}}}, "clash")
     code, _, err = cli("up", str(path))
     assert code == 2
-    assert "subnet 10.231.9.0/25 of network 'lan' is taken" in err
+    assert f"subnet {half} of network 'lan' is taken" in err
     assert leftovers(engine, Lab.load(path).name) == []
 
 

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from socklab import Lab
+from socklab.catalog import LABS_DIR, default_lab_file
 from socklab.cli import app
+from socklab.errors import LabError
 from socklab.orchestrator.engine_api import Engine
 
 from .browser import measure
@@ -165,19 +168,23 @@ def test_bad_input_exits_2_before_deploying(write_lab: Callable[..., Path], engi
 
 def test_interrupted_run_leaves_nothing(write_lab: Callable[..., Path], engine: Engine,
                                        node_image: str, tmp_path: Path) -> None:
-    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [{"sleep": 60}]}}
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [
+        {"run": {"node": "server", "cmd": "touch /tmp/step-1-ran"}}, {"sleep": 60}]}}
     path = write_lab(doc, "intr")
-    name = Lab.load(path).name
+    lab = Lab.load(path, engine=engine)
+    name = lab.name
     proc = subprocess.Popen([sys.executable, "-m", "socklab.cli", "run", str(path), "--report",
                              str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def in_the_scenario() -> bool:  # the first step ran: the lab is up, step 2 sleeps
+        try:
+            return lab.node("server").exec(["test", "-e", "/tmp/step-1-ran"]).ok
+        except LabError:  # not up, or not running yet
+            return False
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        running = [c for c in engine.containers({"io.socklab.lab": name})
-                   if c.running]
-        if len(running) == 3:
-            break
+    while not in_the_scenario() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -205,13 +212,19 @@ def test_local_socklab_yml_is_the_default(write_lab: Callable[..., Path], engine
 
 
 def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
-    engine: Engine, node_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write_lab: Callable[..., Path], engine: Engine, node_image: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no socklab.yml here: the shipped echo lab runs
-    code, output = run_cli()
+    monkeypatch.chdir(tmp_path)  # no socklab.yml here: `socklab run` runs the shipped echo lab
+    assert default_lab_file() == LABS_DIR / "echo.yml"
+    # ... here under this run's own name, so that runs sharing a daemon never clash
+    doc = yaml.safe_load(default_lab_file().read_text())
+    path = write_lab({k: v for k, v in doc.items() if k != "name"}, "echo")
+    name = Lab.load(path).name
+    code, output = run_cli(str(path))
     assert code == 0, output
-    assert "PASSED echo/default: 11 of 11 steps passed" in output
-    (folder,) = (tmp_path / "runs").glob("echo-*")
+    assert f"PASSED {name}/default: 11 of 11 steps passed" in output
+    (folder,) = (tmp_path / "runs").glob(f"{name}-*")
     chromium = shutil.which("chromium")
     assert chromium, "chromium is needed to check the HTML report (`make test` installs it)"
     page = (folder / "report.html").resolve()
@@ -233,4 +246,4 @@ def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
         assert (found["width"], found["scroll"]) == (width, width), found
         assert found["wrapped"] == found["outside"] == found["overlaps"] == found["spill"] == []
         assert found["times"] >= 11
-    assert leftovers(engine, "echo") == []
+    assert leftovers(engine, name) == []

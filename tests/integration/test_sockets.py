@@ -248,8 +248,8 @@ def test_capture_shows_handshake_and_teardown(make_lab: Callable[..., Lab],
 
     thread = threading.Thread(target=run)
     thread.start()
+    # tcpdump opens its file once it captures (pcap_activate comes first)
     assert wait_for(lambda: client.exec(["sh", "-c", "ls /tmp/socklab-capture-*"]).ok)
-    time.sleep(0.5)
     assert client.exec("tcp-client server 5000 --count 1").ok
     thread.join(30)
     code, out, err = result["cli"]
