@@ -21,19 +21,20 @@ from socklab.cli import app
 from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine_api import Engine
 
-from .conftest import lab_name, leftovers
+from .conftest import free_subnet, lab_name, leftovers
 
 COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
 
 
 def free_subnets(engine: Engine, count: int) -> list[IPv4Network]:
-    """/24s no Docker network of the host uses (from 10.232.0.0/16)."""
-    used = engine.subnets_in_use()
-    free = (
-        s for s in IPv4Network("10.232.0.0/16").subnets(new_prefix=24) if not any(s.overlaps(u) for u in used)
-    )
-    return [next(free) for _ in range(count)]
+    """Distinct /24s no Docker network uses now (conftest's per-run random pick)."""
+    found: list[IPv4Network] = []
+    while len(found) < count:
+        subnet = free_subnet(engine)
+        if subnet not in found:
+            found.append(subnet)
+    return found
 
 
 def compose(file: Path, project: str, *args: str) -> subprocess.CompletedProcess[str]:
