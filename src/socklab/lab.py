@@ -19,6 +19,7 @@ from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
 from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
 from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
+from socklab.orchestrator.faults import Faults
 from socklab.orchestrator.hostlock import host_lock
 from socklab.topology import Topology, load_topology
 from socklab.topology.errors import SourceMap
@@ -41,6 +42,7 @@ class Lab:
         self.topology = topology
         self.source = source
         self._engine = engine
+        self._faults: Faults | None = None
 
     @classmethod
     def load(cls, path: str | Path, *, engine: Engine | None = None) -> Lab:
@@ -60,6 +62,15 @@ class Lab:
         if self._engine is None:
             self._engine = engine_for(self.name)
         return self._engine
+
+    @property
+    def fault(self) -> Faults:
+        """Faults at run time, the actions of ``socklab fault``: ``lab.fault.partition(a, b)``,
+        ``.heal()``, ``.loss(node, pct)``, ``.delay(node, ms)``, ``.rate(node, "1mbit")``,
+        ``.kill(node)``, ``.restart(node)``, ``.list()``..."""
+        if self._faults is None:
+            self._faults = Faults(self.engine, self.name)
+        return self._faults
 
     def plan(self) -> LabPlan:
         """The concrete resources this lab would get on this host now."""

@@ -24,6 +24,7 @@ from socklab.orchestrator.engine_api import (
     LABEL_HELPER,
     LABEL_TARGET,
     ContainerInfo,
+    DaemonInfo,
     EndpointInfo,
     ExecResult,
     ExecStream,
@@ -31,7 +32,7 @@ from socklab.orchestrator.engine_api import (
     ImageInfo,
     NetworkInfo,
 )
-from socklab.topology.plan import ContainerPlan, NetworkPlan
+from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
 
 LOG_TIME = "2024-01-01T00:00:00.000000Z"
 
@@ -89,6 +90,9 @@ class FakeEngine:
             self.calls.append((what, name))
 
     # -- images -------------------------------------------------------------
+
+    def daemon(self) -> DaemonInfo:
+        return DaemonInfo(version="fake", api_version="1.41", kernel="fake", swarm="inactive")
 
     def add_image(self, ref: str) -> None:
         self.images[ref] = ImageInfo(id=self._id(), tags=(ref,))
@@ -205,6 +209,31 @@ class FakeEngine:
         box.info = replace(box.info, state=state, exit_code=1 if how.exits else None)
         if how.exits:
             box.logs.append("socklab-node: cannot start")
+
+    def stop(self, ident: str, *, timeout: float = 2.0) -> None:
+        self._set_state(ident, "stop", "exited")
+
+    def kill(self, ident: str) -> None:
+        self._set_state(ident, "kill", "exited")
+
+    def pause(self, ident: str) -> None:
+        self._set_state(ident, "pause", "paused")
+
+    def unpause(self, ident: str) -> None:
+        self._set_state(ident, "unpause", "running")
+
+    def _set_state(self, ident: str, what: str, state: str) -> None:
+        box = self._box(ident)
+        self._record(what, box.info.node)
+        box.info = replace(box.info, state=state)
+
+    def connect(self, ident: str, endpoint: Endpoint) -> None:
+        box = self._box(ident)
+        self._record("connect", f"{box.info.node} {endpoint.network}")
+        nets = dict(box.info.networks)
+        nets[endpoint.docker_network] = EndpointInfo(ip=str(endpoint.ip), prefix=24,
+                                                     aliases=endpoint.aliases)
+        box.info = replace(box.info, networks=nets)
 
     def disconnect(self, ident: str, network: str) -> None:
         box = self._box(ident)

@@ -332,3 +332,25 @@ def test_every_line_of_an_instance_carries_the_supervisor_name(
         assert readable[0]["text"].startswith(f"{name}: socket(AF_INET, SOCK_STREAM)"), err
         assert readable[2]["text"].startswith(f"{name}: listening on 127.0.0.1:"), err
         assert all(m["app"] == name and m["text"].startswith(f"{name}: ") for m in readable), err
+
+
+def test_hold_keeps_start_commands_until_released(node: Callable[..., Node]) -> None:
+    n = node([[sys.executable, "-c", "print('started')"]], SOCKLAB_HOLD="30")
+    deadline = time.monotonic() + 10
+    while not (Path(n.env["SOCKLAB_RUN_DIR"]) / "supervisor.sock").exists():
+        assert time.monotonic() < deadline, n.lines
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert not any(e["event"] == "spawned" for e in n.events())  # held
+    released = n.start("--release")
+    assert released.returncode == 0, released.stderr
+    n.wait_for(lambda ev: _ready(ev) and any(e["event"] == "exited" for e in ev))
+    assert n.stop() == 0
+
+
+def test_hold_ends_with_a_warning_after_its_time(node: Callable[..., Node]) -> None:
+    n = node([[sys.executable, "-c", "pass"]], SOCKLAB_HOLD="0.3")
+    n.wait_for(_ready)
+    warning = next(e for e in n.events() if e["event"] == "warning")
+    assert "network setup not done" in str(warning["message"])
+    assert n.stop() == 0

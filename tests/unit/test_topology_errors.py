@@ -512,7 +512,7 @@ scenarios:
 """,
         [
             "lab.yml:2: senarios: unknown key 'senarios' — did you mean 'scenarios'?",
-            "lab.yml:8: nodes.a.networks.lan.mac: unknown key 'mac' — allowed keys: ip, ipv6, aliases",
+            "lab.yml:8: nodes.a.networks.lan.mac: unknown key 'mac' — allowed keys: ip, ipv6, aliases, impair",
             "lab.yml:9: nodes.a.imgae: unknown key 'imgae' — did you mean 'image'?",
             "lab.yml:12: scenarios.default[0].run.timout: unknown key 'timout' — did you mean 'timeout'?",
         ],

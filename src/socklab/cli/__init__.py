@@ -5,12 +5,14 @@ from socklab.cli import run_command  # isort: skip
 from socklab.cli import lab_commands  # isort: skip
 from socklab.cli import observe_commands  # isort: skip
 from socklab.cli import compose_commands  # isort: skip
+from socklab.cli import fault_commands  # isort: skip
+from socklab.cli import doctor_command  # isort: skip
 from socklab.cli import image_commands  # isort: skip
 from socklab import interrupt
 from socklab.cli.app import app
 
-__all__ = ["app", "compose_commands", "image_commands", "lab_commands", "main", "observe_commands",
-           "run_command"]
+__all__ = ["app", "compose_commands", "doctor_command", "fault_commands", "image_commands",
+           "lab_commands", "main", "observe_commands", "run_command"]
 
 
 def main() -> None:

@@ -87,7 +87,8 @@ def _usage_error(exc: Any) -> NoReturn:
     ctx = exc.ctx
     if ctx is not None:
         usage = re.sub(r"\{([^}]*)\}", r"\1", ctx.get_usage()).removeprefix("Usage: ")
-        hint += f"usage: {usage} (`{ctx.command_path} --help` for more)"
+        path = re.sub(r"\{([^}]*)\}", r"\1", ctx.command_path)
+        hint += f"usage: {usage} (`{path} --help` for more)"
     render.error(message, hint or None)
     raise typer.Exit(2)
 

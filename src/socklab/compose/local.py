@@ -14,7 +14,13 @@ from socklab.compose.document import Images, escape_dollars
 from socklab.compose.warning import Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
-from socklab.topology.plan import ContainerPlan, LabPlan, NetworkPlan, node_environment
+from socklab.topology.plan import (
+    SETUP_LABELS,
+    ContainerPlan,
+    LabPlan,
+    NetworkPlan,
+    node_environment,
+)
 
 VERSION = "2.4"  # the last format of the file for one host: init, ipv6, gateways, priorities
 SUPERVISOR = "socklab-node"
@@ -93,7 +99,7 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
     out["dns_opt"] = list(DNS_OPTIONS)
     if any(e.ipv6 for e in spec.endpoints):
         out["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "0"}
-    out["labels"] = dict(spec.labels)
+    out["labels"] = {k: v for k, v in spec.labels.items() if k not in SETUP_LABELS}
     networks: dict[str, Any] = {}
     for i, ep in enumerate(spec.endpoints):
         att: dict[str, Any] = {"ipv4_address": str(ep.ip)}

@@ -18,7 +18,14 @@ from socklab.compose.local import SUPERVISOR
 from socklab.compose.warning import ComposeWarning, Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
+from socklab.topology.plan import (
+    LABEL_LAB,
+    LABEL_NODE,
+    SETUP_LABELS,
+    ContainerPlan,
+    LabPlan,
+    node_environment,
+)
 
 VERSION = "3.8"
 LABEL_REPLICAS = "io.socklab.replicas"
@@ -185,7 +192,8 @@ def _service(
             w.add(("nodes", first.node, "image"), f"'{first.image}' is used as it is: its node "
                   "supervisor must be on its PATH as `socklab-node` (`socklab up` copies it in)")
     labels = {LABEL_LAB: plan.lab, LABEL_NODE: first.node}
-    labels.update({k: v for k, v in first.labels.items() if k not in labels and k != LABEL_NODE})
+    labels.update({k: v for k, v in first.labels.items()
+                   if k not in labels and k != LABEL_NODE and k not in SETUP_LABELS})
     if replicated:
         labels[LABEL_REPLICAS] = str(len(specs))
     host = node.host if node is not None else None

@@ -27,4 +27,6 @@ COMMANDS = {
     "names": "names_demo",
     "shutdown": "shutdown_demo",
     "socklab-sockets": "sockstat",  # issue 5: socket state from /proc
+    "socklab-netctl": "netctl",  # issue 11: faults, impairments, routes (run by helpers)
+    "socklab-netdelay": "netdelay",
 }

@@ -16,6 +16,10 @@ through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
 by default), to start one more app with the same rules, and prints its
 ``spawned`` event once it is started.
 
+``SOCKLAB_HOLD=SECONDS`` holds the start commands until ``socklab-start --release``
+(sent once socklab's helper has set up the node's network: routes, impairments) or
+for that long at most (then a ``warning`` event says so).
+
 ``SOCKLAB_RESOLV_CONF``, when set, is written to /etc/resolv.conf before any app
 starts (the lab's DNS server; Docker writes that file at every container start,
 so the supervisor writes it again after each start or restart).
@@ -103,6 +107,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._names: Dict[str, int] = {}
+        self.released = threading.Event()
 
     # -- starting ---------------------------------------------------------------
 
@@ -252,15 +257,20 @@ def _handle(sup: Supervisor, conn: socket.socket) -> None:
     with conn, conn.makefile("rwb") as stream:
         try:
             request = json.loads(stream.readline(MAX_LINE).decode("utf-8"))
+            release = isinstance(request, dict) and request.get("release") is True
             argv: Any = request.get("argv") if isinstance(request, dict) else None
-            if not _is_argv(argv):
+            if not release and not _is_argv(argv):
                 raise ValueError('expected {"argv": [non-empty list of strings]}')
         except ValueError as exc:
             reply: Dict[str, Any] = {"ok": False, "error": "bad request: %s" % exc}
         else:
-            app = sup.start(argv)
-            app.started.wait()
-            reply = _start_reply(app)
+            if release:
+                sup.released.set()
+                reply = {"ok": True, "released": True}
+            else:
+                app = sup.start(argv)
+                app.started.wait()
+                reply = _start_reply(app)
         try:
             stream.write((json.dumps(reply) + "\n").encode("utf-8"))
             stream.flush()
@@ -337,6 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         commands = _parse_start(os.environ.get("SOCKLAB_START", ""))
         ready_timeout = float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15"))
+        hold = float(os.environ.get("SOCKLAB_HOLD") or 0)
     except ValueError as exc:
         out.event("config-error", error=str(exc))
         return 2
@@ -356,6 +367,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.event("warning", message="cannot listen on %s; socklab-start will not work" % path)
     else:
         threading.Thread(target=_serve, args=(sup, listener), daemon=True).start()
+    if hold > 0 and not sup.released.wait(hold):
+        out.event("warning", message="network setup not done after %gs; starting anyway" % hold)
     apps = [sup.start(command) for command in commands]
     threading.Thread(target=sup.announce_ready, args=(apps,), daemon=True).start()
     while not stop.wait(1.0):
@@ -376,17 +389,27 @@ def start_main(argv: Optional[List[str]] = None) -> int:
         args = args[1:]
     if not args or args[0] in ("-h", "--help"):
         sys.stderr.write(
-            "usage: socklab-start COMMAND [ARG...]\n"
-            "Start COMMAND as one more app of this node's supervisor.\n"
+            "usage: socklab-start COMMAND [ARG...] | socklab-start --release\n"
+            "Start COMMAND as one more app of this node's supervisor (--release: start the\n"
+            "start commands it holds until the node's network is set up).\n"
         )
         return 0 if args else 2
     path = socket_path()
+    request = {"release": True} if args == ["--release"] else {"argv": args}
+    deadline = time.monotonic() + (10.0 if "release" in request else 0.0)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15")) + 15)
-            conn.connect(path)
+            while True:  # a release may come while the supervisor is starting
+                try:
+                    conn.connect(path)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             with conn.makefile("rwb") as stream:
-                stream.write((json.dumps({"argv": args}) + "\n").encode("utf-8"))
+                stream.write((json.dumps(request) + "\n").encode("utf-8"))
                 stream.flush()
                 line = stream.readline(MAX_LINE)
     except OSError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 from socklab import interrupt
 from socklab.errors import LabError
+from socklab.orchestrator import netcontrol
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
@@ -97,27 +98,36 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness |
               tree: bytes, cancel: threading.Event) -> None:
     """Create and start a node's container, then wait for it to be ready if asked."""
     env = node_environment(spec)
+    if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
+        env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
     if spec.image:
         ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
         engine.put_archive(ident, "/", tree)
     else:
         ident = engine.create_container(spec, image, env, ["socklab-node"])
     engine.start(ident)
+    if spec.net.needed:
+        ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
+        node = engine.container(ident)
+        ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
+        ctl.release(node)
     if wait is not None:
         wait_ready(engine, ident, wait, cancel)
 
 
-def wait_ready(engine: Engine, ident: str, wait: Readiness,
-               cancel: threading.Event | None = None) -> None:
-    """Until a started container's log says it is ready; LabError (with its last output) when
-    it never will be, or at once when ``cancel`` is set (an interruption)."""
+def wait_ready(engine: Engine, ident: str, wait: Readiness = NODE_READY,
+               cancel: threading.Event | None = None, seen: int = 0) -> None:
+    """Until a started container's log has more than ``seen`` ready lines (the supervisor
+    prints one at every start); LabError (with its last output) when it never will be, or at
+    once when ``cancel`` is set (an interruption)."""
     cancel = cancel or threading.Event()
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and not cancel.is_set():
         logs = engine.logs(ident)
-        found = wait.ready.search(logs)
-        if found:
-            line = logs[logs.rfind("\n", 0, found.start()) + 1:].split("\n", 1)[0]
+        found = list(wait.ready.finditer(logs))
+        if len(found) > seen:
+            at = found[seen].start()
+            line = logs[logs.rfind("\n", 0, at) + 1:].split("\n", 1)[0]
             failed = _failed_apps(line)
             if failed:
                 said = "\n".join(ln for ln in logs.splitlines() if '{"ts": ' not in ln)
@@ -130,6 +140,11 @@ def wait_ready(engine: Engine, ident: str, wait: Readiness,
     if cancel.is_set():
         raise LabError("interrupted")
     raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
+
+
+def ready_count(engine: Engine, ident: str, wait: Readiness = NODE_READY) -> int:
+    """How many ready lines the node's log has so far (one per start)."""
+    return len(wait.ready.findall(engine.logs(ident)))
 
 
 def _failed_apps(ready_line: str) -> list[str]:

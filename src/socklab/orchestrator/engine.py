@@ -29,6 +29,7 @@ from socklab.orchestrator.engine_api import (
     LABEL_HELPER,
     LABEL_TARGET,
     ContainerInfo,
+    DaemonInfo,
     EndpointInfo,
     ExecResult,
     ExecStream,
@@ -64,6 +65,14 @@ class DockerEngine:
         except docker.errors.DockerException as exc:
             raise LabError(f"Docker daemon not reachable: {_reason(exc)}", DAEMON_HINT) from exc
         self._api = self._client.api
+
+    def daemon(self) -> DaemonInfo:
+        version: dict[str, Any] = self._api.version()
+        info: dict[str, Any] = self._api.info()
+        return DaemonInfo(version=str(version.get("Version", "?")),
+                          api_version=str(version.get("ApiVersion", "?")),
+                          kernel=str(info.get("KernelVersion", "?")),
+                          swarm=str((info.get("Swarm") or {}).get("LocalNodeState", "?")))
 
     # -- images -------------------------------------------------------------
 
@@ -151,6 +160,7 @@ class DockerEngine:
         try:
             made = self._api.create_network(
                 net.docker_name, driver="bridge", internal=net.internal, labels=net.labels,
+                options=net.options or None,
                 enable_ipv6=bool(net.ipv6_subnet), ipam=docker.types.IPAMConfig(pool_configs=pools),
                 check_duplicate=True,
             )
@@ -210,10 +220,8 @@ class DockerEngine:
             network_mode=first.docker_network,
             # names outside the lab never resolve (its networks lead nowhere): fail in 2 s, not 10
             dns_opt=["timeout:1", "attempts:2"],
-            sysctls=(
-                {"net.ipv6.conf.all.disable_ipv6": "0"}
-                if any(e.ipv6 for e in spec.endpoints) else None
-            ),
+            sysctls=spec.sysctls or None,
+            extra_hosts=[f"{name}:{ip}" for name, ip in spec.extra_hosts] or None,
         )
         made = self._api.create_container(
             image,
@@ -250,6 +258,34 @@ class DockerEngine:
 
     def start(self, ident: str) -> None:
         self._api.start(ident)
+
+    def stop(self, ident: str, *, timeout: float = 2.0) -> None:
+        self._call(self._api.stop, ident, timeout=max(1, round(timeout)))
+
+    def kill(self, ident: str) -> None:
+        self._call(self._api.kill, ident)
+
+    def pause(self, ident: str) -> None:
+        self._call(self._api.pause, ident)
+
+    def unpause(self, ident: str) -> None:
+        self._call(self._api.unpause, ident)
+
+    def connect(self, ident: str, endpoint: Endpoint) -> None:
+        self._call(self._api.connect_container_to_network, ident, endpoint.docker_network,
+                   ipv4_address=str(endpoint.ip),
+                   ipv6_address=str(endpoint.ipv6) if endpoint.ipv6 else None,
+                   aliases=list(endpoint.aliases))
+
+    @staticmethod
+    def _call(method: Callable[..., Any], ident: str, *args: Any, **kwargs: Any) -> None:
+        """One container call; the daemon's refusal as a LabError."""
+        try:
+            method(ident, *args, **kwargs)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"container {ident} not found", "is the lab up? `socklab ls`") from exc
+        except docker.errors.APIError as exc:
+            raise LabError(f"{ident}: {_reason(exc)}") from exc
 
     def disconnect(self, ident: str, network: str) -> None:
         try:
@@ -340,19 +376,22 @@ class DockerEngine:
         return ident
 
     def _create_helper(self, spec: HelperSpec) -> str:
-        target = self.container(spec.target)
-        if not target.running:
-            raise LabError(f"container {target.name} is not running (it is {target.state})",
-                           NOT_RUNNING_HINT)
-        joined = f"container:{target.id}"
+        target_id = ""
+        if spec.target:
+            target = self.container(spec.target)
+            if target.state not in ("running", "paused"):  # a paused node's namespaces are there
+                raise LabError(f"container {target.name} is not running (it is {target.state})",
+                               NOT_RUNNING_HINT)
+            target_id = target.id
+        joined = f"container:{target_id}" if target_id else None
         host_config = self._api.create_host_config(
-            init=True, network_mode=joined, pid_mode=joined if spec.pid else None,
+            init=True, network_mode=joined or "none", pid_mode=joined if spec.pid else None,
             cap_add=list(spec.cap_add) or None,
         )
         try:
             made = self._api.create_container(
                 spec.image, entrypoint=list(spec.argv), environment=dict(spec.env) or None,
-                labels={LABEL_LAB: spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target.id},
+                labels={LABEL_LAB: spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target_id},
                 host_config=host_config,
             )
         except docker.errors.ImageNotFound as exc:

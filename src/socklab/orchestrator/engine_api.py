@@ -14,7 +14,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Protocol
 
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, NetworkPlan
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, Endpoint, NetworkPlan
 
 LABEL_HELPER = "io.socklab.helper"
 """On a helper container: its purpose (``fault``, ``sockets``...); never on a node."""
@@ -135,7 +135,8 @@ class HelperSpec:
     """
 
     target: str
-    """id or name of the container whose namespaces the helper joins"""
+    """id or name of the container whose namespaces the helper joins; empty: a network
+    namespace of its own, with nothing but loopback (to probe the kernel)"""
     lab: str
     purpose: str
     image: str
@@ -145,8 +146,23 @@ class HelperSpec:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DaemonInfo:
+    """The engine's daemon: its version, the kernel it runs on, its swarm state."""
+
+    version: str
+    api_version: str
+    kernel: str
+    swarm: str
+    """inactive, active, pending..."""
+
+
 class Engine(Protocol):
     """What socklab needs from a container engine."""
+
+    def daemon(self) -> DaemonInfo:
+        """What the daemon says about itself."""
+        ...
 
     # -- images -------------------------------------------------------------
 
@@ -217,6 +233,24 @@ class Engine(Protocol):
         ...
 
     def start(self, ident: str) -> None: ...
+
+    def stop(self, ident: str, *, timeout: float = 2.0) -> None:
+        """Stop a container (SIGTERM, SIGKILL after ``timeout`` s)."""
+        ...
+
+    def kill(self, ident: str) -> None:
+        """Stop a container at once (SIGKILL): a crashed host."""
+        ...
+
+    def pause(self, ident: str) -> None:
+        """Freeze every process of a container."""
+        ...
+
+    def unpause(self, ident: str) -> None: ...
+
+    def connect(self, ident: str, endpoint: Endpoint) -> None:
+        """Attach a container to a network with its planned address and aliases."""
+        ...
 
     def disconnect(self, ident: str, network: str) -> None:
         """Detach a container from a network (by the network's engine name)."""

@@ -42,6 +42,8 @@ class StepResult:
     outputs: list[NodeOutput] = field(default_factory=list)
     children: list[StepResult] = field(default_factory=list)
     snapshot: dict[str, list[dict[str, Any]]] | None = None
+    fault: dict[str, Any] | None = None
+    """what a ``fault`` step did: action, nodes, message (``FaultResult.as_dict``)"""
 
     @property
     def passed(self) -> bool:

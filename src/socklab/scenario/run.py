@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from socklab import interrupt
@@ -12,13 +12,13 @@ from socklab.errors import LabError
 from socklab.lab import Lab
 from socklab.observe.connections import connections
 from socklab.observe.sockets import SocketRow
-from socklab.observe.timeline import merge, output_events
+from socklab.observe.timeline import Event, merge, output_events
 from socklab.orchestrator.deploy import Progress
 from socklab.scenario import folder as run_folder
 from socklab.scenario import report
 from socklab.scenario.results import RunResult
 from socklab.scenario.steps import StepHook, StepRunner, describe
-from socklab.topology.model import ParallelStep, Strict, Topology, step_kind
+from socklab.topology.model import Strict, Topology
 
 DEFAULT_SCENARIO = "default"
 
@@ -34,19 +34,7 @@ def pick_scenario(topo: Topology, name: str | None) -> tuple[str, list[Strict]]:
     if name not in topo.scenarios:
         raise LabError(f"unknown scenario '{name}' in lab '{topo.name}'",
                        "scenarios: " + ", ".join(names))
-    steps: list[Strict] = list(topo.scenarios[name])
-    for step in _walk(steps):
-        if step_kind(step) == "fault":
-            raise LabError(f"scenario '{name}' has a fault step, which socklab cannot run yet",
-                           "remove the fault steps; faults come with a later version")
-    return name, steps
-
-
-def _walk(steps: list[Strict]) -> Iterator[Strict]:
-    for step in steps:
-        yield step
-        if isinstance(step, ParallelStep):
-            yield from _walk(list(step.parallel))
+    return name, list(topo.scenarios[name])
 
 
 def default_run_dir(lab: str) -> Path:
@@ -113,6 +101,14 @@ def run(
     return result
 
 
+def fault_events(result: RunResult) -> list[Event]:
+    """One ``fault`` event per node a fault step changed, when the step was done."""
+    return [Event(ts=s.started + s.duration, node=node, app="socklab", pid=0, event="fault",
+                  fields={"action": s.fault["action"], "step": s.index,
+                          "detail": s.fault["message"]})
+            for s in result.all_steps() if s.fault for node in s.fault["nodes"]]
+
+
 def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     """Logs into ``logs/<node>.log``, the merged timeline (started apps' logs and the events of
     commands the steps ran), the nodes' addresses, and who was connected to whom at the last
@@ -124,7 +120,7 @@ def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     for node, text in texts.items():
         (logs / f"{node}.log").write_text(text)
     ran = [e for s in result.all_steps() for o in s.outputs for e in output_events(o.node, o.stdout)]
-    events = merge(texts.items(), ran)
+    events = merge(texts.items(), [*ran, *fault_events(result)])
     result.timeline = [e.as_dict() for e in events]
     shots = [s.snapshot for s in result.all_steps() if s.snapshot is not None]
     rows = ([SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots

@@ -23,6 +23,8 @@ from socklab.observe.sockets import SocketRow
 from socklab.observe.timeline import Event, merge, output_events
 from socklab.scenario import expect
 from socklab.scenario.results import NodeOutput, StepResult
+from socklab.topology.faults import fault_kind
+from socklab.topology.impair import format_ms, format_rate
 from socklab.topology.model import (
     CaptureSpec,
     CompareSocketsSpec,
@@ -284,7 +286,9 @@ class StepRunner:
             raise StepFailed(f"socklab and {spec.tool} disagree: " + " | ".join(problems))
 
     def _fault(self, spec: Any, result: StepResult) -> None:
-        raise LabError("fault steps are not available yet")
+        done = self.lab.fault.apply(spec)
+        result.fault = done.as_dict()
+        result.detail = done.message
 
     def _sleep(self, seconds: float, result: StepResult) -> None:
         time.sleep(seconds)
@@ -425,4 +429,25 @@ def describe(step: Strict) -> str:
         return f"expect_capture {spec.capture}: {count} connections with {_capture_words(spec)}"
     if isinstance(spec, CompareSocketsSpec):
         return f"compare_sockets {spec.node} with {spec.tool}"
+    if kind == "fault":
+        return f"fault {describe_fault(spec)}"
     return kind
+
+
+def describe_fault(fault: Any) -> str:
+    """``partition client | server``, ``loss client 30% (udp, on lan)``, ``kill server``..."""
+    kind = fault_kind(fault)
+    spec = getattr(fault, kind)
+    if kind in ("partition", "heal"):
+        return f"{kind} {spec}" if isinstance(spec, str) else f"{kind} {spec[0]} | {spec[1]}"
+    if isinstance(spec, str):
+        return f"{kind} {spec}"
+    if kind in ("connect", "disconnect"):
+        return f"{kind} {spec.node} {spec.net}"
+    amount = {"rate": lambda: format_rate(spec.rate),
+              "delay": lambda: format_ms(spec.ms) + (
+                  f" ± {format_ms(spec.jitter)}" if spec.jitter else "")}.get(
+        kind, lambda: f"{spec.pct:g}%" if hasattr(spec, "pct") else "")()
+    notes = [n for n in (getattr(spec, "proto", None), f"on {spec.net}" if spec.net else None) if n]
+    text = f"{kind} {spec.node}" + (f" {amount}" if amount else "")
+    return text + (f" ({', '.join(notes)})" if notes else "")

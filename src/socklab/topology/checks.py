@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from socklab.topology import dns
+from socklab.topology import dns, fault_checks
 from socklab.topology.errors import (
     DocPath,
     Problem,
@@ -121,6 +121,16 @@ class _Lab:
         )
         self.instances = list(dict.fromkeys(i for i, _, _ in self.topology.instances()))
 
+    def wired(self) -> Topology:
+        """The nodes (with replicas) on the networks they name, and the declared networks."""
+        attached: dict[str, dict[str, Attachment]] = {n: {} for n in self.nodes}
+        for a in self.attachments():
+            attached[a.node].setdefault(a.network, Attachment.model_construct())
+        return Topology.model_construct(
+            name="lab", networks={n: Network.model_construct() for n in self.network_names},
+            nodes={n: Node.model_construct(networks=attached[n], replicas=r)
+                   for n, r in self.replicas.items()})
+
     def attachments(self) -> Iterator[_Attach]:
         for node, raw in self.nodes.items():
             nets = raw.get("networks") if isinstance(raw, dict) else None
@@ -148,6 +158,8 @@ def check(source: SourceMap) -> list[Problem]:
         *_commands(lab),
         *_step_references(lab),
         *_dns(lab),
+        *_routers(lab),
+        *fault_checks.problems(source, lab.wired()),
     ]
 
 
@@ -495,6 +507,16 @@ def _command(lab: _Lab, path: DocPath, commands: list[tuple[int | None, Any]]
             unknown = unknown_program(argv[0])
             if unknown is not None:
                 yield lab.source.problem(path if i is None else (*path, i), *unknown)
+
+
+def _routers(lab: _Lab) -> Iterator[Problem]:
+    for name, raw in lab.nodes.items():
+        if isinstance(raw, dict) and raw.get("router") is True:
+            nets = raw.get("networks")
+            if isinstance(nets, (list, dict)) and len(nets) < 2:
+                yield lab.source.problem(
+                    ("nodes", name, "router"), "a router needs two networks or more",
+                    "attach it to the networks it joins, or remove 'router: true'")
 
 
 def _dns(lab: _Lab) -> Iterator[Problem]:

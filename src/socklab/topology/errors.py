@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from socklab.errors import LabError
+from socklab.topology.faults import FAULT_KINDS
 from socklab.topology.model import STEP_KINDS, Dns, Node, RunSpec, StartSpec, Topology
 
 #: A key path in the document: mapping keys as ``str``, list indices as ``int``.
@@ -161,6 +162,14 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
+def _tags(members: list[Any]) -> dict[str, type[BaseModel]]:
+    """A tagged union's members by tag: each a model with one field, named as its tag
+    (steps, faults); empty for any other union."""
+    if not members or not all(_is_model(m) and len(m.model_fields) == 1 for m in members):
+        return {}
+    return {next(iter(m.model_fields)): m for m in members}
+
+
 @dataclass
 class _Located:
     """A pydantic error placed in the document."""
@@ -187,8 +196,9 @@ def _locate(loc: tuple[int | str, ...], source: SourceMap) -> _Located:
             tp = _unwrap(members[0])
         if _is_union(tp):
             members = [_unwrap(a) for a in get_args(tp)]
-            if isinstance(seg, str) and seg in STEP_KINDS and all(map(_is_model, members)):
-                tp = STEP_KINDS[seg]  # a step's tag; the same name follows as its field
+            tags = _tags(members)
+            if isinstance(seg, str) and seg in tags:
+                tp = tags[seg]  # a step's (or fault's) tag; the same name follows as its field
             else:
                 in_union, tp = True, None  # a union member's label
             continue
@@ -236,6 +246,7 @@ _EXPECTED = {
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
     "list_type": "a list",
+    "tuple_type": "a list",
     "ip_v4_address": "an IPv4 address",
     "ip_v6_address": "an IPv6 address",
     "ip_any_address": "an IP address",
@@ -307,6 +318,8 @@ def _message(err: ErrorDetails, where: _Located) -> tuple[str, str | None]:
         return f"missing key {field!r}", (f"required keys: {', '.join(need)}" if need else None)
     if kind == "step_kind":
         return _step_message(value)
+    if kind == "fault_kind":
+        return _fault_message(value)
     if kind == "value_error":
         text = str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
         message, _, hint = text.partition(" — ")
@@ -369,9 +382,26 @@ def _step_message(value: Any) -> tuple[str, str | None]:
     return f"unknown step {describe(key)}", did_you_mean(key, STEP_KINDS) or f"steps are: {kinds}"
 
 
+def _fault_message(value: Any) -> tuple[str, str | None]:
+    kinds = ", ".join(FAULT_KINDS)
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        return f"unknown fault {describe(key)}", did_you_mean(key, FAULT_KINDS) or (
+            f"faults are: {kinds}")
+    if isinstance(value, dict) and len(value) > 1:
+        return (f"a fault has exactly one key, found {len(value)}: {', '.join(map(str, value))}",
+                "write one fault per step")
+    return f"expected a fault, got {describe(value)}", f"a fault is a mapping with one key: {kinds}"
+
+
 def _merge_union(errors: list[tuple[ErrorDetails, _Located]]) -> tuple[str, str | None]:
     """One message for the failed members of a union (``ipv6: IPv6Network | bool``...)."""
-    expected = list(dict.fromkeys(_EXPECTED.get(e["type"], e["msg"]) for e, _ in errors))
+    for err, where in errors:
+        if err["type"] == "value_error":  # a member that recognised the value's shape
+            return _message(err, where)
+    expected = list(dict.fromkeys(
+        str((e.get("ctx") or {}).get("expected")) if e["type"] == "literal_error"
+        else _EXPECTED.get(e["type"], e["msg"]) for e, _ in errors))
     return f"expected {' or '.join(expected)}, got {describe(errors[0][0].get('input'))}", None
 
 

@@ -39,6 +39,7 @@ from socklab.topology.fields import (
     not_a_number,
     split_command,
 )
+from socklab.topology.impair import Impairment
 from socklab.topology.steps import (
     ERROR_NAMES,
     NODE_PATTERN,
@@ -57,7 +58,6 @@ from socklab.topology.steps import (
     ExpectSocketsStep,
     ExpectTimelineSpec,
     ExpectTimelineStep,
-    FaultSpec,
     FaultStep,
     NodePattern,
     ParallelStep,
@@ -100,7 +100,6 @@ __all__ = [
     "ExpectSocketsStep",
     "ExpectTimelineSpec",
     "ExpectTimelineStep",
-    "FaultSpec",
     "FaultStep",
     "HostName",
     "LabName",
@@ -137,6 +136,9 @@ class Network(Strict):
     """Its IPv4 subnet (e.g. 10.77.1.0/24); left out, a free /24 is allocated."""
     ipv6: Annotated[bool, PydanticStrict()] | IPv6Network = False
     """`true` for an allocated IPv6 /64 as well, or an IPv6 subnet such as fd00:77:1::/64."""
+    impair: Impairment | None = None
+    """What every attachment to it does to the packets its node sends: `{loss: 5%, delay:
+    40ms, jitter: 10ms, rate: 1mbit}` (corrupt, duplicate: where the kernel has netem)."""
 
     _subnet_text = field_validator("subnet", mode="before")(
         lambda cls, v: not_a_number(v, "a subnet such as 10.77.1.0/24")
@@ -162,6 +164,8 @@ class Attachment(Strict):
     """A fixed IPv6 address (on a network with IPv6)."""
     aliases: list[HostName] = []
     """More names the node answers to on this network (DNS aliases)."""
+    impair: Impairment | None = None
+    """This node's impairment on this network (its keys override the network's)."""
 
     _ip_text = field_validator("ip", "ipv6", mode="before")(
         lambda cls, v: not_a_number(v, "an address such as 10.77.1.10")
@@ -226,6 +230,8 @@ class Node(Strict):
     host: HostName | None = None
     """the Swarm host (its node hostname) that runs this node (``--engine swarm``, ``compose
     export --swarm``); one host runs every node of a lab brought up locally"""
+    router: Annotated[bool, PydanticStrict()] = False
+    """Forwards between its networks; the other nodes route the lab's subnets through it."""
 
     @field_validator("networks", mode="before")
     @classmethod

@@ -15,12 +15,24 @@ from typing import TypeVar
 
 from socklab.errors import LabError
 from socklab.topology import dns as lab_dns
-from socklab.topology.model import Port, Topology
+from socklab.topology.impair import Impairment
+from socklab.topology.model import Attachment, Port, Topology
+from socklab.topology.netsetup import Attached, Link, NetSetup, plan_routes, routed_hosts
 
 LABEL_LAB = "io.socklab.lab"
 LABEL_NODE = "io.socklab.node"
 LABEL_NETWORK = "io.socklab.network"
 LABEL_FILE = "io.socklab.file"
+LABEL_BASE = "io.socklab.base"
+"""on a node: the topology's node name (``client`` for ``client-2``)"""
+LABEL_NET = "io.socklab.net"
+"""on a node: its :class:`NetSetup` as JSON (links, routes, impairments)"""
+
+SETUP_LABELS = (LABEL_BASE, LABEL_NET)
+"""what socklab's helpers read to set up and fault a running lab (not in a compose export)"""
+
+NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+"""on a network Docker gives a gateway: nothing is translated on the way out"""
 
 AUTO_POOL = IPv4Network("10.100.0.0/16")
 AUTO_PREFIX = 24
@@ -41,6 +53,8 @@ class NetworkPlan:
     internal: bool
     labels: dict[str, str]
     allocated: bool = False  # the subnets were chosen by the planner, not written by the user
+    options: dict[str, str] = field(default_factory=dict)
+    """the bridge driver's options (no masquerading on a network that is not internal)"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,11 @@ class ContainerPlan:
     labels: dict[str, str]
     resolv_conf: str | None = None
     """written to /etc/resolv.conf after start (the lab's DNS server); None keeps Docker's"""
+    net: NetSetup = field(default_factory=NetSetup)
+    """routes, impairments, default route: applied by a helper before the start commands"""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """``(name, address)`` lines for /etc/hosts: nodes reached only through a router"""
 
     @property
     def fqdn(self) -> str:
@@ -145,7 +164,8 @@ def _plan_networks(
     topo: Topology, taken: Iterable[IPv4Network | IPv6Network], lab_labels: dict[str, str]
 ) -> list[NetworkPlan]:
     """Every network with its subnets (given, or the first free ones of the pools); a network
-    with no published port is internal (Docker gives it no gateway to the host)."""
+    with no published port and no router is internal (Docker gives it no gateway to the
+    host); the others are bridges without masquerading (their nodes lose the default route)."""
     used4 = [n for n in taken if isinstance(n, IPv4Network)]
     used6 = [n for n in taken if isinstance(n, IPv6Network)]
     used4 += [n.subnet for n in topo.networks.values() if n.subnet is not None]
@@ -153,6 +173,7 @@ def _plan_networks(
     free4 = _free_subnets(AUTO_POOL, AUTO_PREFIX, used4)
     free6 = _free_subnets(AUTO_POOL6, 64, used6)
     publishing = {net for _, _, node in topo.instances() if node.ports for net in node.networks}
+    routed = {net for _, _, node in topo.instances() if node.router for net in node.networks}
     networks: list[NetworkPlan] = []
     for name, spec in topo.networks.items():
         subnet = spec.subnet or _next(free4, name, "IPv4")
@@ -166,9 +187,10 @@ def _plan_networks(
             gateway=next(subnet.hosts()),
             ipv6_subnet=v6,
             ipv6_gateway=next(v6.hosts()) if v6 else None,
-            internal=name not in publishing,
+            internal=name not in publishing | routed,
             labels={**lab_labels, LABEL_NETWORK: name},
             allocated=spec.subnet is None or spec.ipv6 is True,
+            options={} if name not in publishing | routed else dict(NO_MASQUERADE),
         ))
     return networks
 
@@ -176,20 +198,36 @@ def _plan_networks(
 def _plan_containers(
     topo: Topology, networks: dict[str, NetworkPlan], lab_labels: dict[str, str]
 ) -> list[ContainerPlan]:
-    """Every node instance in topology order, with its addresses and names on each network."""
+    """Every node instance in topology order, with its addresses and names on each network,
+    and its network setup (routes through routers, impairments, no default route)."""
     addresses = _assign_addresses(topo, networks)
-    containers = []
+    attached: list[Attached] = []
     for instance, base, node in topo.instances():
-        endpoints = []
+        links = {}
         for net, att in node.networks.items():
             aliases = [instance, f"{instance}.{topo.domain}", *att.aliases]
             if node.replicas is not None:
                 aliases.append(base)
             ip, ip6 = addresses[(instance, net)]
-            endpoints.append(Endpoint(
-                network=net, docker_network=networks[net].docker_name, ip=ip, ipv6=ip6,
-                aliases=tuple(dict.fromkeys(aliases)),
-            ))
+            links[net] = Link(ip, ip6, tuple(dict.fromkeys(aliases)))
+        attached.append(Attached(instance, node.router, links))
+    routes = plan_routes(attached, {n.name: (n.subnet, n.ipv6_subnet) for n in networks.values()})
+    containers = []
+    for (instance, base, node), me in zip(topo.instances(), attached, strict=True):
+        endpoints = [
+            Endpoint(network=net, docker_network=networks[net].docker_name, ip=link.ip,
+                     ipv6=link.ipv6, aliases=link.aliases)
+            for net, link in me.links.items()
+        ]
+        setup = NetSetup(
+            links=me.links,
+            routes=routes[instance],
+            impair={net: imp for net, att in node.networks.items()
+                    if not (imp := _impairment(topo, net, att)).empty},
+            drop_default_route=any(not networks[n].internal for n in node.networks)
+            and all(p.host_ip.is_loopback for p in node.ports),
+            router=node.router,
+        )
         containers.append(ContainerPlan(
             instance=instance,
             node=base,
@@ -202,9 +240,32 @@ def _plan_containers(
             cap_add=tuple(node.cap_add),
             ports=tuple(node.ports),
             endpoints=tuple(endpoints),
-            labels={**lab_labels, LABEL_NODE: instance},
+            labels={**lab_labels, LABEL_NODE: instance, LABEL_BASE: base,
+                    LABEL_NET: setup.to_json()},
+            net=setup,
+            sysctls=_sysctls(node.router, endpoints),
+            extra_hosts=routed_hosts(me, attached, routes[instance]),
         ))
     return containers
+
+
+def _impairment(topo: Topology, net: str, att: Attachment) -> Impairment:
+    """A network's impairment with the attachment's own keys over it."""
+    return (topo.networks[net].impair or Impairment()).merged(att.impair)
+
+
+def _sysctls(router: bool, endpoints: list[Endpoint]) -> dict[str, str]:
+    """IPv6 on where a node has an IPv6 address; forwarding on in a router, off in any
+    other node on several networks (only routers forward)."""
+    out: dict[str, str] = {}
+    v6 = any(e.ipv6 for e in endpoints)
+    if v6:
+        out["net.ipv6.conf.all.disable_ipv6"] = "0"
+    if router or len(endpoints) > 1:
+        out["net.ipv4.ip_forward"] = "1" if router else "0"
+        if v6:
+            out["net.ipv6.conf.all.forwarding"] = "1" if router else "0"
+    return out
 
 
 def _use_dns(spec: ContainerPlan, dns: lab_dns.DnsPlan, domain: str) -> ContainerPlan:

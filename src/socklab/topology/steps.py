@@ -14,9 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from socklab.topology.faults import Fault
 from socklab.topology.fields import (
     Command,
     Seconds,
@@ -339,12 +338,6 @@ class CompareSocketsSpec(Strict):
     """The node's tool to compare with: netstat or ss."""
 
 
-class FaultSpec(BaseModel):
-    """Faults are defined by a later issue; the model keeps their keys for a clear rejection."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
 class StartStep(Strict):
     """A `start:` step."""
 
@@ -383,8 +376,9 @@ class ExpectSocketsStep(Strict):
 class FaultStep(Strict):
     """A `fault:` step."""
 
-    fault: FaultSpec
-    """A network fault (not available yet: a scenario with one is refused)."""
+    fault: Fault
+    """One action of `socklab fault`: partition, heal, loss, delay, rate, corrupt, duplicate,
+    clear, kill, pause, resume, restart, disconnect or connect."""
 
 
 class SleepStep(Strict):

@@ -1,0 +1,233 @@
+"""The ``fault:`` scenario step: one action of ``socklab fault``, written as a mapping.
+
+``fault: {partition: [A, B]}``, ``{heal: [A, B]}`` / ``{heal: all}``,
+``{loss: {node, pct, net?, proto?}}``, ``{delay: {node, ms, jitter?, net?}}``,
+``{rate: {node, rate, net?}}``, ``{corrupt: {node, pct, net?}}``,
+``{duplicate: {node, pct, net?}}``, ``{clear: NODE}`` / ``{clear: {node, net?}}``,
+``{kill: NODE}``, ``{pause: NODE}``, ``{resume: NODE}``, ``{restart: NODE}``,
+``{disconnect: {node, net}}``, ``{connect: {node, net}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+)
+
+from socklab.topology.impair import Jitter, Milliseconds, Percent, Rate, parse_percent
+
+NodeRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!-]+$")]
+"""A node, a replica, a replicated node's name or a glob (as every step's ``node``)."""
+NetRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
+SideRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!_-]+$")]
+"""One side of a partition: a node reference or a network name."""
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pair(value: Any) -> Any:
+    if isinstance(value, list) and len(value) != 2:
+        raise ValueError(f"expected two sides [A, B], got {len(value)} — e.g. [client, server]")
+    return value
+
+
+Pair = Annotated[tuple[SideRef, SideRef], BeforeValidator(_pair)]
+
+
+class PartitionFault(_Fault):
+    """Drop all traffic between two sides, both ways: ``[A, B]``, each a node, a replica,
+    a replicated node's name, a glob or a network name (every node on it)."""
+
+    partition: Pair
+
+    @field_validator("partition")
+    @classmethod
+    def _two_sides(cls, v: tuple[str, str]) -> tuple[str, str]:
+        if v[0] == v[1]:
+            raise ValueError(f"both sides are {v[0]!r} — partition two different sides")
+        return v
+
+
+class HealFault(_Fault):
+    """End the partition between ``[A, B]``, or every partition: ``all``."""
+
+    heal: Literal["all"] | Pair
+
+
+class LossSpec(_Fault):
+    """Drop ``pct`` percent of the packets NODE sends (on ``net`` only, of ``proto`` only)."""
+
+    node: NodeRef
+    pct: Percent
+    net: NetRef | None = None
+    proto: Literal["udp", "tcp"] | None = None
+
+
+class LossFault(_Fault):
+    loss: LossSpec
+
+
+class DelaySpec(_Fault):
+    """Delay what NODE sends by ``ms`` (``40ms``, or a number of ms), ± ``jitter``."""
+
+    node: NodeRef
+    ms: Milliseconds
+    jitter: Jitter | None = None
+    net: NetRef | None = None
+
+
+class DelayFault(_Fault):
+    delay: DelaySpec
+
+
+class RateSpec(_Fault):
+    """Limit what NODE sends to ``rate`` (``1mbit``, ``500kbit``)."""
+
+    node: NodeRef
+    rate: Rate
+    net: NetRef | None = None
+
+
+class RateFault(_Fault):
+    rate: RateSpec
+
+
+class CorruptSpec(_Fault):
+    """Corrupt ``pct`` percent of what NODE sends (needs the kernel's netem)."""
+
+    node: NodeRef
+    pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt"))]
+    net: NetRef | None = None
+
+
+class CorruptFault(_Fault):
+    corrupt: CorruptSpec
+
+
+class DuplicateSpec(_Fault):
+    """Duplicate ``pct`` percent of what NODE sends (needs the kernel's netem)."""
+
+    node: NodeRef
+    pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate"))]
+    net: NetRef | None = None
+
+
+class DuplicateFault(_Fault):
+    duplicate: DuplicateSpec
+
+
+class ClearSpec(_Fault):
+    """Remove NODE's impairments (loss, delay, rate...), on ``net`` only if given."""
+
+    node: NodeRef
+    net: NetRef | None = None
+
+
+class ClearFault(_Fault):
+    clear: NodeRef | ClearSpec
+
+
+class KillFault(_Fault):
+    """Stop NODE's container at once (SIGKILL): a crashed host."""
+
+    kill: NodeRef
+
+
+class PauseFault(_Fault):
+    """Freeze every process of NODE: a hung host (the kernel still answers)."""
+
+    pause: NodeRef
+
+
+class ResumeFault(_Fault):
+    """Unfreeze a paused NODE."""
+
+    resume: NodeRef
+
+
+class RestartFault(_Fault):
+    """Restart NODE: its start commands run again; done when its servers listen again."""
+
+    restart: NodeRef
+
+
+class LinkSpec(_Fault):
+    node: NodeRef
+    net: NetRef
+
+
+class DisconnectFault(_Fault):
+    """Unplug NODE from network ``net``."""
+
+    disconnect: LinkSpec
+
+
+class ConnectFault(_Fault):
+    """Plug NODE back into ``net``, with its address and aliases."""
+
+    connect: LinkSpec
+
+
+FAULT_KINDS: dict[str, type[_Fault]] = {
+    "partition": PartitionFault,
+    "heal": HealFault,
+    "loss": LossFault,
+    "delay": DelayFault,
+    "rate": RateFault,
+    "corrupt": CorruptFault,
+    "duplicate": DuplicateFault,
+    "clear": ClearFault,
+    "kill": KillFault,
+    "pause": PauseFault,
+    "resume": ResumeFault,
+    "restart": RestartFault,
+    "disconnect": DisconnectFault,
+    "connect": ConnectFault,
+}
+
+
+def _fault_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        key = next(iter(value)) if len(value) == 1 else None
+        return key if key in FAULT_KINDS else None
+    return fault_kind(value) if isinstance(value, _Fault) else None
+
+
+def fault_kind(fault: BaseModel) -> str:
+    """The one key of a fault: ``partition``, ``loss``..."""
+    return next(iter(type(fault).model_fields))
+
+
+Fault = Annotated[
+    Annotated[PartitionFault, Tag("partition")]
+    | Annotated[HealFault, Tag("heal")]
+    | Annotated[LossFault, Tag("loss")]
+    | Annotated[DelayFault, Tag("delay")]
+    | Annotated[RateFault, Tag("rate")]
+    | Annotated[CorruptFault, Tag("corrupt")]
+    | Annotated[DuplicateFault, Tag("duplicate")]
+    | Annotated[ClearFault, Tag("clear")]
+    | Annotated[KillFault, Tag("kill")]
+    | Annotated[PauseFault, Tag("pause")]
+    | Annotated[ResumeFault, Tag("resume")]
+    | Annotated[RestartFault, Tag("restart")]
+    | Annotated[DisconnectFault, Tag("disconnect")]
+    | Annotated[ConnectFault, Tag("connect")],
+    Discriminator(
+        _fault_tag,
+        custom_error_type="fault_kind",
+        custom_error_message="a fault is a mapping with one key: " + ", ".join(FAULT_KINDS),
+    ),
+    Field(description="one action of `socklab fault`: " + ", ".join(FAULT_KINDS)),
+]
