@@ -291,6 +291,11 @@ def test_the_schema_describes_every_step_kind_and_every_key() -> None:
     defs = json_schema()["$defs"]
     step_models = {m.__name__ for m in STEP_KINDS.values()}
     specs = {"StartSpec", "RunSpec", "WaitSpec", "ExpectSocketsSpec", "Expect"}
+    from socklab.topology.faults import FAULT_KINDS
+
+    specs |= {m.__name__ for m in FAULT_KINDS.values()} | {
+        "Impairment", "LossSpec", "DelaySpec", "RateSpec", "CorruptSpec", "DuplicateSpec",
+        "ClearSpec", "LinkSpec"}
     for name in step_models | specs | {"Node", "Network", "Attachment", "DnsRecord", "Dns"}:
         assert defs[name].get("description"), name
         for key, prop in defs[name].get("properties", {}).items():

@@ -33,7 +33,7 @@ SideRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!_-]+$")]
 
 
 class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def _pair(value: Any) -> Any:
@@ -50,6 +50,7 @@ class PartitionFault(_Fault):
     a replicated node's name, a glob or a network name (every node on it)."""
 
     partition: Pair
+    """Two sides: [A, B]."""
 
     @field_validator("partition")
     @classmethod
@@ -63,120 +64,168 @@ class HealFault(_Fault):
     """End the partition between ``[A, B]``, or every partition: ``all``."""
 
     heal: Literal["all"] | Pair
+    """The two sides of a partition, [A, B], or `all`."""
 
 
 class LossSpec(_Fault):
     """Drop ``pct`` percent of the packets NODE sends (on ``net`` only, of ``proto`` only)."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     pct: Percent
+    """Percent of the packets: 30 or 30%."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
     proto: Literal["udp", "tcp"] | None = None
+    """Only this protocol's packets."""
 
 
 class LossFault(_Fault):
+    """`fault: {loss: {node, pct, net?, proto?}}`."""
+
     loss: LossSpec
+    """Lose packets NODE sends."""
 
 
 class DelaySpec(_Fault):
     """Delay what NODE sends by ``ms`` (``40ms``, or a number of ms), ± ``jitter``."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     ms: Milliseconds
+    """The delay: 40ms, 1s, or a number of milliseconds."""
     jitter: Jitter | None = None
+    """± this much, uniformly."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
 
 
 class DelayFault(_Fault):
+    """`fault: {delay: {node, ms, jitter?, net?}}`."""
+
     delay: DelaySpec
+    """Delay packets NODE sends."""
 
 
 class RateSpec(_Fault):
     """Limit what NODE sends to ``rate`` (``1mbit``, ``500kbit``)."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     rate: Rate
+    """Bits per second: 1mbit, 500kbit, 2mbps (bytes)."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
 
 
 class RateFault(_Fault):
+    """`fault: {rate: {node, rate, net?}}`."""
+
     rate: RateSpec
+    """Limit what NODE sends."""
 
 
 class CorruptSpec(_Fault):
     """Corrupt ``pct`` percent of what NODE sends (needs the kernel's netem)."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt"))]
+    """Percent of the packets."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
 
 
 class CorruptFault(_Fault):
+    """`fault: {corrupt: {node, pct, net?}}`."""
+
     corrupt: CorruptSpec
+    """Corrupt packets NODE sends."""
 
 
 class DuplicateSpec(_Fault):
     """Duplicate ``pct`` percent of what NODE sends (needs the kernel's netem)."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate"))]
+    """Percent of the packets."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
 
 
 class DuplicateFault(_Fault):
+    """`fault: {duplicate: {node, pct, net?}}`."""
+
     duplicate: DuplicateSpec
+    """Duplicate packets NODE sends."""
 
 
 class ClearSpec(_Fault):
     """Remove NODE's impairments (loss, delay, rate...), on ``net`` only if given."""
 
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     net: NetRef | None = None
+    """Only on this network (default: every network of the node)."""
 
 
 class ClearFault(_Fault):
+    """`fault: {clear: NODE}` or `{clear: {node, net}}`: remove NODE's impairments."""
+
     clear: NodeRef | ClearSpec
+    """A node (every network), or {node, net}."""
 
 
 class KillFault(_Fault):
     """Stop NODE's container at once (SIGKILL): a crashed host."""
 
     kill: NodeRef
+    """The node to kill."""
 
 
 class PauseFault(_Fault):
     """Freeze every process of NODE: a hung host (the kernel still answers)."""
 
     pause: NodeRef
+    """The node to pause."""
 
 
 class ResumeFault(_Fault):
     """Unfreeze a paused NODE."""
 
     resume: NodeRef
+    """The node to resume."""
 
 
 class RestartFault(_Fault):
     """Restart NODE: its start commands run again; done when its servers listen again."""
 
     restart: NodeRef
+    """The node to restart."""
 
 
 class LinkSpec(_Fault):
+    """A node and one of its networks."""
+
     node: NodeRef
+    """A node, a replica, a replicated node's name or a glob."""
     net: NetRef
+    """A network of the node."""
 
 
 class DisconnectFault(_Fault):
     """Unplug NODE from network ``net``."""
 
     disconnect: LinkSpec
+    """{node, net}."""
 
 
 class ConnectFault(_Fault):
     """Plug NODE back into ``net``, with its address and aliases."""
 
     connect: LinkSpec
+    """{node, net}."""
 
 
 FAULT_KINDS: dict[str, type[_Fault]] = {

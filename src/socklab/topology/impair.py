@@ -103,14 +103,20 @@ class Impairment(BaseModel):
     and ``jitter`` (``40ms``), ``rate`` (``1mbit``), and where the kernel has netem,
     ``corrupt`` and ``duplicate`` (percent)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     loss: Percent | None = None
+    """Percent of the packets lost: 5% or 5."""
     delay: Milliseconds | None = None
+    """Added delay: 40ms, 1s, or a number of milliseconds."""
     jitter: Jitter | None = None
+    """± this much on the delay, uniformly."""
     rate: Rate | None = None
+    """A rate limit: 1mbit, 500kbit, 2mbps (bytes)."""
     corrupt: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt"))] | None = None
+    """Percent of the packets corrupted (needs the kernel's netem)."""
     duplicate: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate"))] | None = None
+    """Percent of the packets duplicated (needs the kernel's netem)."""
 
     @model_validator(mode="after")
     def _jitter_needs_delay(self) -> Impairment:
