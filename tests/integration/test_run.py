@@ -154,13 +154,15 @@ def test_keep_leaves_the_lab_up(write_lab: Callable[..., Path], engine: Engine,
 
 def test_bad_input_exits_2_before_deploying(write_lab: Callable[..., Path], engine: Engine,
                                            tmp_path: Path) -> None:
-    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [{"sleep": 0}],
-                                               "faulty": [{"fault": {"partition": ["a"]}}]}}
+    doc = {**SERVER_AND_CLIENTS, "scenarios": {"default": [{"sleep": 0}], "other": []}}
     path = write_lab(doc, "bad")
     code, output = run_cli(str(path), "--scenario", "nope", "--report", str(tmp_path / "r"))
-    assert code == 2 and "unknown scenario 'nope'" in output and "default, faulty" in output
-    code, output = run_cli(str(path), "--scenario", "faulty", "--report", str(tmp_path / "r"))
-    assert code == 2 and "fault step" in output
+    assert code == 2 and "unknown scenario 'nope'" in output and "default, other" in output
+    # a fault step run could not apply is refused with the file (validate checks them)
+    faulty = write_lab({**SERVER_AND_CLIENTS, "scenarios": {"default": [
+        {"fault": {"heal": ["client-1", "server"]}}]}}, "faulty")
+    code, output = run_cli(str(faulty), "--report", str(tmp_path / "r"))
+    assert code == 2 and "are not partitioned at this step" in output
     code, output = run_cli(str(tmp_path / "missing.yml"))
     assert code == 2 and "topology file not found" in output
     assert leftovers(engine, Lab.load(path).name) == []
