@@ -10,6 +10,7 @@ as needed, and a needed one that is missing makes the doctor fail.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from ipaddress import IPv4Network
@@ -47,9 +48,10 @@ FEATURES: dict[str, tuple[str, str, str]] = {
               "corrupt and duplicate cannot work; the rest use the fallbacks below", NETEM_HINT),
     "tbf": ("rate", "rate uses htb", "CONFIG_NET_SCH_TBF"),
     "htb": ("rate where tbf is missing", "rate needs tbf or netem", "CONFIG_NET_SCH_HTB"),
-    "statistic": ("iptables statistic match: loss without netem", "loss needs netem",
-                  "CONFIG_NETFILTER_XT_MATCH_STATISTIC"),
-    "nfqueue": ("NFQUEUE: delay and jitter without netem", "delay needs netem",
+    "statistic": ("iptables statistic match: picks the packets a loss drops without netem",
+                  "loss needs netem", "CONFIG_NETFILTER_XT_MATCH_STATISTIC"),
+    "nfqueue": ("NFQUEUE: delay, jitter and loss (the drops) without netem",
+                "delay and loss need netem",
                 "CONFIG_NETFILTER_NETLINK_QUEUE and CONFIG_NETFILTER_XT_TARGET_NFQUEUE"),
     "ipv6": ("IPv6 networks", "`ipv6:` networks cannot work", "boot without ipv6.disable=1"),
     "br_netfilter": ("bridged packets pass the host's iptables: routed networks are made "
@@ -73,7 +75,8 @@ def probe_kernel(engine: Engine) -> dict[str, bool]:
 
 
 def needs(topo: Topology | None) -> set[str]:
-    """The kernel features a topology asks for; each entry is ``a|b`` when any will do."""
+    """The kernel features a topology asks for; each entry is ``a|b+c`` when ``a``, or ``b``
+    and ``c`` together, will do."""
     if topo is None:
         return set()
     out: set[str] = set()
@@ -100,7 +103,7 @@ def needs(topo: Topology | None) -> set[str]:
 def _impair_needs(settings: dict[str, Any]) -> set[str]:
     out = set()
     if "loss" in settings:
-        out.add("statistic" if settings.get("proto") else "netem|statistic")
+        out.add("statistic+nfqueue" if settings.get("proto") else "netem|statistic+nfqueue")
     if "delay" in settings:
         out.add("netem|nfqueue")
     if "rate" in settings:
@@ -167,13 +170,16 @@ def _kernel(engine: Engine | None, wanted: set[str]) -> list[Check]:
     out = []
     for name, (what, without, hint) in FEATURES.items():
         ok = bool(found.get(name))
-        needed = any(name in w.split("|") and not any(found.get(x) for x in w.split("|"))
-                     for w in wanted)
+        needed = any(name in re.split(r"[|+]", w) and not _satisfied(w, found) for w in wanted)
         detail = what if ok else f"{what}: absent ({without})"
         if name == "br_netfilter":
             ok = True
         out.append(Check(name, ok, detail, None if ok else hint or None, needed=needed))
     return out
+
+
+def _satisfied(want: str, found: dict[str, bool]) -> bool:
+    return any(all(found.get(x) for x in alt.split("+")) for alt in want.split("|"))
 
 
 def _address_space(engine: Engine) -> Check:
