@@ -92,14 +92,14 @@ def test_multi_network_node_and_start_commands(make_lab: Callable[..., Lab]) -> 
             "router": {
                 "networks": {"lan": {}, "wan": {"aliases": ["gw"]}},
                 "start": ["python3 -c \"print('hello from start')\"",
-                          ["python3", "-c", "import sys; sys.exit(3)"]],
+                          {"cmd": ["python3", "-c", "import sys; sys.exit(3)"], "wait": "none"}],
             },
             "far": {"networks": ["wan"]},
         },
     }, "multi")
     st = {s.node: s for s in lab.status()}
     assert set(st["router"].networks) == {"lan", "wan"}
-    assert st["router"].state == "running"  # a crashed start command leaves the node running
+    assert st["router"].state == "running"  # a crashed app (`wait: none`) leaves the node running
     addrs = lab.node("router").exec("ip -4 -o addr show").stdout
     for cidr in st["router"].networks.values():
         assert cidr in addrs
@@ -107,6 +107,10 @@ def test_multi_network_node_and_start_commands(make_lab: Callable[..., Lab]) -> 
     assert lab.node("far").exec("getent hosts gw").stdout.split()[0] == wan_ip
     logs = lab.node("router").logs()
     assert "hello from start" in logs
+    deadline = time.monotonic() + 30  # `wait: none`: up may return before it exits
+    while '"code": 3' not in logs and time.monotonic() < deadline:
+        time.sleep(0.1)
+        logs = lab.node("router").logs()
     assert '"event": "exited"' in logs and '"code": 3' in logs
 
 

@@ -46,9 +46,10 @@ class NodeBehaviour:
     create_delay: float = 0.0
     exits: bool = False
     """the container stops right after start (the supervisor crashed)"""
-    ready_after: int = 0
-    """log reads before the ready event appears"""
+    ready_delay: float | None = 0.0
+    """seconds after a reader follows the logs before the ready event comes (None: never)"""
     failed_apps: list[str] = field(default_factory=list)
+    """start commands the ready event lists as failed"""
 
 
 @dataclass
@@ -56,12 +57,18 @@ class _Container:
     info: ContainerInfo
     env: dict[str, str]
     command: list[str]
-    log_reads: int = 0
     logs: list[str] = field(default_factory=list)
 
 
 def ready_line(failed: Sequence[str] = ()) -> str:
-    event = {"ts": 1.0, "app": "socklab-node", "event": "ready", "apps": [], "failed": list(failed)}
+    event = {
+        "ts": 1.0,
+        "app": "socklab-node",
+        "event": "ready",
+        "apps": [],
+        "failed": list(failed),
+        "errors": {app: "exited with code 1 before it was ready" for app in failed},
+    }
     return f"{LOG_TIME} socklab-node[1] {json.dumps(event)}"
 
 
@@ -254,16 +261,24 @@ class FakeEngine:
         return b""
 
     def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
-        box = self._box(ident)
-        box.log_reads += 1
-        how = self.behaviour.get(box.info.node, NodeBehaviour())
-        lines = list(box.logs)
-        if box.info.running and box.log_reads > how.ready_after and box.env.get("SOCKLAB_START"):
-            lines.append(ready_line(how.failed_apps))
-        return "".join(f"{ln}\n" for ln in lines)
+        return "".join(f"{ln}\n" for ln in self._box(ident).logs)
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
-        return iter(self.logs(ident).splitlines())
+        """The output so far; for a running node with start commands, its supervisor's ready
+        event after ``ready_delay`` (recorded as a ``ready`` call); ends if it is not running."""
+        box = self._box(ident)
+        self._record("follow_logs", box.info.node)
+        yield from list(box.logs)
+        how = self.behaviour.get(box.info.node, NodeBehaviour())
+        if not box.info.running or not box.env.get("SOCKLAB_START"):
+            return
+        if how.ready_delay is None:
+            threading.Event().wait()  # never ready: the reader waits until it gives up
+        time.sleep(how.ready_delay or 0.0)
+        line = ready_line(how.failed_apps)
+        box.logs.append(line)
+        self._record("ready", box.info.node)
+        yield line
 
     def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ExecResult:
         box = self._box(ident)

@@ -84,7 +84,8 @@ def test_local_export_runs_what_socklab_up_runs() -> None:
     assert "client" in doc["services"]["client-2"]["networks"]["front"]["aliases"]
     # the lab's DNS: its server node starts dnsmasq first; the others ask it and start after it
     dns = doc["services"]["dns"]
-    assert json.loads(dns["environment"]["SOCKLAB_START"])[0][0] == "/usr/sbin/dnsmasq"
+    dnsmasq = json.loads(dns["environment"]["SOCKLAB_START"])[0]
+    assert dnsmasq["argv"][0] == "/usr/sbin/dnsmasq" and dnsmasq["wait"] == "udp/53"
     assert "nameserver 10.77.1.4" in doc["services"]["client-1"]["environment"]["SOCKLAB_RESOLV_CONF"]
     assert doc["services"]["client-1"]["depends_on"] == {"dns": {"condition": "service_healthy"}}
     assert dns["healthcheck"]["test"][:2] == ["CMD", "dig"]  # they start once dnsmasq answers
@@ -158,7 +159,7 @@ def test_import_maps_each_modelled_key() -> None:
     assert result.lab == "compose"
     assert list(topo.nodes) == ["app", "gateway", "batch-worker", "cache"]  # depends_on first
     app, gateway = topo.nodes["app"], topo.nodes["gateway"]
-    assert app.image is None and app.start == [["tcp-server", "--port", "5000", "--mode", "threaded"]]
+    assert app.image is None and [c.argv for c in app.start] == [["tcp-server", "--port", "5000", "--mode", "threaded"]]
     assert app.env == {"MODE": "fast", "HOME_DIR": "$HOME", "USER_NAME": "${USER}"}
     assert app.cap_add == ["NET_RAW"]
     back = app.networks["back"]

@@ -68,17 +68,31 @@ def test_every_failed_node_is_named_in_topology_order(fake: FakeEngine) -> None:
 
 
 def test_up_returns_once_the_start_commands_are_ready(fake: FakeEngine) -> None:
-    fake.behaviour["server"] = NodeBehaviour(ready_after=3)
+    fake.behaviour["server"] = NodeBehaviour(ready_delay=0.3)
     deploy.up(fake, lab_plan(NODES), IMAGE)
-    boxes = {b.info.node: b for b in fake.boxes.values()}
-    assert boxes["server"].log_reads == 4  # read until the ready event came
-    assert boxes["router"].log_reads == 0  # no start commands: nothing to wait for
+    assert ("ready", "server") in fake.calls  # up returned after the ready event came
+    followed = {name for what, name in fake.calls if what == "follow_logs"}
+    assert followed == {"server"}  # no start commands: nothing to wait for
+
+
+def test_a_node_never_ready_fails_after_the_timeout(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "READY_TIMEOUT", 0.3)
+    fake.behaviour["server"] = NodeBehaviour(ready_delay=None)
+    with pytest.raises(LabError, match=r"server: start commands not ready after 0.3 s"):
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert fake.containers({}) == []
 
 
 def test_start_commands_that_failed_fail_the_node(fake: FakeEngine) -> None:
     fake.behaviour["server"] = NodeBehaviour(failed_apps=["tcp-server"])
-    with pytest.raises(LabError, match=r"server: start commands did not start \(tcp-server\)"):
+    with pytest.raises(LabError) as err:
         deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert err.value.message.splitlines()[1:3] == [
+        "  server: start commands did not start (tcp-server)",
+        "      tcp-server: exited with code 1 before it was ready",
+    ]
     assert fake.containers({}) == []
 
 

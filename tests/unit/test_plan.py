@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Address, IPv6Address, ip_network
 
 import pytest
 
 from socklab.errors import LabError
 from socklab.topology.model import Topology
-from socklab.topology.plan import plan
+from socklab.topology.plan import node_environment, plan
 
 
 def topo(**doc: object) -> Topology:
@@ -78,8 +79,21 @@ def test_start_commands_are_argv_never_a_shell() -> None:
     p = plan(topo(networks={"lan": {}}, nodes={"s": {
         "networks": ["lan"],
         "start": ["tcp-server --port 5000 --message 'a b'", ["sh", "-c", "echo hi"]]}}))
-    assert p.containers[0].start == (("tcp-server", "--port", "5000", "--message", "a b"),
-                                     ("sh", "-c", "echo hi"))
+    assert [c.argv for c in p.containers[0].start] == [
+        ["tcp-server", "--port", "5000", "--message", "a b"], ["sh", "-c", "echo hi"]]
+
+
+def test_start_commands_reach_the_supervisor_with_what_they_wait_for() -> None:
+    p = plan(topo(networks={"lan": {}}, nodes={"s": {
+        "networks": ["lan"],
+        "start": ["tcp-server --port 5000", {"cmd": "nginx -g 'daemon off;'", "wait": "tcp/80"},
+                  {"cmd": ["sleep", "9"], "wait": "none"}, {"cmd": "true", "wait": 2}]}}))
+    assert json.loads(node_environment(p.containers[0])["SOCKLAB_START"]) == [
+        ["tcp-server", "--port", "5000"],
+        {"argv": ["nginx", "-g", "daemon off;"], "wait": "tcp/80"},
+        {"argv": ["sleep", "9"], "wait": "none"},
+        {"argv": ["true"], "wait": 2.0},
+    ]
 
 
 def test_unknown_node_lookup_names_the_nodes() -> None:

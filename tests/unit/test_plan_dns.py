@@ -49,7 +49,7 @@ def test_records_get_a_dns_node_on_every_network_added_last() -> None:
     assert [c.instance for c in p.containers][-1] == "dns"
     assert [(e.network, str(e.ip)) for e in dns.endpoints] == [("lan", "10.77.1.4"),
                                                                ("wan", "10.77.2.2")]
-    assert dns.start == (p.dns.argv,)
+    assert [(c.argv, c.wait) for c in dns.start] == [(list(p.dns.argv), "udp/53")]
     argv = p.dns.argv
     assert argv[0] == DNSMASQ
     assert {"--keep-in-foreground", "--no-resolv", "--no-hosts",
@@ -90,7 +90,7 @@ def test_named_server_runs_dnsmasq_before_its_own_start_commands() -> None:
     assert p.dns is not None and (p.dns.server, p.dns.added) == ("ns", False)
     assert [c.instance for c in p.containers] == ["server", "ns", "far"]
     ns = p.container("ns")
-    assert ns.start == (p.dns.argv, ("tcp-server", "--port", "5000"))
+    assert [c.argv for c in ns.start] == [list(p.dns.argv), ["tcp-server", "--port", "5000"]]
     # a node with no network in common with the DNS server keeps Docker's embedded DNS
     assert p.container("far").resolv_conf is None
     assert "far" not in p.dns.nameservers

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -162,7 +163,8 @@ def test_tags_lines_and_reports_ready(node: Callable[..., Node]) -> None:
     assert n.stop() == 0
     assert assert_err_line(n, f"{app}[{spawned['pid']}] err line")
     ready = [e for e in n.events() if e["event"] == "ready"]
-    assert ready == [{"event": "ready", "apps": [app], "failed": []}]
+    assert ready == [{"event": "ready", "apps": [app], "failed": [], "states": {app: "exited"},
+                      "errors": {}}]
     assert f'{n.proc.pid}] {{"event": "ready"' in "\n".join(n.lines)  # the supervisor's own pid
 
 
@@ -216,12 +218,18 @@ def test_server_ready_waits_for_listening(node: Callable[..., Node], tmp_path: P
     assert exits == {"slow-server": -15, Path(sys.executable).name: -15}
 
 
-def test_silent_server_times_out(node: Callable[..., Node], tmp_path: Path) -> None:
+def test_a_port_that_never_listens_fails_the_app(node: Callable[..., Node], tmp_path: Path) -> None:
+    """Its name does not matter (``mute-server``); ``wait: tcp/PORT`` does."""
     server = _script(tmp_path, "mute-server", "import time\ntime.sleep(60)\n")
-    n = node([[server]], SOCKLAB_READY_TIMEOUT="0.5")
+    quiet = [sys.executable, "-c", "import time; time.sleep(60)"]
+    n = node([{"argv": [server], "wait": "tcp/1"}, quiet], SOCKLAB_READY_TIMEOUT="0.5")
     n.wait_for(_ready)
-    names = [e["event"] for e in n.events()]
+    events = n.events()
+    names = [e["event"] for e in events]
     assert names.index("not-listening") < names.index("ready")
+    ready = next(e for e in events if e["event"] == "ready")
+    assert ready["failed"] == ["mute-server"]  # an idle app with no port to wait for runs
+    assert ready["states"] == {"mute-server": "failed", Path(sys.executable).name: "running"}
     assert n.stop() == 0
 
 
@@ -275,7 +283,7 @@ def test_socklab_start_adds_an_app(node: Callable[..., Node], tmp_path: Path) ->
     assert missing.returncode == 1 and "ENOENT" in missing.stderr
     crashing = _script(tmp_path, "crash-server", "raise SystemExit(4)\n")
     crashed = n.start(crashing)
-    assert crashed.returncode == 1 and "exited with code 4 before listening" in crashed.stderr
+    assert crashed.returncode == 1 and "exited with code 4 before it was ready" in crashed.stderr
     assert n.stop() == 0
     assert not (n.run_dir / "supervisor.sock").exists()
 
@@ -353,4 +361,64 @@ def test_hold_ends_with_a_warning_after_its_time(node: Callable[..., Node]) -> N
     n.wait_for(_ready)
     warning = next(e for e in n.events() if e["event"] == "warning")
     assert "network setup not done" in str(warning["message"])
+    assert n.stop() == 0
+
+
+def _states(n: Node) -> dict[str, object]:
+    return next(e for e in n.events() if e["event"] == "ready")["states"]  # type: ignore[return-value]
+
+
+def _apps_file(n: Node) -> dict[str, dict[str, object]]:
+    return {a["app"]: a for a in json.loads((n.run_dir / "apps.json").read_text())}
+
+
+def test_any_program_that_listens_is_ready_once_it_listens(node: Callable[..., Node]) -> None:
+    """No `listening` event and no `-server` name: a child of `sh` that binds a port."""
+    web = ["sh", "-c", f"{sys.executable} -m http.server 0 --bind 127.0.0.1 >/dev/null 2>&1"]
+    n = node([web, ["true"], ["sh", "-c", "echo oops >&2; exit 3"]])
+    n.wait_for(_ready)
+    assert _states(n) == {"sh": "listening", "true": "exited", "sh#2": "failed"}
+    ready = next(e for e in n.events() if e["event"] == "ready")
+    assert ready["failed"] == ["sh#2"]
+    assert ready["errors"] == {"sh#2": "exited with code 3 before it was ready"}
+    apps = _apps_file(n)
+    [port] = apps["sh"]["ports"]  # type: ignore[misc]
+    assert re.fullmatch(r"tcp/\d+", port) and apps["sh"]["state"] == "listening"
+    assert apps["true"]["code"] == 0
+    assert apps["sh#2"]["error"] == "exited with code 3 before it was ready"
+    assert n.stop() == 0
+    after = _apps_file(n)
+    assert after["sh"]["state"] == "exited" and after["sh"]["code"] == -15
+
+
+def test_wait_none_and_seconds_do_not_wait_for_a_port(node: Callable[..., Node]) -> None:
+    late = ["sh", "-c", "sleep 5; echo late"]
+    busy = [sys.executable, "-c", "while True: pass"]  # never idle: `auto` would wait longer
+    n = node([{"argv": late, "wait": "none"}, {"argv": busy, "wait": 0.2}],
+             SOCKLAB_READY_TIMEOUT="60")
+    n.wait_for(_ready)
+    assert not any(line.endswith(" late") for line in n.lines)  # ready came first
+    assert _states(n) == {"sh": "running", Path(sys.executable).name: "running"}
+    assert n.stop() == 0
+
+
+def test_a_port_wait_outlives_a_launcher_that_leaves_a_daemon(
+    node: Callable[..., Node], tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pidfile = tmp_path / "daemon.pid"
+    daemon = (f"setsid {sys.executable} -c 'import time; time.sleep(0.5); "
+              f"import http.server as h; h.test(h.SimpleHTTPRequestHandler, port={port}, "
+              f"bind=\"127.0.0.1\")' >/dev/null 2>&1 & echo $! > {pidfile}")
+    n = node([{"argv": ["sh", "-c", daemon], "wait": f"tcp/{port}"}])
+    try:
+        n.wait_for(_ready)
+        ready = next(e for e in n.events() if e["event"] == "ready")
+        assert ready["failed"] == [] and ready["states"] == {"sh": "exited"}
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the port was listening when the node said ready
+    finally:
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert n.stop() == 0

@@ -481,7 +481,7 @@ nodes:
   a:
     networks: lan
     replicas: three
-    start: {cmd: hostname}
+    start: 5
     env: {X: [1]}
 """,
         [
@@ -490,10 +490,35 @@ nodes:
             'lab.yml:4: networks.lan.subnet: expected a subnet such as 10.77.1.0/24, got 5',
             "lab.yml:7: nodes.a.networks: expected a list of network names or a mapping, got 'lan'",
             "lab.yml:8: nodes.a.replicas: expected an integer, got 'three'",
-            'lab.yml:9: nodes.a.start: expected a command or a list of commands, got a mapping',
+            'lab.yml:9: nodes.a.start: expected a command or a list of commands, got 5',
             'lab.yml:10: nodes.a.env.X: expected a string, got a list',
         ],
         id="wrong_types",
+    ),
+    pytest.param(
+        """\
+name: lab
+networks: {lan: {}}
+nodes:
+  a:
+    networks: [lan]
+    start:
+      - {cmd: tcp-server, wait: tcp/99999}
+      - {cmd: sleep 1, wait: soon}
+      - {cmd: "true", wait: 0}
+      - {wait: none}
+  b:
+    networks: [lan]
+    start: {cmd: tcp-server, wait: later}
+""",
+        [
+            "lab.yml:7: nodes.a.start[0].wait: expected auto, none, tcp/PORT, udp/PORT or a number of seconds, got 'tcp/99999' — e.g. `wait: tcp/8000`",
+            "lab.yml:8: nodes.a.start[1].wait: expected auto, none, tcp/PORT, udp/PORT or a number of seconds, got 'soon' — e.g. `wait: tcp/8000`",
+            "lab.yml:9: nodes.a.start[2].wait: wait 0 s is out of range — give seconds in (0, 3600]",
+            "lab.yml:10: nodes.a.start[3].cmd: missing key 'cmd' — required keys: cmd",
+            "lab.yml:13: nodes.b.start.wait: expected auto, none, tcp/PORT, udp/PORT or a number of seconds, got 'later' — e.g. `wait: tcp/8000`",
+        ],
+        id="start_wait",
     ),
     pytest.param(
         """\

@@ -144,10 +144,10 @@ def test_ports_short_forms(full: Topology) -> None:
 
 
 def test_commands_split_with_shell_rules(full: Topology) -> None:
-    assert full.nodes["server"].start == [
+    assert [c.argv for c in full.nodes["server"].start] == [
         ["tcp-server", "--port", "5000", "--mode", "threaded pool"]
     ]
-    assert full.nodes["client"].start == [
+    assert [c.argv for c in full.nodes["client"].start] == [
         ["sleep", "5"],
         ["tcp-client", "echo", "5000", "--message", "a b"],
     ]

@@ -172,7 +172,7 @@ def _service(
     node = topo.nodes.get(first.node)
     replicated = node is not None and node.replicas is not None
     dns_argv = plan.dns.argv if plan.dns else None
-    start = tuple(a for a in first.start if a != dns_argv)
+    start = tuple(a for a in first.start if tuple(a.cmd) != dns_argv)
     env = node_environment(replace(first, start=start, resolv_conf=None))
     hostname = first.hostname
     mine = {first.instance, f"{first.instance}.{plan.domain}"}

@@ -1,20 +1,34 @@
 """``socklab-node``: the main process of every node container (under docker-init).
 
-Starts the commands of ``SOCKLAB_START`` (a JSON list of argv lists, never run
-through a shell) as children, tags each line they print as
-``<UTC time> <app>[<pid>] <line>`` (stdout to stdout, stderr to stderr), keeps
-the node alive when they exit, and prints ``{"event": "ready", ...}`` once every
-app is started: spawned, or for a ``*-server`` app, once it printed its
-``"event": "listening"`` line (or exited, or after ``SOCKLAB_READY_TIMEOUT``
-seconds, 15 by default). SIGTERM/SIGINT stop the children (SIGTERM, then SIGKILL
-after 2 s) and exit 0. ``<app>`` is the command's name, ``#N`` added for its N-th
-instance (``tcp-server#2``); the child gets that name in ``SOCKLAB_APP``, and the
+Starts the commands of ``SOCKLAB_START`` (a JSON list whose entries are argv lists,
+or ``{"argv": [...], "wait": W}``; never run through a shell) as children, tags
+each line they print as ``<UTC time> <app>[<pid>] <line>`` (stdout to stdout,
+stderr to stderr), keeps the node alive when they exit, and prints
+``{"event": "ready", "apps": [...], "failed": [...], "states": {...}, "errors": {...}}``
+once every app is *started*, as its ``wait`` says:
+
+- ``auto`` (the default): once its process tree listens (a TCP socket in LISTEN or a
+  bound UDP socket, seen in ``/proc``; or the app printed its ``listening`` event);
+  or it exited (code 0: ``exited``; another code: failed); or it has run for a
+  grace period (``SOCKLAB_START_GRACE``, 1 s) and is idle (no CPU time used), else
+  once it has run ``SOCKLAB_READY_TIMEOUT`` seconds (15): ``running``.
+- ``tcp/PORT`` or ``udp/PORT``: once anything in the node listens on that port
+  (a daemon that forks away counts); failed if the app exits first or the port is
+  not there after ``SOCKLAB_READY_TIMEOUT`` seconds (a ``not-listening`` event).
+- a number of seconds: as ``auto``, but ``running`` after that many seconds.
+- ``none``: once spawned.
+
+An app that could not be spawned is failed. The state of every app (``listening``,
+``running``, ``exited`` with its code, ``failed``) is kept in
+``$SOCKLAB_RUN_DIR/apps.json``. SIGTERM/SIGINT stop the children (SIGTERM, then
+SIGKILL after 2 s) and exit 0. ``<app>`` is the command's name, ``#N`` added for its
+N-th instance (``tcp-server#2``); the child gets that name in ``SOCKLAB_APP``, and the
 node apps put it in their own events' ``app`` field, so every line agrees.
 
 ``socklab-start ARGV...`` (:func:`start_main`) asks the running supervisor,
 through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
-by default), to start one more app with the same rules, and prints its
-``spawned`` event once it is started.
+by default), to start one more app (``wait: auto``), and prints its ``spawned``
+event once it is started.
 
 ``SOCKLAB_HOLD=SECONDS`` holds the start commands until ``socklab-start --release``
 (sent once socklab's helper has set up the node's network: routes, impairments) or
@@ -40,14 +54,21 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional, Tuple
 
-from socklab.nodes import APP_NAME_ENV  # not via events: the supervisor starts light
+from socklab.nodes import (
+    APP_NAME_ENV,  # not via events: the supervisor starts light
+    readiness,
+)
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
 SOCKET_NAME = "supervisor.sock"
+STATE_NAME = "apps.json"
 STOP_GRACE = 2.0
+START_GRACE = 1.0
+POLL = 0.05
+IDLE_WINDOW = 0.25
 MAX_LINE = 65536
 
 
@@ -55,9 +76,13 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def run_dir() -> str:
+    return os.environ.get("SOCKLAB_RUN_DIR", DEFAULT_RUN_DIR)
+
+
 def socket_path() -> str:
     """Where the supervisor listens for runtime starts."""
-    return os.path.join(os.environ.get("SOCKLAB_RUN_DIR", DEFAULT_RUN_DIR), SOCKET_NAME)
+    return os.path.join(run_dir(), SOCKET_NAME)
 
 
 class Output:
@@ -83,26 +108,40 @@ class Output:
 
 
 class App:
-    """One child process and its readiness."""
+    """One child process and its readiness (see the module's ``wait`` values)."""
 
-    def __init__(self, name: str, argv: List[str]) -> None:
+    def __init__(self, name: str, argv: List[str], wait: Any = "auto") -> None:
         self.name = name
         self.argv = argv
-        self.is_server = os.path.basename(argv[0]).endswith("-server")
+        self.wait = wait
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.error: Optional[str] = None
-        self.listening = False
-        self.started = threading.Event()  # spawned (or listening, for a server) or gone
+        self.state = "starting"  # then listening, running, exited or failed
+        self.code: Optional[int] = None
+        self.ports: List[str] = []
+        self.started = threading.Event()  # readiness decided
         self.done = threading.Event()  # exit reported (or never spawned)
         self.spawned: Dict[str, Any] = {}
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "failed"
+
+    def record(self) -> Dict[str, Any]:
+        return {"app": self.name, "pid": self.proc.pid if self.proc else None,
+                "argv": self.argv, "wait": self.wait, "state": self.state, "code": self.code,
+                "ports": self.ports, "error": self.error}
 
 
 class Supervisor:
     """The children of one node."""
 
-    def __init__(self, out: Output, ready_timeout: float) -> None:
+    def __init__(self, out: Output, ready_timeout: float, grace: float = START_GRACE,
+                 state_path: Optional[str] = None) -> None:
         self.out = out
         self.ready_timeout = ready_timeout
+        self.grace = grace
+        self.state_path = state_path
         self.apps: List[App] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -111,22 +150,47 @@ class Supervisor:
 
     # -- starting ---------------------------------------------------------------
 
-    def start(self, argv: List[str]) -> App:
+    def start(self, argv: List[str], wait: Any = "auto") -> App:
         """Spawn one app; failures are reported as events, never raised."""
         with self._lock:
             base = os.path.basename(argv[0]) or argv[0]
             count = self._names.get(base, 0) + 1
             self._names[base] = count
-            app = App(base if count == 1 else "%s#%d" % (base, count), argv)
+            app = App(base if count == 1 else "%s#%d" % (base, count), argv, wait)
             self.apps.append(app)
             if self.stopping.is_set():
                 app.error = "supervisor is stopping"
             else:
                 self._spawn(app)
         if app.proc is None:
-            app.started.set()
+            self._decide(app, "failed")
             app.done.set()
+        else:
+            self.save()
         return app
+
+    def _decide(self, app: App, state: str) -> None:
+        """The app's readiness is known: it is listening, running, exited or failed."""
+        with self._lock:
+            if app.started.is_set():
+                return
+            app.state = "exited" if app.code is not None and state != "failed" else state
+            app.started.set()
+        self.save()
+
+    def save(self) -> None:
+        """Write every app's state to the state file (replaced whole, never half-written)."""
+        if self.state_path is None:
+            return
+        with self._lock:
+            text = json.dumps([a.record() for a in self.apps])
+        tmp = "%s.%d.tmp" % (self.state_path, threading.get_ident())
+        try:
+            with open(tmp, "w") as f:
+                f.write(text + "\n")
+            os.replace(tmp, self.state_path)
+        except OSError:
+            pass
 
     def _spawn(self, app: App) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -158,10 +222,11 @@ class Supervisor:
         for thread in readers:
             thread.start()
         threading.Thread(target=self._wait, args=(app, readers), daemon=True).start()
-        if app.is_server:
-            threading.Thread(target=self._watch_listening, args=(app,), daemon=True).start()
-        else:
+        if app.wait == "none":
+            app.state = "running"
             app.started.set()
+        else:
+            threading.Thread(target=self._watch, args=(app,), daemon=True).start()
 
     def _read(self, app: App, pipe: Optional[IO[bytes]], err: bool) -> None:
         assert pipe is not None and app.proc is not None
@@ -170,9 +235,9 @@ class Supervisor:
             for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 self.out.line(app.name, pid, text, err)
-                if not err and app.is_server and not app.listening and _is_listening(text):
-                    app.listening = True
-                    app.started.set()
+                if (not err and not app.started.is_set() and app.wait == "auto"
+                        and _is_listening(text)):
+                    self._decide(app, "listening")
 
     def _wait(self, app: App, readers: List[threading.Thread]) -> None:
         assert app.proc is not None
@@ -180,26 +245,63 @@ class Supervisor:
         for thread in readers:  # let the last lines out first (a grandchild may hold the pipe)
             thread.join(0.5)
         self.out.event("exited", app=app.name, pid=app.proc.pid, code=code)
-        app.started.set()
+        app.code = code
+        port_wait = isinstance(app.wait, str) and "/" in app.wait
+        if not app.started.is_set() and (code != 0 or not port_wait):  # ended before ready
+            if code != 0:
+                app.error = "exited with code %d before %s" % (
+                    code, "listening on %s" % app.wait if port_wait else "it was ready")
+            self._decide(app, "failed" if app.error else "exited")
+        # else a launcher that left a daemon: its port is still awaited (``_watch``)
+        if app.state != "failed":
+            app.state = "exited"
+        self.save()
         app.done.set()
 
-    def _watch_listening(self, app: App) -> None:
-        if not app.started.wait(self.ready_timeout):
-            self.out.event("not-listening", app=app.name, seconds=self.ready_timeout)
-            app.started.set()
+    def _watch(self, app: App) -> None:
+        """Decide when a spawned app is ready, as its ``wait`` says (until it exits)."""
+        assert app.proc is not None
+        pid = app.proc.pid
+        t0 = time.monotonic()
+        port = app.wait if isinstance(app.wait, str) and "/" in app.wait else None
+        seconds = app.wait if isinstance(app.wait, (int, float)) else None
+        grace_end = t0 + (seconds if seconds is not None else self.grace)
+        idle_check, ticks = t0, -1
+        while not app.started.wait(POLL):
+            now = time.monotonic()
+            if port is not None:
+                if readiness.port_listening(port):
+                    app.ports = [port]
+                    self._decide(app, "listening")
+                elif now - t0 >= self.ready_timeout:
+                    app.error = "not listening on %s after %g s" % (port, self.ready_timeout)
+                    self.out.event("not-listening", app=app.name, port=port,
+                                   seconds=self.ready_timeout)
+                    self._decide(app, "failed")
+                continue
+            found = readiness.tree_listening(pid)
+            if found:
+                app.ports = found
+                self._decide(app, "listening")
+            elif now >= grace_end and (seconds is not None or now - t0 >= self.ready_timeout):
+                self._decide(app, "running")
+            elif now >= grace_end and now - idle_check >= IDLE_WINDOW:
+                used = readiness.cpu_ticks(readiness.session_pids(pid))
+                if used == ticks:  # idle for a while: waiting for something, not starting up
+                    self._decide(app, "running")
+                idle_check, ticks = now, used
 
     def announce_ready(self, apps: List[App]) -> None:
         """Print the ``ready`` event once all of ``apps`` are started."""
         for app in apps:
             app.started.wait()
         if not self.stopping.is_set():
-            # failed: not spawned, or a server that never listened (exited first, or timed out)
-            failed = [a.name for a in apps
-                      if a.proc is None or (a.is_server and not a.listening)]
             self.out.event(
                 "ready",
-                apps=[a.name for a in apps if a.name not in failed],
-                failed=failed,
+                apps=[a.name for a in apps if not a.failed],
+                failed=[a.name for a in apps if a.failed],
+                states={a.name: a.state for a in apps},
+                errors={a.name: a.error for a in apps if a.failed},
             )
 
     # -- stopping ---------------------------------------------------------------
@@ -281,17 +383,9 @@ def _handle(sup: Supervisor, conn: socket.socket) -> None:
 def _start_reply(app: App) -> Dict[str, Any]:
     if app.proc is None:
         return {"ok": False, "error": app.error or "not started"}
-    code = app.proc.poll()
-    if app.is_server and not app.listening and code is not None:
-        return {
-            "ok": False,
-            "error": "%s exited with code %d before listening" % (app.name, code),
-            "spawned": app.spawned,
-        }
-    reply: Dict[str, Any] = {"ok": True, "spawned": app.spawned}
-    if app.is_server and not app.listening:
-        reply["warning"] = "%s is not listening" % app.name
-    return reply
+    if app.failed:
+        return {"ok": False, "error": "%s %s" % (app.name, app.error), "spawned": app.spawned}
+    return {"ok": True, "spawned": app.spawned, "state": app.state}
 
 
 def _is_argv(value: Any) -> bool:
@@ -319,11 +413,30 @@ def _listen(path: str) -> Optional[socket.socket]:
 # -- entry points ---------------------------------------------------------------
 
 
-def _parse_start(text: str) -> List[List[str]]:
-    commands = json.loads(text) if text.strip() else []
-    if not isinstance(commands, list) or not all(_is_argv(c) for c in commands):
-        raise ValueError("SOCKLAB_START must be a JSON list of argv lists (non-empty string lists)")
-    return commands
+def _parse_start(text: str) -> List[Tuple[List[str], Any]]:
+    """``(argv, wait)`` of every entry: an argv list, or ``{"argv": [...], "wait": W}``."""
+    entries = json.loads(text) if text.strip() else []
+    out: List[Tuple[List[str], Any]] = []
+    for entry in entries if isinstance(entries, list) else [None]:
+        argv, wait = (entry.get("argv"), entry.get("wait", "auto")) if isinstance(
+            entry, dict) else (entry, "auto")
+        if not isinstance(argv, list) or not _is_argv(argv) or not _is_wait(wait):
+            raise ValueError("SOCKLAB_START must be a JSON list of argv lists (non-empty string "
+                             'lists) or {"argv": [...], "wait": "auto"|"none"|"tcp/PORT"|'
+                             '"udp/PORT"|SECONDS}')
+        out.append((argv, wait))
+    return out
+
+
+def _is_wait(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value > 0
+    if value in ("auto", "none"):
+        return True
+    kind, _, port = str(value).partition("/")
+    return kind in ("tcp", "udp") and port.isdigit() and 0 < int(port) < 65536
 
 
 def write_resolv_conf(out: Output, text: str, path: str = "/etc/resolv.conf") -> None:
@@ -347,11 +460,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         commands = _parse_start(os.environ.get("SOCKLAB_START", ""))
         ready_timeout = float(os.environ.get("SOCKLAB_READY_TIMEOUT", "15"))
+        grace = float(os.environ.get("SOCKLAB_START_GRACE", START_GRACE))
         hold = float(os.environ.get("SOCKLAB_HOLD") or 0)
     except ValueError as exc:
         out.event("config-error", error=str(exc))
         return 2
-    sup = Supervisor(out, ready_timeout)
+    with contextlib.suppress(OSError):
+        os.makedirs(run_dir(), exist_ok=True)
+    sup = Supervisor(out, ready_timeout, grace, os.path.join(run_dir(), STATE_NAME))
     stop = threading.Event()
     received: List[int] = []
 
@@ -369,7 +485,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         threading.Thread(target=_serve, args=(sup, listener), daemon=True).start()
     if hold > 0 and not sup.released.wait(hold):
         out.event("warning", message="network setup not done after %gs; starting anyway" % hold)
-    apps = [sup.start(command) for command in commands]
+    apps = [sup.start(argv, wait) for argv, wait in commands]
     threading.Thread(target=sup.announce_ready, args=(apps,), daemon=True).start()
     while not stop.wait(1.0):
         pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import re
 import threading
 import time
@@ -26,8 +27,12 @@ from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
 
 WORKERS = 8
-SUPERVISOR = f"{IN_BIN}/socklab-node"
+SUPERVISOR_APP = "socklab-node"
+SUPERVISOR = f"{IN_BIN}/{SUPERVISOR_APP}"
 READY_TIMEOUT = 30.0
+CANCEL_POLL = 0.1
+NODE_APPS = "start commands"
+DNS_APPS = "the lab's DNS server (dnsmasq)"
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while long work goes on."""
@@ -69,34 +74,22 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             networks_made()
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
-            _pool_all([partial(_bring_up, engine, first[0], image, DNS_READY, tree, cancel)],
+            _pool_all([partial(_bring_up, engine, first[0], image, DNS_APPS, tree, cancel)],
                       "DNS server", report, [first[0].instance], cancel=cancel)
         rest = [c for c in plan.containers if c not in first]
-        _pool_all([partial(_bring_up, engine, c, image, NODE_READY if c.start else None, tree,
-                           cancel) for c in rest], "nodes", report, [c.instance for c in rest],
-                  cancel=cancel)
+        # the supervisor's ready event also says the lab DNS's resolv.conf is written
+        _pool_all([partial(_bring_up, engine, c, image,
+                           NODE_APPS if c.start or c.resolv_conf else None, tree, cancel)
+                   for c in rest], "nodes", report, [c.instance for c in rest], cancel=cancel)
     except BaseException:
         down(engine, plan.lab)
         raise
 
 
-@dataclass(frozen=True)
-class Readiness:
-    """The log line that says a node is ready, and the one that says it never will be."""
-
-    ready: re.Pattern[str]
-    failed: str | None
-    what: str
-
-
-NODE_READY = Readiness(re.compile(r'"event": "ready"'), None, "start commands")
-DNS_READY = Readiness(re.compile(r"dnsmasq\[\d+\]: started, version"),  # its sockets are bound
-                      '"event": "exited", "app": "dnsmasq"', "the lab's DNS server (dnsmasq)")
-
-
-def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness | None,
+def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: str | None,
               tree: bytes, cancel: threading.Event) -> None:
-    """Create and start a node's container, then wait for it to be ready if asked."""
+    """Create and start a node's container, then wait until its start commands are started
+    (``wait`` names them in errors; None: nothing to wait for)."""
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
@@ -115,50 +108,82 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: Readiness |
         wait_ready(engine, ident, wait, cancel)
 
 
-def wait_ready(engine: Engine, ident: str, wait: Readiness = NODE_READY,
+def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,
                cancel: threading.Event | None = None, seen: int = 0) -> None:
-    """Until a started container's log has more than ``seen`` ready lines (the supervisor
-    prints one at every start); LabError (with its last output) when it never will be, or at
-    once when ``cancel`` is set (an interruption)."""
+    """Until the node supervisor's next ``ready`` event (the first after the ``seen`` ones
+    already in the log: it prints one at every start), read from the container's output as
+    it comes; LabError (naming the failed apps, with the last output) when a start command did
+    not start, the container stopped, nothing came within ``READY_TIMEOUT``, or at once when
+    ``cancel`` is set (an interruption)."""
+    lines: list[str] = []
+    outcome: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
+
+    def follow() -> None:
+        stream = engine.follow_logs(ident)
+        count = 0
+        try:
+            for line in stream:
+                lines.append(line)
+                event = supervisor_event(line)
+                if event is not None and event.get("event") == "ready":
+                    count += 1
+                    if count > seen:
+                        outcome.put(event)
+                        return
+            outcome.put(None)  # the output ended: the container stopped
+        except Exception as exc:  # the engine's own error: reported by the waiting thread
+            outcome.put(exc)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=follow, daemon=True, name="socklab-ready").start()
     cancel = cancel or threading.Event()
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and not cancel.is_set():
-        logs = engine.logs(ident)
-        found = list(wait.ready.finditer(logs))
-        if len(found) > seen:
-            at = found[seen].start()
-            line = logs[logs.rfind("\n", 0, at) + 1:].split("\n", 1)[0]
-            failed = _failed_apps(line)
-            if failed:
-                said = "\n".join(ln for ln in logs.splitlines() if '{"ts": ' not in ln)
-                raise LabError(f"{wait.what} did not start ({', '.join(failed)}); its last "
-                               f"output:\n{_tail(said, 6)}")
-            return
-        if (wait.failed and wait.failed in logs) or not engine.container(ident).running:
-            raise LabError(f"{wait.what} did not start:\n{_tail(logs)}")
-        time.sleep(0.05)
-    if cancel.is_set():
-        raise LabError("interrupted")
-    raise LabError(f"{wait.what} not ready after {READY_TIMEOUT:.0f} s")
+    while True:
+        try:
+            event = outcome.get(timeout=CANCEL_POLL)
+            break
+        except queue.Empty:
+            if cancel.is_set():
+                raise LabError("interrupted") from None
+            if time.monotonic() >= deadline:
+                raise LabError(f"{what} not ready after {READY_TIMEOUT:g} s:\n{_tail(lines)}"
+                               ) from None
+    said = [ln for ln in lines if supervisor_event(ln) is None]
+    if event is None or isinstance(event, BaseException):
+        why = f" ({event})" if event is not None else ""
+        raise LabError(f"{what} did not start{why}:\n{_tail(lines)}")
+    failed = [str(a) for a in event.get("failed") or []]
+    if failed:
+        errors = event.get("errors") or {}
+        reasons = "".join(f"\n  {a}: {errors[a]}" for a in failed if errors.get(a))
+        raise LabError(f"{what} did not start ({', '.join(failed)}){reasons}\nits last "
+                       f"output:\n{_tail(said, 6)}")
 
 
-def ready_count(engine: Engine, ident: str, wait: Readiness = NODE_READY) -> int:
-    """How many ready lines the node's log has so far (one per start)."""
-    return len(wait.ready.findall(engine.logs(ident)))
+def ready_count(engine: Engine, ident: str) -> int:
+    """How many ready events the node's log has so far (one per start)."""
+    events = (supervisor_event(line) for line in engine.logs(ident).splitlines())
+    return sum(1 for e in events if e is not None and e.get("event") == "ready")
 
 
-def _failed_apps(ready_line: str) -> list[str]:
-    """The apps the supervisor's ``ready`` line (``<time> socklab-node[pid] {json}``) lists
-    as failed."""
+def supervisor_event(line: str) -> dict[str, Any] | None:
+    """The event of a node supervisor's own output line (``<time> socklab-node[pid] {json}``),
+    None for any other line."""
+    parts = line.split(" ", 2)
+    if len(parts) < 3 or not parts[1].startswith(f"{SUPERVISOR_APP}[") or not parts[2].startswith("{"):
+        return None
     try:
-        event = json.loads("{" + ready_line.split("{", 1)[1])
-    except (IndexError, ValueError):
-        return []
-    return [str(a) for a in event.get("failed", [])] if isinstance(event, dict) else []
+        event = json.loads(parts[2])
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
 
 
-def _tail(text: str, lines: int = 5) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _tail(lines: list[str], count: int = 5) -> str:
+    return "\n".join([ln for ln in lines if ln.strip()][-count:])
 
 
 def _pool_all(

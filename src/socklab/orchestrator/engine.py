@@ -467,10 +467,15 @@ def default_engine() -> DockerEngine:
 def iter_lines(chunks: Iterator[bytes]) -> Iterator[str]:
     """Split a byte stream of log chunks into text lines."""
     buf = b""
-    for chunk in chunks:
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8", "replace")
-    if buf:
-        yield buf.decode("utf-8", "replace")
+    try:
+        for chunk in chunks:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if buf:
+            yield buf.decode("utf-8", "replace")
+    finally:  # a reader that stops early ends the stream (and its connection)
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

@@ -16,7 +16,7 @@ from functools import partial
 from socklab import interrupt
 from socklab.compose.stack import StackPlan, unsupported
 from socklab.errors import LabError
-from socklab.orchestrator.deploy import NODE_READY, Progress, _pool_all, wait_ready
+from socklab.orchestrator.deploy import Progress, _pool_all, wait_ready
 from socklab.orchestrator.engine_swarm import SwarmEngine, Task
 from socklab.topology.model import Topology
 from socklab.topology.plan import LABEL_LAB, LabPlan
@@ -103,7 +103,7 @@ def _wait_task(engine: SwarmEngine, lab: str, instance: str, has_start: bool) ->
             f"its task is not running after {TASK_TIMEOUT:.0f} s ({why})", _hint(task.error if task else "")
         )
     if has_start:
-        wait_ready(engine, task.container_id, NODE_READY)
+        wait_ready(engine, task.container_id)
 
 
 def _hint(error: str) -> str | None:

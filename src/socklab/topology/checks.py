@@ -471,10 +471,12 @@ def _commands(lab: _Lab) -> Iterator[Problem]:
         if name in own_image:
             continue
         start = raw.get("start")
-        if isinstance(start, list):
-            yield from _command(lab, ("nodes", name, "start"), list(enumerate(start)))
-        elif start is not None:
-            yield from _command(lab, ("nodes", name, "start"), [(None, start)])
+        listed = isinstance(start, list)
+        for i, item in enumerate(start if listed else [] if start is None else [start]):
+            path: DocPath = ("nodes", name, "start", *((i,) if listed else ()))
+            if isinstance(item, dict):  # {cmd, wait}
+                path, item = (*path, "cmd"), item.get("cmd")
+            yield from _command(lab, path, [(None, item)])
     bases = {inst: base for inst, base, _ in lab.topology.instances()}
     for scenario, steps in _mapping(lab.source.data.get("scenarios")).items():
         for path, kind, spec in _walk_steps(steps, ("scenarios", scenario)):

@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 
 from socklab.errors import LabError
 from socklab.topology.faults import FAULT_KINDS
-from socklab.topology.model import STEP_KINDS, Dns, Node, RunSpec, StartSpec, Topology
+from socklab.topology.model import STEP_KINDS, Dns, Node, RunSpec, StartCommand, StartSpec, Topology
 
 #: A key path in the document: mapping keys as ``str``, list indices as ``int``.
 DocPath = tuple[str | int, ...]
@@ -217,6 +217,8 @@ def _locate(loc: tuple[int | str, ...], source: SourceMap) -> _Located:
         else:
             tp = None
         # place the segment in the document as written
+        if isinstance(seg, int) and raw is not None and not isinstance(raw, list):
+            continue  # one item written without its list (``start: {cmd: ..., wait: ...}``)
         if isinstance(raw, list) and isinstance(seg, str):
             # the list form of a map (``networks: [lan, wan]``): point at the item
             names = [str(x) for x in raw]
@@ -258,6 +260,7 @@ _EXPECTED = {
 _EXPECTED_FIELD: dict[tuple[type[BaseModel] | None, str], str] = {
     (Node, "networks"): "a list of network names or a mapping",
     (Node, "start"): "a command or a list of commands",
+    (StartCommand, "cmd"): "a command line or an argv list",
     (StartSpec, "cmd"): "a command line or an argv list",
     (RunSpec, "cmd"): "a command line or an argv list",
     (Node, "ports"): "a list of ports",

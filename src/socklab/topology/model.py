@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     StringConstraints,
     field_validator,
@@ -116,12 +117,14 @@ __all__ = [
     "SleepStep",
     "SnapshotStep",
     "SocketState",
+    "StartCommand",
     "StartSpec",
     "StartStep",
     "Step",
     "StepId",
     "Strict",
     "Topology",
+    "WaitFor",
     "WaitSpec",
     "WaitStep",
     "split_command",
@@ -209,6 +212,53 @@ class Port(Strict):
         return out
 
 
+def _wait_for(value: Any) -> Any:
+    """A start command's ``wait:`` value, checked with a hint (lower case kept as is)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value <= 3600:
+            raise ValueError(f"wait {value:g} s is out of range — give seconds in (0, 3600]")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        port = re.fullmatch(r"(tcp|udp)/(\d{1,5})", text)
+        if text in ("auto", "none") or (port and 1 <= int(port[2]) <= 65535):
+            return text
+    raise ValueError(
+        f"expected auto, none, tcp/PORT, udp/PORT or a number of seconds, got {value!r}"
+        " — e.g. `wait: tcp/8000`"
+    )
+
+
+WaitFor = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^(auto|none|(tcp|udp)/\d{1,5})$")]
+    | Annotated[float, Field(gt=0, le=3600)],
+    BeforeValidator(_wait_for),
+]
+
+
+class StartCommand(Strict):
+    """A start command of a node, and what `up` waits for before it counts as started.
+    A plain string or argv list is `{cmd: ..., wait: auto}`."""
+
+    cmd: Command
+    """The command: an argv list, or a string split with shell rules (never run by a shell)."""
+    wait: WaitFor = "auto"
+    """When it counts as started. `auto`: once its processes listen on a TCP or UDP port, or
+    it exited (code 0; another code fails `up`), or it has run for about a second without
+    listening; `tcp/PORT` or `udp/PORT`: once the node listens on that port (fails `up` if it
+    does not within 15 s); a number: as auto, but at most that many seconds; `none`: at once."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        """A string or an argv list is the command itself."""
+        return value if isinstance(value, dict) else {"cmd": split_command(value)}
+
+    @property
+    def argv(self) -> list[str]:
+        return list(self.cmd)
+
+
 class Node(Strict):
     """One node, or ``replicas`` identical nodes named ``NAME-1 .. NAME-N``."""
 
@@ -216,8 +266,9 @@ class Node(Strict):
     """The networks it is on: a list of names, or a mapping of name to addresses and aliases."""
     image: str | None = None
     """A local image to run instead of socklab's node image (it needs python3)."""
-    start: list[Command] = []
-    """Commands started when the node starts (its apps), as argv lists or strings."""
+    start: list[StartCommand] = []
+    """Commands started when the node starts (its apps): strings, argv lists, or
+    `{cmd, wait}` mappings; `up` returns once every one is started (see `wait`)."""
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     """Environment variables of the node's apps."""
     replicas: Annotated[int, Field(ge=1, le=200)] | None = None
@@ -256,8 +307,8 @@ class Node(Strict):
     @field_validator("start", mode="before")
     @classmethod
     def _split_start(cls, v: Any) -> Any:
-        """``start: CMD`` is short for ``start: [CMD]``; each command is split by ``Command``."""
-        return [v] if isinstance(v, str) else v
+        """``start: CMD`` (or one ``{cmd, wait}``) is short for ``start: [CMD]``."""
+        return [v] if isinstance(v, str | dict) else v
 
     @field_validator("cap_add")
     @classmethod

@@ -16,7 +16,7 @@ from typing import TypeVar
 from socklab.errors import LabError
 from socklab.topology import dns as lab_dns
 from socklab.topology.impair import Impairment
-from socklab.topology.model import Attachment, Port, Topology
+from socklab.topology.model import Attachment, Port, StartCommand, Topology
 from socklab.topology.netsetup import Attached, Link, NetSetup, plan_routes, routed_hosts
 
 LABEL_LAB = "io.socklab.lab"
@@ -37,6 +37,7 @@ NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 AUTO_POOL = IPv4Network("10.100.0.0/16")
 AUTO_PREFIX = 24
 AUTO_POOL6 = IPv6Network("fd5c:10::/48")
+DNS_PORT = 53
 
 A = TypeVar("A", IPv4Address, IPv6Address)
 N = TypeVar("N", IPv4Network, IPv6Network)
@@ -74,7 +75,7 @@ class ContainerPlan:
     hostname: str
     domainname: str
     image: str | None
-    start: tuple[tuple[str, ...], ...]
+    start: tuple[StartCommand, ...]
     env: dict[str, str]
     cap_add: tuple[str, ...]
     ports: tuple[Port, ...]
@@ -112,9 +113,11 @@ class LabPlan:
 
 def node_environment(spec: ContainerPlan) -> dict[str, str]:
     """The environment a node's supervisor starts from: the node's env, its start commands
-    (``SOCKLAB_START``, JSON argv lists), its resolv.conf (lab DNS), and for a node of
-    another image, unbuffered Python output."""
-    env = {**spec.env, "SOCKLAB_START": json.dumps([list(argv) for argv in spec.start])}
+    (``SOCKLAB_START``: JSON argv lists, or ``{"argv", "wait"}`` when a command waits for
+    other than ``auto``), its resolv.conf (lab DNS), and for a node of another image,
+    unbuffered Python output."""
+    starts = [c.argv if c.wait == "auto" else {"argv": c.argv, "wait": c.wait} for c in spec.start]
+    env = {**spec.env, "SOCKLAB_START": json.dumps(starts)}
     if spec.resolv_conf:
         env["SOCKLAB_RESOLV_CONF"] = spec.resolv_conf
     if spec.image:
@@ -235,7 +238,7 @@ def _plan_containers(
             hostname=instance,
             domainname=topo.domain,
             image=node.image,
-            start=tuple(tuple(argv) for argv in node.start),
+            start=tuple(node.start),
             env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
             cap_add=tuple(node.cap_add),
             ports=tuple(node.ports),
@@ -273,7 +276,8 @@ def _use_dns(spec: ContainerPlan, dns: lab_dns.DnsPlan, domain: str) -> Containe
     nameserver = dns.nameservers.get(spec.instance)
     if nameserver is None:
         return spec
-    start = (dns.argv, *spec.start) if spec.instance == dns.server else spec.start
+    dnsmasq = StartCommand(cmd=list(dns.argv), wait=f"udp/{DNS_PORT}")
+    start = (dnsmasq, *spec.start) if spec.instance == dns.server else spec.start
     conf = lab_dns.resolv_conf(nameserver, domain, dns.server)
     return replace(spec, start=start, resolv_conf=conf)
 

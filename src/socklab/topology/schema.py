@@ -49,13 +49,15 @@ def json_schema() -> dict[str, Any]:
                                       node["networks"])
     if "start" in node:
         start = node["start"]
-        start["items"] = _command(start.get("items", {}))
-        node["start"] = _described({"anyOf": [_COMMAND_STRING, start], "default": [],
+        one = start.get("items", {})  # a {cmd, wait} mapping
+        argv = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
+        start["items"] = {"anyOf": [_COMMAND_STRING, argv, one]}
+        node["start"] = _described({"anyOf": [_COMMAND_STRING, one, start], "default": [],
                                     "title": "Start"}, start)
     env = node.get("env", {})
     if "additionalProperties" in env:
         env["additionalProperties"] = {"type": ["string", "number", "boolean"]}
-    for spec in ("StartSpec", "RunSpec"):
+    for spec in ("StartCommand", "StartSpec", "RunSpec"):
         cmd = defs.get(spec, {}).get("properties", {}).get("cmd")
         if cmd is not None:
             defs[spec]["properties"]["cmd"] = _described({**_command(cmd), "title": "Cmd"}, cmd)
