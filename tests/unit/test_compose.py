@@ -159,7 +159,8 @@ def test_import_maps_each_modelled_key() -> None:
     assert result.lab == "compose"
     assert list(topo.nodes) == ["app", "gateway", "batch-worker", "cache"]  # depends_on first
     app, gateway = topo.nodes["app"], topo.nodes["gateway"]
-    assert app.image is None and [c.argv for c in app.start] == [["tcp-server", "--port", "5000", "--mode", "threaded"]]
+    assert app.image is None
+    assert [c.argv for c in app.start] == [["tcp-server", "--port", "5000", "--mode", "threaded"]]
     assert app.env == {"MODE": "fast", "HOME_DIR": "$HOME", "USER_NAME": "${USER}"}
     assert app.cap_add == ["NET_RAW"]
     back = app.networks["back"]
