@@ -1,7 +1,7 @@
 """An in-memory engine (the Engine protocol) for unit tests of deploy, Lab and the runner.
 
 Containers "run" the node supervisor's part that deploy sees: a started container with
-start commands prints the supervisor's ``ready`` event (after ``ready_after`` log reads;
+start commands prints the supervisor's ``ready`` event to a log follower (after ``ready_delay``;
 with ``failed_apps`` listed as failed), unless its behaviour says it exits or fails.
 Commands run in nodes are answered by ``on_exec`` (default: exit 0, no output).
 """
