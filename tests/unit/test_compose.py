@@ -45,8 +45,11 @@ def test_local_export_golden() -> None:
     text, warnings = exported(swarm=False)
     golden("lab.compose.yml", text)
     assert warnings == [
+        "lab.yml: web, db, client-1, client-2, dns keep their default route (`socklab up` "
+        "removes it so that nothing leaves the lab; masquerading stays off, so outside hosts "
+        "cannot answer them)",
         "lab.yml:27: scenarios: not in the file: compose has no scenarios "
-        "(`socklab run` runs them on a lab it brings up)"
+        "(`socklab run` runs them on a lab it brings up)",
     ]
 
 
@@ -294,14 +297,50 @@ def test_cli_import_bad_input_is_one_line_exit_2(args: list[str], message: str) 
 
 
 def test_import_placement_on_a_host_and_export_it_back() -> None:
-    text = ("services:\n  s:\n    image: socklab/node:x\n    deploy:\n      placement:\n"
-            "        constraints: [node.hostname == worker-2, node.role == manager]\n")
+    text = (
+        "services:\n  s:\n    image: socklab/node:x\n    deploy:\n      placement:\n"
+        "        constraints: [node.hostname == worker-2, node.role == manager]\n"
+    )
     result = import_compose(text, "c.yml", name="placed")
     assert result.topology["nodes"]["s"]["host"] == "worker-2"
     assert [(w.line, w.path) for w in result.warnings if "constraint" in w.message] == [
-        (6, "services.s.deploy.placement.constraints[1]")]
+        (6, "services.s.deploy.placement.constraints[1]")
+    ]
     topo = parse_topology(result.yaml())
     stack = stack_plan(topo, plan(topo), IMAGES)
     assert stack.services[0].constraints == ("node.hostname == worker-2",)
     local = export_compose(topo, plan(topo), IMAGES)
     assert [w.path for w in local.warnings] == ["nodes.s.host"]
+
+
+ROUTED = """name: routed
+networks:
+  lan: {subnet: 10.77.1.0/24, impair: {loss: 5%, delay: 40ms}}
+  wan: {subnet: 10.77.2.0/24}
+nodes:
+  r: {networks: [lan, wan], router: true}
+  a: {networks: {lan: {impair: {rate: 1mbit}}}}
+  b: {networks: [wan]}
+"""
+
+
+def test_routes_and_impairments_are_listed_as_not_exported() -> None:
+    topo = parse_topology(ROUTED, "routed.yml")
+    source = read_document(ROUTED, "routed.yml")
+    local = export_compose(topo, plan(topo), IMAGES, source=source)
+    found = {(w.line, w.path) for w in local.warnings}
+    assert {(6, "nodes.r.router"), (7, "nodes.a.networks.lan.impair"), (3, "networks.lan.impair")} <= found
+    doc = local.document
+    # what a file can hold of a routed lab: forwarding in the router only, hosts entries,
+    # no masquerading on its networks
+    assert doc["services"]["r"]["sysctls"]["net.ipv4.ip_forward"] == "1"
+    assert doc["services"]["a"]["extra_hosts"] == ["b:10.77.2.3", "b.routed.test:10.77.2.3"]
+    assert doc["networks"]["lan"]["driver_opts"] == {
+        "com.docker.network.bridge.enable_ip_masquerade": "false"
+    }
+    # Swarm: refused (addresses unknown in advance; the helper runs on the local engine)
+    assert {w.path for w in unsupported(topo)} >= {
+        "nodes.r.router",
+        "nodes.a.networks.lan.impair",
+        "networks.lan.impair",
+    }

@@ -69,3 +69,26 @@ def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["graph", str(lab), "--format", "png"])
     assert result.exit_code == 2
     assert "unknown format 'png'" in result.output
+
+
+def test_routers_and_impairments_are_marked() -> None:
+    topo = parse_topology(
+        "name: routed\nnetworks:\n"
+        "  lan: {subnet: 10.77.1.0/24, impair: {loss: 5%, delay: 40ms}}\n"
+        "  wan: {subnet: 10.77.2.0/24}\n"
+        "nodes:\n  r: {networks: [lan, wan], router: true}\n"
+        "  a: {networks: {lan: {impair: {rate: 1mbit}}}}\n  b: {networks: [wan]}\n"
+    )
+    g = lab_graph(plan(topo))
+    assert [(n.name, n.role) for n in g.nodes] == [("r", "router"), ("a", "node"), ("b", "node")]
+    assert [(x.node, x.network, x.impair) for x in g.links] == [
+        ("r", "lan", "loss 5% delay 40ms"),
+        ("r", "wan", None),
+        ("a", "lan", "loss 5% delay 40ms rate 1mbit"),
+        ("b", "wan", None),
+    ]
+    assert [n.marks for n in g.networks] == [("impaired links",), ()]
+    mermaid = render(g, "mermaid")
+    assert 'node0{"r<br/>router"}' in mermaid  # a router is a rhombus
+    assert "impaired: loss 5% delay 40ms rate 1mbit" in mermaid
+    assert "  a  10.77.1.3  impaired: loss 5% delay 40ms rate 1mbit" in render(g, "text")

@@ -59,6 +59,7 @@ def export_local(
                 ("nodes", name, "host"),
                 "one host runs every service of a compose file: placement is for --swarm",
             )
+    network_setup(topo, plan, warnings, "the file")
     if topo.scenarios:
         warnings.add(
             ("scenarios",),
@@ -71,6 +72,42 @@ def export_local(
     }
     escaped: dict[str, Any] = escape_dollars(document)
     return escaped, warnings
+
+
+def network_setup(topo: Topology, plan: LabPlan, warnings: Warnings, what: str) -> None:
+    """Warn of what socklab's helper sets up in the nodes at `socklab up` (routes,
+    impairments, no default route), which a file run without socklab does not get."""
+    for name, node in topo.nodes.items():
+        if node.router:
+            warnings.add(
+                ("nodes", name, "router"),
+                f"routes through routers are set by socklab's "
+                f"helper at `socklab up`: not in {what} (the router forwards; the "
+                "other nodes get no route through it)",
+            )
+        for net, att in node.networks.items():
+            if att.impair is not None:
+                warnings.add(
+                    ("nodes", name, "networks", net, "impair"),
+                    f"impairments are set by socklab's helper at `socklab up` (tc, iptables): not in {what}",
+                )
+    for net_name, network in topo.networks.items():
+        if network.impair is not None:
+            warnings.add(
+                ("networks", net_name, "impair"),
+                f"impairments are set by socklab's helper at `socklab up` (tc, iptables): not in {what}",
+            )
+    default_routes(plan, warnings)
+
+
+def default_routes(plan: LabPlan, warnings: Warnings, *, swarm: bool = False) -> None:
+    """Warn that nodes keep the default route `socklab up` takes from them."""
+    keep = [c.instance for c in plan.containers if c.net.drop_default_route]
+    if keep:
+        how = ("through docker_gwbridge, which masquerades" if swarm
+               else "masquerading stays off, so outside hosts cannot answer them")
+        warnings.add((), f"{', '.join(keep)} keep their default route (`socklab up` removes "
+                     f"it so that nothing leaves the lab; {how})")
 
 
 def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[str, Any]:
@@ -97,8 +134,10 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
     if spec.ports:
         out["ports"] = [port_text(p) for p in spec.ports]
     out["dns_opt"] = list(DNS_OPTIONS)
-    if any(e.ipv6 for e in spec.endpoints):
-        out["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "0"}
+    if spec.sysctls:
+        out["sysctls"] = dict(spec.sysctls)
+    if spec.extra_hosts:  # nodes reached only through a router
+        out["extra_hosts"] = [f"{name}:{ip}" for name, ip in spec.extra_hosts]
     out["labels"] = {k: v for k, v in spec.labels.items() if k not in SETUP_LABELS}
     networks: dict[str, Any] = {}
     for i, ep in enumerate(spec.endpoints):
@@ -118,6 +157,8 @@ def _network(net: NetworkPlan) -> dict[str, Any]:
     if net.ipv6_subnet:
         config.append({"subnet": str(net.ipv6_subnet), "gateway": str(net.ipv6_gateway)})
     out: dict[str, Any] = {"name": net.docker_name, "driver": "bridge", "internal": net.internal}
+    if net.options:
+        out["driver_opts"] = dict(net.options)
     if net.ipv6_subnet:
         out["enable_ipv6"] = True
     out["ipam"] = {"config": config}

@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from socklab.compose.document import Images, escape_dollars
-from socklab.compose.local import SUPERVISOR
+from socklab.compose.local import SUPERVISOR, default_routes
 from socklab.compose.warning import ComposeWarning, Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
@@ -109,6 +109,25 @@ def unsupported(topo: Topology, source: SourceMap | None = None) -> list[Compose
                 ("networks", net_name, "ipv6"),
                 "a stack's overlay networks have no IPv6 (no `enable_ipv6` in stack files)",
             )
+    for name, node in topo.nodes.items():
+        if node.router:
+            w.add(
+                ("nodes", name, "router"),
+                "routes through a router need every node's "
+                "address in advance, which Swarm decides at deploy time",
+            )
+        for net, att in node.networks.items():
+            if att.impair is not None:
+                w.add(
+                    ("nodes", name, "networks", net, "impair"),
+                    "impairments are set by socklab's helper on the local engine only",
+                )
+    for net_name, network in topo.networks.items():
+        if network.impair is not None:
+            w.add(
+                ("networks", net_name, "impair"),
+                "impairments are set by socklab's helper on the local engine only",
+            )
     if topo.dns is not None:
         w.add(
             ("dns",),
@@ -150,6 +169,7 @@ def stack_plan(topo: Topology, plan: LabPlan, images: Images, source: SourceMap 
                 "the task: services resolve to their tasks' own addresses (dnsrr), and the "
                 "routing mesh needs a virtual IP",
             )
+    default_routes(plan, w, swarm=True)
     used = sorted({s.image for s in services})
     w.add(
         (),
@@ -189,11 +209,19 @@ def _service(
     if first.image:
         image = images.supervised.get(first.image, first.image)
         if first.image not in images.supervised:
-            w.add(("nodes", first.node, "image"), f"'{first.image}' is used as it is: its node "
-                  "supervisor must be on its PATH as `socklab-node` (`socklab up` copies it in)")
+            w.add(
+                ("nodes", first.node, "image"),
+                f"'{first.image}' is used as it is: its node "
+                "supervisor must be on its PATH as `socklab-node` (`socklab up` copies it in)",
+            )
     labels = {LABEL_LAB: plan.lab, LABEL_NODE: first.node}
-    labels.update({k: v for k, v in first.labels.items()
-                   if k not in labels and k != LABEL_NODE and k not in SETUP_LABELS})
+    labels.update(
+        {
+            k: v
+            for k, v in first.labels.items()
+            if k not in labels and k != LABEL_NODE and k not in SETUP_LABELS
+        }
+    )
     if replicated:
         labels[LABEL_REPLICAS] = str(len(specs))
     host = node.host if node is not None else None

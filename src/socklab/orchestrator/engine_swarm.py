@@ -35,7 +35,7 @@ from socklab.orchestrator.engine_api import (
     ExecStream,
     HelperSpec,
 )
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, NetworkPlan
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, Endpoint, NetworkPlan
 
 SWARM_HINT = (
     "make this Docker engine a single-node Swarm with `docker swarm init` (or join "
@@ -328,6 +328,30 @@ class SwarmEngine(DockerEngine):
     def remove_container(self, ident: str) -> None:
         engine, cid, _ = self._locate(ident)
         engine.remove_container(cid)
+
+    def stop(self, ident: str, *, timeout: float = 2.0) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.stop(cid, timeout=timeout)
+
+    def kill(self, ident: str) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.kill(cid)
+
+    def pause(self, ident: str) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.pause(cid)
+
+    def unpause(self, ident: str) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.unpause(cid)
+
+    def connect(self, ident: str, endpoint: Endpoint) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.connect(cid, endpoint)
+
+    def disconnect(self, ident: str, network: str) -> None:
+        engine, cid, _ = self._locate(ident)
+        engine.disconnect(cid, network)
 
     def put_archive(self, ident: str, path: str, tar: bytes) -> None:
         engine, cid, _ = self._locate(ident)

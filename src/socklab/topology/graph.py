@@ -46,6 +46,8 @@ class GraphLink:
     ip: str
     ipv6: str | None
     aliases: tuple[str, ...]
+    impair: str | None = None
+    """what the link does to the packets the node sends on it (``loss 5% delay 40ms``)"""
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,15 @@ def lab_graph(plan: LabPlan, addresses: Addresses | None = None) -> LabGraph:
     """The graph of a planned lab; ``addresses`` (of a lab that is up) replace the planned
     ones where given."""
     dns_server = plan.dns.server if plan.dns else None
-    networks = tuple(
-        GraphNetwork(n.name, str(n.subnet), str(n.ipv6_subnet) if n.ipv6_subnet else None, n.internal)
-        for n in plan.networks
-    )
     nodes: list[GraphNode] = []
     links: list[GraphLink] = []
     for c in plan.containers:
-        role: Literal["node", "dns", "router"] = "dns" if c.instance == dns_server else "node"
-        marks = ("lab DNS server",) if role == "dns" else ()
+        role: Literal["node", "dns", "router"] = (
+            "router" if c.net.router else "dns" if c.instance == dns_server else "node"
+        )
+        marks = (("router",) if c.net.router else ()) + (
+            ("lab DNS server",) if c.instance == dns_server else ()
+        )
         nodes.append(GraphNode(c.instance, role, c.image, marks))
         own = {c.instance, f"{c.instance}.{plan.domain}"}
         for ep in c.endpoints:
@@ -80,9 +82,28 @@ def lab_graph(plan: LabPlan, addresses: Addresses | None = None) -> LabGraph:
             seen = (addresses or {}).get(c.instance, {}).get(ep.network)
             if seen:
                 ip, ip6 = seen[0] or ip, seen[1] or ip6
+            impair = c.net.impair.get(ep.network)
             links.append(
-                GraphLink(c.instance, ep.network, ip, ip6, tuple(a for a in ep.aliases if a not in own))
+                GraphLink(
+                    c.instance,
+                    ep.network,
+                    ip,
+                    ip6,
+                    tuple(a for a in ep.aliases if a not in own),
+                    impair.describe() if impair else None,
+                )
             )
+    impaired = {link.network for link in links if link.impair}
+    networks = tuple(
+        GraphNetwork(
+            n.name,
+            str(n.subnet),
+            str(n.ipv6_subnet) if n.ipv6_subnet else None,
+            n.internal,
+            ("impaired links",) if n.name in impaired else (),
+        )
+        for n in plan.networks
+    )
     return LabGraph(plan.lab, plan.domain, networks, tuple(nodes), tuple(links))
 
 
@@ -92,7 +113,12 @@ def render(graph: LabGraph, fmt: Format) -> str:
 
 
 def _link_lines(link: GraphLink) -> list[str]:
-    return [link.ip, *([link.ipv6] if link.ipv6 else []), *link.aliases]
+    return [
+        link.ip,
+        *([link.ipv6] if link.ipv6 else []),
+        *link.aliases,
+        *([f"impaired: {link.impair}"] if link.impair else []),
+    ]
 
 
 def _net_lines(net: GraphNetwork) -> list[str]:
@@ -161,7 +187,7 @@ def to_text(graph: LabGraph) -> str:
             net.name,
             net.subnet,
             *([net.ipv6_subnet] if net.ipv6_subnet else []),
-            "internal" if net.internal else "publishes ports",
+            "internal" if net.internal else "gateway to the host",
             *net.marks,
         ]
         out.append("network " + "  ".join(head))
@@ -172,6 +198,7 @@ def to_text(graph: LabGraph) -> str:
             extra = [
                 *([r.ipv6] if r.ipv6 else []),
                 *([f"aliases: {', '.join(r.aliases)}"] if r.aliases else []),
+                *([f"impaired: {r.impair}"] if r.impair else []),
                 *roles[r.node].marks,
             ]
             out.append(f"  {r.node:<{width}}  {r.ip:<{ipw}}  {'  '.join(extra)}".rstrip())
