@@ -40,6 +40,10 @@ def bad_client(port: int, kind: int) -> None:
 CASES = [(mode, "0") for mode in MODES] + [("selectors", "0.05"), ("threaded", "0.05")]
 
 
+def closes(server: Server) -> int:
+    return sum(e["event"] == "closed" for e in server.events())
+
+
 @pytest.mark.parametrize(("mode", "delay"), CASES)
 def test_server_survives_200_bad_clients_without_leaks(
     tmp_path: Path, mode: str, delay: str
@@ -55,12 +59,13 @@ def test_server_survives_200_bad_clients_without_leaks(
             bad_client(server.port, index % 3)
 
         def settled() -> bool:
-            closed = sum(e["event"] == "closed" for e in server.events())
-            return closed == BAD_CLIENTS + 1 and fd_count(server.pid) <= fds_before + FD_TOLERANCE
+            return closes(server) == BAD_CLIENTS + 1 and fd_count(server.pid) <= fds_before + FD_TOLERANCE
 
         assert wait_until(settled, timeout=10), (fd_count(server.pid), fds_before)
         assert server.proc.poll() is None, "the server died"
         assert echo_once(socket.AF_INET, address, b"still alive") == b"still alive"
+        # its close is logged once the server reads the EOF: before it is stopped
+        assert wait_until(lambda: closes(server) == BAD_CLIENTS + 2, timeout=10)
         assert wait_until(lambda: thread_count(server.pid) <= threads_before, timeout=5)
         assert fd_count(server.pid) <= fds_before + FD_TOLERANCE
         if mode == "forking":

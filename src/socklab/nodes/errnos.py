@@ -233,7 +233,8 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
             "errno_number": exc.errno,
             "strerror": exc.strerror or str(exc),
         }
-    if isinstance(exc, socket.timeout) and getattr(exc, "errno", None) is None:
+    # socket.timeout is TimeoutError from Python 3.10 on, a class of its own on 3.9
+    if isinstance(exc, (socket.timeout, TimeoutError)) and getattr(exc, "errno", None) is None:
         return {
             "errno": "ETIMEDOUT",
             "errno_number": errno.ETIMEDOUT,

@@ -29,18 +29,25 @@ APT_PASSTHROUGH = (
 
 
 def make_rootfs(
-    mmdebstrap: str, target: Path, packages: list[str], dpkg_options: Path, say: Callable[[str], None]
+    mmdebstrap: str, target: Path, packages: list[str], dpkg_options: Path, say: Callable[[str], None],
+    suite: str | None = None,
 ) -> None:
     """Write a Debian rootfs tarball of the host's release with these packages to ``target``
-    (``dpkg_options``: a dpkg.cfg file, e.g. path excludes); progress lines go to ``say``."""
+    (``dpkg_options``: a dpkg.cfg file, e.g. path excludes); progress lines go to ``say``.
+    ``suite`` asks the host's mirrors for another release (``bullseye`` on a bookworm host)."""
     sources = target.with_name("host.sources")
-    suite = _host_codename()
-    sources.write_text(_host_sources(suite))
-    _run_mmdebstrap(_mmdebstrap_argv(mmdebstrap, suite, sources, target, packages, dpkg_options), say)
+    host = _host_codename()
+    sources.write_text(_host_sources(host, suite or host))
+    # the merged-usr hook installs usr-is-merged, a package of the host's release (bookworm
+    # on), not of an older one
+    argv = _mmdebstrap_argv(mmdebstrap, suite or host, sources, target, packages, dpkg_options,
+                            merged_usr_hook=suite in (None, host))
+    _run_mmdebstrap(argv, say)
 
 
 def _mmdebstrap_argv(
-    mmdebstrap: str, suite: str, sources: Path, target: Path, packages: list[str], dpkg_options: Path
+    mmdebstrap: str, suite: str, sources: Path, target: Path, packages: list[str], dpkg_options: Path,
+    merged_usr_hook: bool = True,
 ) -> list[str]:
     argv = [
         mmdebstrap,
@@ -53,7 +60,7 @@ def _mmdebstrap_argv(
         ' "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old',
     ]
     merged_usr = Path("/usr/share/mmdebstrap/hooks/merged-usr")
-    if merged_usr.is_dir():  # else init-system-helpers drags in usrmerge and perl
+    if merged_usr_hook and merged_usr.is_dir():  # else init-system-helpers drags in usrmerge and perl
         argv.append(f"--hook-dir={merged_usr}")
     argv += [f"--aptopt={opt}" for opt in _host_apt_options()]
     return [*argv, suite, str(target), str(sources)]
@@ -99,9 +106,10 @@ def _host_codename() -> str:
     return codename
 
 
-def _host_sources(codename: str) -> str:
+def _host_sources(codename: str, suite: str | None = None) -> str:
     """The host's apt entries for its own release (``<codename>`` and ``<codename>-*``),
-    as one deb822 text; other repositories (third-party, other suites) are left out."""
+    as one deb822 text; other repositories (third-party, other suites) are left out.
+    With ``suite``, the same mirrors for that release (``<suite>``, ``<suite>-*``)."""
     entries: list[dict[str, str]] = []
     files = [APT_SOURCES] if APT_SOURCES.is_file() else []
     if APT_SOURCES_DIR.is_dir():
@@ -112,6 +120,7 @@ def _host_sources(codename: str) -> str:
     stanzas = []
     for entry in entries:
         suites = [s for s in entry.get("suites", "").split() if s == codename or s.startswith(f"{codename}-")]
+        suites = [(suite or codename) + s.removeprefix(codename) for s in suites]
         if "deb" not in entry.get("types", "").split() or not suites:
             continue
         if entry.get("enabled", "yes").lower() == "no":
