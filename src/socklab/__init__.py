@@ -8,18 +8,62 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from socklab.errors import LabError
+from socklab.errors import (
+    CommandNotFound,
+    DaemonUnavailable,
+    ExecTimeout,
+    LabAlreadyUp,
+    LabError,
+    NodeNotFound,
+    NodeNotRunning,
+)
 
 if TYPE_CHECKING:
-    from socklab.lab import ExecResult, Lab, LabNode
+    from socklab.lab import ExecResult, Lab, LabNetwork, LabNode
+    from socklab.observe.connections import Connection
+    from socklab.observe.sockets import SocketRow
+    from socklab.observe.timeline import Event
+    from socklab.scenario.results import RunResult, StepResult
+    from socklab.topology.errors import TopologyError
 
-__all__ = ["ExecResult", "Lab", "LabError", "LabNode"]
+__all__ = [
+    "CommandNotFound",
+    "Connection",
+    "DaemonUnavailable",
+    "Event",
+    "ExecResult",
+    "ExecTimeout",
+    "Lab",
+    "LabAlreadyUp",
+    "LabError",
+    "LabNetwork",
+    "LabNode",
+    "NodeNotFound",
+    "NodeNotRunning",
+    "RunResult",
+    "SocketRow",
+    "StepResult",
+    "TopologyError",
+]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "ExecResult": "socklab.lab",
+    "Lab": "socklab.lab",
+    "LabNetwork": "socklab.lab",
+    "LabNode": "socklab.lab",
+    "Connection": "socklab.observe.connections",
+    "SocketRow": "socklab.observe.sockets",
+    "Event": "socklab.observe.timeline",
+    "RunResult": "socklab.scenario.results",
+    "StepResult": "socklab.scenario.results",
+    "TopologyError": "socklab.topology.errors",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"ExecResult", "Lab", "LabNode"}:
-        from socklab import lab
+    if name in _LAZY:
+        import importlib
 
-        return getattr(lab, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

@@ -2,58 +2,152 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import io
+import json
 import os
+import queue
+import re
 import shlex
-from collections.abc import Callable, Iterator, Sequence
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from socklab.catalog import find_lab_file
 from socklab.compose import ComposeWarning, Exported, Images, export_compose, stack_plan
-from socklab.errors import LabError
-from socklab.observe.sockets import SocketRow, read_nodes
+from socklab.errors import (
+    CommandNotFound,
+    ExecTimeout,
+    LabAlreadyUp,
+    LabError,
+    NodeNotFound,
+    NodeNotRunning,
+)
+from socklab.observe.connections import Connection, connections
+from socklab.observe.sockets import SocketRow, listening, read_nodes
 from socklab.observe.timeline import Event, merge
 from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
-from socklab.orchestrator.engine_api import Engine, ExecResult, ExecStream
+from socklab.orchestrator.engine_api import EndpointInfo, Engine, ExecResult, ExecStream
 from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
 from socklab.orchestrator.faults import Faults
 from socklab.orchestrator.hostlock import host_lock
-from socklab.topology import Topology, load_topology
+from socklab.topology import Topology, load_topology, parse_topology
 from socklab.topology.errors import SourceMap
 from socklab.topology.graph import LabGraph, lab_graph
 from socklab.topology.loader import read_document
-from socklab.topology.plan import AUTO_POOL, LABEL_FILE, LABEL_LAB, LabPlan, container_name, plan
+from socklab.topology.model import LAB_NAME
+from socklab.topology.plan import (
+    AUTO_POOL,
+    LABEL_FILE,
+    LABEL_HASH,
+    LABEL_LAB,
+    LabPlan,
+    container_name,
+    network_name,
+    plan,
+)
+
+if TYPE_CHECKING:
+    from socklab.scenario.results import RunResult
+    from socklab.scenario.steps import StepHook
 
 SUBNET_ATTEMPTS = 10  # networks made meanwhile by other tools (socklab's own wait for the lock)
 MAX_PARALLEL = 32
 
-__all__ = ["ExecResult", "Lab", "LabNode", "down_all", "running_labs"]
+WAIT_POLL = 0.2
+
+__all__ = ["ExecResult", "Lab", "LabNetwork", "LabNode", "down_all", "running_labs"]
 
 
 class Lab:
     """A lab: loaded from a topology file, or known only by name when it is already up."""
 
     def __init__(self, name: str, topology: Topology | None = None, *,
-                 source: Path | None = None, engine: Engine | None = None) -> None:
+                 source: Path | None = None, engine: Engine | None = None,
+                 labels: Mapping[str, str] | None = None, image: str | None = None) -> None:
         self.name = name
         self.topology = topology
         self.source = source
+        self.labels = dict(labels or {})
+        """put on every container and network of the lab besides socklab's own"""
+        self.image = image
+        """the node image to use instead of building ``socklab/node:<hash>``"""
         self._engine = engine
         self._faults: Faults | None = None
+        self._brought_up = False
 
     @classmethod
-    def load(cls, path: str | Path, *, engine: Engine | None = None) -> Lab:
-        """Read and validate a topology file (raises TopologyError listing every problem)."""
-        topo = load_topology(path)
-        return cls(topo.name, topo, source=Path(path).resolve(), engine=engine)
+    def load(cls, path: str | Path, *, engine: Engine | None = None, name: str | None = None,
+             labels: Mapping[str, str] | None = None, image: str | None = None) -> Lab:
+        """Read and validate a topology file (raises TopologyError listing every problem).
+        ``name`` renames the lab (two copies of one file side by side)."""
+        topo = _renamed(load_topology(path), name)
+        return cls(topo.name, topo, source=Path(path).resolve(), engine=engine, labels=labels,
+                   image=image)
+
+    @classmethod
+    def from_yaml(cls, document: str | Mapping[str, Any], *, engine: Engine | None = None,
+                  name: str | None = None, labels: Mapping[str, str] | None = None,
+                  image: str | None = None) -> Lab:
+        """A lab from topology YAML text, or from the same as a dict (TopologyError listing
+        every problem, with lines of the text)."""
+        text = document if isinstance(document, str) else yaml.safe_dump(
+            dict(document), sort_keys=False)
+        topo = _renamed(parse_topology(text, "<yaml>"), name)
+        return cls(topo.name, topo, engine=engine, labels=labels, image=image)
 
     @classmethod
     def named(cls, name: str, *, engine: Engine | None = None) -> Lab:
         """A lab that is up on this host, known by its name (for status, exec, down)."""
         return cls(name, engine=engine)
+
+    @classmethod
+    def open(cls, arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab:
+        """What the CLI's LAB argument names: a topology file, a shipped lab's name, a lab
+        that is up (by name, or by the docker-compose project or stack it was brought up
+        as). With ``up``, the lab must be up."""
+        path = find_lab_file(arg)
+        if path is not None:
+            lab = cls.load(path, engine=engine)
+            if up and not lab.is_up():
+                raise LabError(f"lab '{lab.name}' is not up", f"start it with `socklab up {arg}`")
+            return lab
+        if "/" not in arg and not arg.endswith((".yml", ".yaml")):
+            lab = cls.named(arg, engine=engine)
+            if lab.is_up():
+                return lab
+            project = lab_of_project(arg, engine)
+            if project is not None:
+                return cls.named(project, engine=engine)
+        raise LabError(f"topology file not found: {arg}",
+                       "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that "
+                       "is up (`socklab ls`)")
+
+    @classmethod
+    def to_remove(cls, arg: str, *, engine: Engine | None = None) -> Lab:
+        """The lab ``down`` of a file or a name removes: the lab brought up from that file
+        (whatever the file says now, even when it is gone), else the one it names."""
+        path = find_lab_file(arg)
+        if path is not None or arg.endswith((".yml", ".yaml")) or "/" in arg:
+            up_from_file = cls.brought_up_from(path or arg, engine=engine)
+            if up_from_file is not None:
+                return up_from_file
+            if path is not None:
+                return cls.load(path, engine=engine)
+            raise LabError(f"topology file not found: {arg}",
+                           "to remove a lab whose file is gone use `socklab down --lab NAME` "
+                           "(`socklab ls` lists them) or `socklab down --all`")
+        return cls.named(arg, engine=engine)
 
     @property
     def engine(self) -> Engine:
@@ -74,11 +168,24 @@ class Lab:
 
     def plan(self) -> LabPlan:
         """The concrete resources this lab would get on this host now."""
-        return plan(self._topology(), self.engine.subnets_in_use(), self._source_label())
+        return plan(self._topology(), self.engine.subnets_in_use(), self._source_label(),
+                    {**self.labels, LABEL_HASH: self.content_hash()})
 
-    def up(self, progress: deploy.Progress | None = None,
+    def content_hash(self) -> str:
+        """A hash of what the topology says, its name left out: a lab up with the same hash
+        (from the same file, under any name) can be reused as it is."""
+        doc = self._topology().model_dump(mode="json", exclude={"name"})
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+    def up(self, reuse: bool = False, progress: deploy.Progress | None = None,
            on_build: Callable[[str], None] | None = None) -> Lab:
-        """Deploy every node; returns once all are running and their start commands started."""
+        """Deploy every node; returns once all are running and their start commands started.
+
+        With ``reuse``, a lab already up from the same topology (same file and content, under
+        this name or another) is taken as it is; a lab of this name with other content is
+        LabAlreadyUp."""
+        if reuse and self._adopt():
+            return self
         for name, node in self._topology().nodes.items():
             if node.image and self.engine.image(node.image) is None:
                 raise LabError(f"node '{name}': image '{node.image}' is not on this host",
@@ -86,7 +193,7 @@ class Lab:
         engine = self.engine
         if isinstance(engine, SwarmEngine):
             swarm.check(engine, self._topology())
-        tag = image.ensure(engine, on_progress=on_build)
+        tag = self._node_image(on_build)
         attempt = 1
         while True:
             try:
@@ -97,6 +204,7 @@ class Lab:
                 else:  # socklab processes plan and make networks one at a time: no clash
                     with host_lock("subnets") as lock:
                         deploy.up(engine, self.plan(), tag, progress, networks_made=lock.release)
+                self._brought_up = True
                 return self
             except SubnetTaken as exc:  # another tool took it since we looked: plan again
                 if not exc.network.allocated:
@@ -109,6 +217,51 @@ class Lab:
                         f"{AUTO_POOL} right now; try again, or give the network a `subnet:`",
                     ) from exc
                 attempt += 1
+
+    def _node_image(self, on_build: Callable[[str], None] | None) -> str:
+        if self.image is None:
+            return image.ensure(self.engine, on_progress=on_build)
+        if self.engine.image(self.image) is None:
+            raise LabError(f"node image '{self.image}' is not on this host",
+                           "build it (`socklab image build` makes socklab's own) or load it")
+        return self.image
+
+    def _adopt(self) -> bool:
+        """Take over a lab already up from this topology (see :meth:`up`); False when none."""
+        mine = self.content_hash()
+        wanted = {LABEL_HASH: mine, **({LABEL_FILE: str(self.source)} if self.source else {})}
+        found = sorted({c.lab for c in self.engine.containers(wanted) if c.lab and c.node})
+        if self.name in found or found:
+            self._rename(self.name if self.name in found else found[0])
+            self._brought_up = True
+            return True
+        same_name = deploy.nodes_of(self.engine, self.name)
+        if same_name:
+            raise LabAlreadyUp(
+                f"a lab named '{self.name}' is already up, from another topology",
+                f"take it down first: `socklab down --lab {self.name}`")
+        return False
+
+    def _rename(self, name: str) -> None:
+        self.topology = _renamed(self._topology(), name)
+        self.name = name
+
+    def run(self, scenario: str = "default", report_dir: str | Path | None = None, *,
+            keep: bool = False, junit: str | Path | None = None,
+            progress: deploy.Progress | None = None,
+            on_step_start: Callable[[str, str], None] | None = None,
+            on_step: StepHook | None = None) -> RunResult:
+        """Run a scenario, as ``socklab run`` does: up, the steps, collect, report, down
+        (unless ``keep``). On a lab this object brought up, the steps run on it and it stays
+        up. ``scenario="default"`` is the scenario of that name, else the lab's only one.
+        The report is in ``report_dir`` (default ``runs/<lab>-<time>``)."""
+        from socklab.scenario import run as scenario_run
+
+        return scenario_run.run(
+            self, None if scenario == scenario_run.DEFAULT_SCENARIO else scenario,
+            run_dir=Path(report_dir) if report_dir is not None else None, keep=keep,
+            junit=Path(junit) if junit is not None else None, progress=progress,
+            on_step_start=on_step_start, on_step=on_step, deploy=not self._brought_up)
 
     def export_compose(self, *, swarm: bool = False,
                        on_build: Callable[[str], None] | None = None) -> Exported:
@@ -169,6 +322,7 @@ class Lab:
     def down(self) -> tuple[int, int]:
         """Remove the lab's containers and networks by label (a Swarm lab's stack, waiting
         until it is gone); how many of each."""
+        self._brought_up = False
         if isinstance(self.engine, SwarmEngine):
             return swarm.down(self.engine, self.name)
         return deploy.down(self.engine, self.name)
@@ -182,15 +336,56 @@ class Lab:
         return sorted(found, key=lambda s: order.get(s.node, len(order)))
 
     def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
-        """Every socket of the running nodes (or of the named ones), all read in parallel."""
+        """Every socket of the running nodes (or of the selected ones: names, replicated
+        nodes' base names, globs), all read in parallel."""
         running = [s.node for s in self.status() if s.state == "running"]
-        wanted = running if node is None else [node] if isinstance(node, str) else list(node)
+        selectors = [] if node is None else [node] if isinstance(node, str) else list(node)
+        wanted = running if node is None else list(dict.fromkeys(
+            name for sel in selectors for name in self.select(sel)))
         for name in wanted:
             if name not in running:
-                self.node(name)  # raises the error that names the running nodes
-                raise LabError(f"node '{name}' of lab '{self.name}' is not running",
-                               f"start it again, or see `socklab status {self.name}`")
+                raise NodeNotRunning(f"node '{name}' of lab '{self.name}' is not running",
+                                     f"start it again, or see `socklab status {self.name}`")
         return read_nodes(self.exec, wanted)
+
+    def connections(self) -> list[Connection]:
+        """Who is connected to whom now: the ESTABLISHED TCP sockets of all nodes paired end
+        to end (the server is the end on a listening port)."""
+        return connections(self.sockets())
+
+    def wait_listening(self, node: str, what: str, timeout: float = 30.0) -> None:
+        """Until every node the selector matches has a socket listening on ``what``
+        (``tcp/7000``, ``udp/53``); LabError after ``timeout`` s."""
+        if not re.fullmatch(r"(tcp|udp)6?/\d+", what):
+            raise LabError(f"cannot wait for {what!r}", "write PROTO/PORT, e.g. tcp/7000 or udp/53")
+        match = listening(what)
+        pending = self.select(node)
+        deadline = time.monotonic() + timeout
+        while pending:
+            rows = self.sockets(pending)
+            pending = [n for n in pending if not any(match(r) for r in rows if r.node == n)]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"nothing listens on {what} in {', '.join(pending)} after "
+                               f"{timeout:g} s", f"see what does: `socklab sockets {self.name} "
+                               f"{pending[0]}`; why not: `socklab logs {self.name} {pending[0]}`")
+            time.sleep(WAIT_POLL)
+
+    def wait_log(self, node: str, pattern: str, timeout: float = 30.0) -> str:
+        """Until a line of the node's output matches the regular expression; that line.
+        LabError after ``timeout`` s."""
+        target = self.node(node)
+        found = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in target.logs().splitlines():
+                if found.search(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise LabError(f"no line of {target.name}'s output matches {pattern!r} after "
+                               f"{timeout:g} s", f"see it: `socklab logs {self.name} {target.name}`")
+            time.sleep(WAIT_POLL)
 
     def exec(self, node: str, argv: list[str]) -> ExecResult:
         """Run a command (argv, no shell) in a node to completion."""
@@ -206,14 +401,50 @@ class Lab:
                                   names))
         return dict(zip(names, texts, strict=True))
 
+    def follow(self, selector: str | None = None) -> Iterator[tuple[str, str]]:
+        """Every node's (or the selected nodes') output as it comes, merged: (node, line)
+        pairs, from the start of each log, until every node stopped."""
+        names = [s.node for s in self.status()] if selector is None else self.select(selector)
+        lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
+
+        def pump(name: str) -> None:
+            try:
+                for line in self.engine.follow_logs(container_name(self.name, name)):
+                    lines.put((name, line))
+            finally:
+                lines.put(None)
+
+        for name in names:
+            threading.Thread(target=pump, args=(name,), daemon=True).start()
+        running = len(names)
+        while running:
+            item = lines.get()
+            if item is None:
+                running -= 1
+            else:
+                yield item
+
     def events(self, nodes: Sequence[str] | None = None) -> list[Event]:
         """The started apps' events of every node (or of the named ones) merged by time."""
         return merge(self.logs(nodes).items())
 
-    def timeline(self) -> list[dict[str, Any]]:
-        """The started apps' events of every node merged by time; dicts with time, ts, node,
-        app, pid, event, peer and fields."""
-        return [e.as_dict() for e in self.events()]
+    def timeline(self) -> list[Event]:
+        """The started apps' events of every node merged by time (each with ts, node, app,
+        pid, event, peer and its other fields; ``as_dict()`` for JSON)."""
+        return self.events()
+
+    def network(self, name: str) -> LabNetwork:
+        """One network of the running lab. Its ``name`` is the engine's, so a testcontainers
+        ``DockerContainer(...).with_network(lab.network("lan"))`` joins it."""
+        wanted = network_name(self.name, name)
+        for net in self.engine.networks({LABEL_LAB: self.name}):
+            if net.name == wanted:
+                return LabNetwork(name=net.name, id=net.id, lab=self.name,
+                                  subnets=tuple(str(s) for s in net.subnets))
+        known = sorted(n.name.removeprefix(f"socklab-{self.name}-")
+                       for n in self.engine.networks({LABEL_LAB: self.name}))
+        raise LabError(f"no network '{name}' in lab '{self.name}'",
+                       "networks: " + ", ".join(known) if known else "is the lab up?")
 
     def address_names(self) -> dict[str, str]:
         """Every address of the lab's nodes (IPv4 and IPv6) -> node name."""
@@ -224,17 +455,34 @@ class Lab:
         return bool(deploy.nodes_of(self.engine, self.name))
 
     def node(self, name: str) -> LabNode:
-        """A node of the running lab by instance name (``client-2``)."""
-        running = {c.node for c in deploy.nodes_of(self.engine, self.name)}
-        if name not in running:
-            if not running:
-                raise LabError(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
-            raise LabError(f"node '{name}' not found in lab '{self.name}'",
-                           "nodes: " + ", ".join(sorted(running)))
-        return LabNode(self, name)
+        """A node of the running lab by instance name (``client-2``), or a selector that
+        matches exactly one."""
+        found = self.select(name)
+        if len(found) > 1:
+            raise NodeNotFound(f"'{name}' matches {len(found)} nodes of lab '{self.name}': "
+                               + ", ".join(found), "name one of them")
+        return LabNode(self, found[0])
 
-    def nodes(self) -> list[LabNode]:
-        return [LabNode(self, s.node) for s in self.status()]
+    def nodes(self, selector: str | None = None) -> list[LabNode]:
+        """The nodes that are up (or those the selector matches), in topology order."""
+        names = [s.node for s in self.status()] if selector is None else self.select(selector)
+        return [LabNode(self, n) for n in names]
+
+    def select(self, selector: str) -> list[str]:
+        """The node names a selector matches, in topology order: a node (``client-2``), a
+        replicated node's base name (``client``: every replica) or a glob (``client-*``).
+        NodeNotFound when it matches none of the nodes that are up."""
+        up = [s.node for s in self.status()]
+        if not up:
+            raise NodeNotFound(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
+        if self.topology is not None:
+            found = [n for n in self.topology.match_nodes(selector) if n in up]
+        else:
+            found = match_names(selector, up)
+        if not found:
+            raise NodeNotFound(f"node '{selector}' not found in lab '{self.name}'",
+                               "nodes: " + ", ".join(up))
+        return found
 
     def __enter__(self) -> Lab:
         return self.up()
@@ -260,17 +508,62 @@ class Lab:
 
 
 class LabNode:
-    """One running node of a lab."""
+    """One running node of a lab. Besides its own methods it answers what code written
+    for a testcontainers container asks (``get_container_host_ip``, ``get_exposed_port``,
+    ``get_logs``, ``get_container_id``)."""
 
     def __init__(self, lab: Lab, name: str) -> None:
         self.lab = lab
         self.name = name
         self.container = container_name(lab.name, name)
 
-    def exec(self, argv: list[str] | str, env: dict[str, str] | None = None) -> ExecResult:
-        """Run a command (argv, or a string split with shell rules; no shell) to completion."""
+    def __repr__(self) -> str:
+        return f"<LabNode {self.name} of lab {self.lab.name}>"
+
+    def exec(self, argv: Sequence[str] | str, timeout: float | None = None,
+             stdin: bytes | str | None = None, env: Mapping[str, str] | None = None
+             ) -> ExecResult:
+        """Run a command (argv, or a string split with shell rules; no shell) to completion.
+        ``stdin`` is fed to it; after ``timeout`` s it is killed and ExecTimeout raised.
+        CommandNotFound when the node has no such program, NodeNotRunning when it stopped."""
         args = shlex.split(argv) if isinstance(argv, str) else list(argv)
-        return self.lab.engine.exec(self.container, args, env=env)
+        if not args:
+            raise LabError("no command given", "e.g. node.exec(['ip', 'addr'])")
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        try:
+            return self.lab.engine.exec(self.container, args, env=env, stdin=data,
+                                        timeout=timeout)
+        except CommandNotFound:
+            raise CommandNotFound(
+                f"no command '{args[0]}' in node {self.name}",
+                f"a program of the node's image or an absolute path (`socklab exec "
+                f"{self.lab.name} {self.name} -- ls /usr/bin` lists some)") from None
+        except ExecTimeout as exc:
+            raise ExecTimeout(f"'{shlex.join(args)}' did not finish in {timeout:g} s in node "
+                              f"{self.name} (killed)", "give it more time with a larger timeout",
+                              stdout=exc.stdout, stderr=exc.stderr) from None
+        except NodeNotRunning:
+            raise self._not_running() from None
+
+    def _not_running(self) -> NodeNotRunning:
+        try:
+            state = self.lab.engine.container(self.container).state
+        except LabError:
+            state = "removed"
+        return NodeNotRunning(
+            f"node '{self.name}' of lab '{self.lab.name}' is not running (it is {state})",
+            f"`socklab logs {self.lab.name} {self.name}` shows why it stopped; "
+            f"`socklab down --lab {self.lab.name}` and `socklab up` start the lab again")
+
+    def start(self, cmd: Sequence[str] | str) -> ExecResult:
+        """Start a program in the background under the node's supervisor (its output and
+        events join the node's logs and the timeline); returns once it is started."""
+        args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+        result = self.exec(["socklab-start", *args])
+        if not result.ok:
+            raise LabError(f"cannot start '{shlex.join(args)}' in node {self.name}: "
+                           f"{(result.stderr or result.stdout).strip()}")
+        return result
 
     def exec_stream(self, argv: list[str]) -> ExecStream:
         """Start a command and stream its output (for long-running ones such as tcpdump)."""
@@ -279,11 +572,122 @@ class LabNode:
     def read_file(self, path: str) -> bytes:
         return self.lab.engine.read_file(self.container, path)
 
+    def get_file(self, path: str) -> bytes:
+        """The content of a regular file of the node."""
+        return self.read_file(path)
+
+    def put_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
+        """Write a file into the node (its directories are made as needed)."""
+        target = PurePosixPath(path)
+        if not target.is_absolute():
+            raise LabError(f"put_file needs an absolute path, not {path!r}")
+        body = data.encode() if isinstance(data, str) else data
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for parent in reversed(target.parents[:-1]):
+                entry = tarfile.TarInfo(str(parent).lstrip("/"))
+                entry.type, entry.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(entry)
+            info = tarfile.TarInfo(str(target).lstrip("/"))
+            info.size, info.mode, info.mtime = len(body), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(body))
+        self.lab.engine.put_archive(self.container, "/", buf.getvalue())
+
     def logs(self) -> str:
         return self.lab.engine.logs(self.container)
 
     def follow_logs(self, tail: int | str = "all") -> Iterator[str]:
         return self.lab.engine.follow_logs(self.container, tail=tail)
+
+    def sockets(self) -> list[SocketRow]:
+        """The node's sockets, as ``netstat -anp`` lists them."""
+        return self.lab.sockets(self.name)
+
+    def ip(self, net: str | None = None) -> str:
+        """The node's IPv4 address on ``net`` (default: its first network)."""
+        return self._endpoint(net).ip
+
+    def ipv6(self, net: str | None = None) -> str:
+        """The node's IPv6 address on ``net`` (default: its first network); empty when the
+        network has no IPv6."""
+        return self._endpoint(net).ipv6
+
+    def _endpoint(self, net: str | None) -> EndpointInfo:
+        attached = self.lab.engine.container(self.container).networks
+        names = {k.removeprefix(f"socklab-{self.lab.name}-"): v for k, v in attached.items()}
+        if net is None:
+            topo = self.lab.topology
+            order = [n for n in (topo.networks if topo else sorted(names)) if n in names]
+            if not order:
+                raise LabError(f"node {self.name} is on no network")
+            net = order[0]
+        if net not in names:
+            raise LabError(f"node {self.name} is not on network '{net}'",
+                           "its networks: " + ", ".join(names))
+        return names[net]
+
+    def host_port(self, container_port: int, proto: str = "tcp") -> int:
+        """The host port a container port of the node is published on (its ``ports:``)."""
+        info = self.lab.engine.container(self.container)
+        for p in info.ports:
+            if p.container_port == container_port and p.protocol == proto:
+                return p.host_port
+        raise LabError(f"port {container_port}/{proto} of node {self.name} is not published",
+                       f"add `ports: [{container_port}]` to the node in the topology")
+
+    def host_ip(self, container_port: int, proto: str = "tcp") -> str:
+        """The host address that published port is bound to (127.0.0.1 unless asked)."""
+        for p in self.lab.engine.container(self.container).ports:
+            if p.container_port == container_port and p.protocol == proto:
+                return "127.0.0.1" if p.host_ip in ("", "0.0.0.0") else p.host_ip
+        self.host_port(container_port, proto)  # raises the error that says what to do
+        return ""
+
+    # -- what code written for a testcontainers container asks ---------------
+
+    def get_container_host_ip(self) -> str:
+        return "127.0.0.1"
+
+    def get_exposed_port(self, port: int) -> int:
+        return self.host_port(int(port))
+
+    def get_logs(self) -> tuple[bytes, bytes]:
+        """(stdout, stderr) so far, as testcontainers returns them."""
+        engine = self.lab.engine
+        return (engine.logs(self.container, stderr=False).encode(),
+                engine.logs(self.container, stdout=False).encode())
+
+    def get_container_id(self) -> str:
+        return self.lab.engine.container(self.container).id
+
+
+@dataclass(frozen=True)
+class LabNetwork:
+    """One network of a running lab. ``name`` is the engine's name for it: what a
+    testcontainers container's ``with_network`` reads."""
+
+    name: str
+    id: str
+    lab: str
+    subnets: tuple[str, ...] = ()
+
+
+def match_names(selector: str, names: Sequence[str]) -> list[str]:
+    """The names a selector matches when no topology is at hand: a name, a base name
+    (``client`` matches ``client-1``, ``client-2``...) or a glob."""
+    if selector in names:
+        return [selector]
+    replicas = [n for n in names if re.fullmatch(rf"{re.escape(selector)}-\d+", n)]
+    return replicas or [n for n in names if fnmatch.fnmatchcase(n, selector)]
+
+
+def _renamed(topo: Topology, name: str | None) -> Topology:
+    if name is None or name == topo.name:
+        return topo
+    if not re.match(LAB_NAME, name):
+        raise LabError(f"bad lab name {name!r}", "lowercase letters, digits and '-', at most "
+                       "31 characters, starting with a letter")
+    return topo.model_copy(update={"name": name})
 
 
 def lab_of_project(name: str, engine: Engine | None = None) -> str | None:

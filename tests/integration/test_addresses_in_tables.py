@@ -75,7 +75,7 @@ def test_timeline_and_capture_print_ipv6_peers_whole(v6_lab: Lab, tmp_path: Path
     assert wait_for(lambda: client.exec(["sh", "-c", "ls /tmp/socklab-capture-*"]).ok)
     started = client.exec("socklab-start tcp-client server 5000 --family inet6 --count 1")
     assert started.ok, started.stderr
-    assert wait_for(lambda: any(e["event"] == "closed" and e["node"] == "server" for e in lab.timeline()))
+    assert wait_for(lambda: any(e.event == "closed" and e.node == "server" for e in lab.timeline()))
 
     code, out, err = cli("logs", str(lab.source), "--timeline", "--json")
     assert code == 0, err

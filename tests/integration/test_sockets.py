@@ -135,12 +135,12 @@ def test_sockets_owners_names_connections_resolve(make_lab: Callable[..., Lab]) 
     ips = {s.node: s.networks["lan"].split("/")[0] for s in lab.status()}
 
     # the listening socket belongs to the server app whose `listening` event the logs show
-    listening = [e for e in lab.timeline() if e["node"] == "server" and e["event"] == "listening"
-                 and e["app"] == "tcp-server"]
+    listening = [e for e in lab.timeline() if e.node == "server" and e.event == "listening"
+                 and e.app == "tcp-server"]
     rows = lab.sockets("server")
     listen = [r for r in rows if r.state == "LISTEN" and r.local_port == 5000]
     assert len(listen) == 1 and listen[0].program == "tcp-server"
-    assert listen[0].pid == listening[0]["pid"]
+    assert listen[0].pid == listening[0].pid
     accepted = [r for r in rows if r.state == "ESTABLISHED" and r.local_port == 5000]
     assert {r.program for r in accepted} == {"tcp-server"}
     assert {r.remote_ip.removeprefix("::ffff:") for r in accepted} == {ips["client-1"],
@@ -204,7 +204,7 @@ def test_timeline_orders_connect_accept_close(make_lab: Callable[..., Lab]) -> N
     assert started.ok, started.stderr
 
     def server_closed() -> bool:
-        return any(e["event"] == "closed" and e["node"] == "server" for e in lab.timeline())
+        return any(e.event == "closed" and e.node == "server" for e in lab.timeline())
 
     assert wait_for(server_closed)
     code, out, err = cli("logs", str(lab.source), "--timeline", "--json")

@@ -260,7 +260,8 @@ class FakeEngine:
         self._box(ident)
         return b""
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
+             stdout: bool = True) -> str:
         return "".join(f"{ln}\n" for ln in self._box(ident).logs)
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
@@ -280,7 +281,8 @@ class FakeEngine:
         self._record("ready", box.info.node)
         yield line
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ExecResult:
+    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
         box = self._box(ident)
         if not box.info.running:
             raise LabError(f"cannot run {argv[0]!r}: container {box.info.name} is not running")

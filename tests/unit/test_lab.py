@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from socklab import Lab
-from socklab.errors import LabError
+from socklab.errors import LabError, NodeNotFound
 from socklab.orchestrator import image
 from socklab.orchestrator.engine_api import ExecResult
 
@@ -71,9 +71,9 @@ def test_node_names_the_lab_nodes_when_it_is_missing(fake: FakeEngine, tmp_path:
     with pytest.raises(LabError, match="lab 'unit' is not up"):
         lab.node("web")
     lab.up()
-    with pytest.raises(LabError) as err:
+    with pytest.raises(NodeNotFound) as err:
         lab.node("wbe")
-    assert err.value.hint == "nodes: api, client-1, client-2, web"
+    assert err.value.hint == "nodes: web, client-1, client-2, api"  # in topology order
     assert lab.node("web").container == "socklab-unit-web"
 
 

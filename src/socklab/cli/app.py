@@ -17,9 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from socklab import interrupt, render
-from socklab.catalog import find_lab_file
 from socklab.errors import LabError
-from socklab.lab import Lab, lab_of_project
+from socklab.lab import Lab
 from socklab.orchestrator.engine_api import Engine
 
 #: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
@@ -167,24 +166,8 @@ def engine_named(name: str) -> Engine | None:
 
 
 def open_lab(arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab:
-    """A LAB argument: a topology file, a shipped lab's name, or a lab that is up.
-    With ``up``, the lab must be up (commands that look into its nodes)."""
-    path = find_lab_file(arg)
-    if path is not None:
-        lab = Lab.load(path, engine=engine)
-        if up and not lab.is_up():
-            raise LabError(f"lab '{lab.name}' is not up", f"start it with `socklab up {arg}`")
-        return lab
-    if "/" not in arg and not arg.endswith((".yml", ".yaml")):
-        lab = Lab.named(arg)
-        if lab.is_up():
-            return lab
-        project = lab_of_project(arg)
-        if project is not None:
-            return Lab.named(project)
-    raise LabError(f"topology file not found: {arg}",
-                   "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that is "
-                   "up (`socklab ls`)")
+    """A LAB argument (see :meth:`Lab.open`)."""
+    return Lab.open(arg, up=up, engine=engine)
 
 
 @contextmanager

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import typer
@@ -26,8 +27,8 @@ from socklab.cli.app import (
     open_lab,
     progress_display,
 )
-from socklab.errors import LabError
-from socklab.lab import Lab, down_all, running_labs
+from socklab.errors import ExecTimeout, LabError
+from socklab.lab import Lab, LabNode, down_all, running_labs
 from socklab.topology import json_schema, load_topology
 from socklab.topology.errors import Problem
 
@@ -95,7 +96,7 @@ def down(
         containers, networks = down_all()
         target = "all labs"
     else:
-        the_lab = Lab.named(name) if name else _lab_for_down(lab or "")
+        the_lab = Lab.named(name) if name else Lab.to_remove(lab or "")
         containers, networks = the_lab.down()
         target = f"lab '{the_lab.name}'"
     if containers or networks:
@@ -103,21 +104,6 @@ def down(
                          f"{render.plural(networks, 'network')} of {target}")
     else:
         render.out.print(f"nothing to remove: {target} is not up")
-
-
-def _lab_for_down(arg: str) -> Lab:
-    """The lab brought up from this file (whatever the file says now), else the one it names."""
-    path = find_lab_file(arg)
-    if path is not None or arg.endswith((".yml", ".yaml")) or "/" in arg:
-        up_from_file = Lab.brought_up_from(path or arg)
-        if up_from_file is not None:
-            return up_from_file
-        if path is not None:
-            return Lab.load(path)
-        raise LabError(f"topology file not found: {arg}",
-                       "to remove a lab whose file is gone use `socklab down --lab NAME` "
-                       "(`socklab ls` lists them) or `socklab down --all`")
-    return Lab.named(arg)
 
 
 @app.command()
@@ -162,8 +148,13 @@ def list_labs(as_json: JsonOpt = False) -> None:
 def exec_(lab: LabArg, node: NodeArg,
           cmd: Annotated[list[str], typer.Argument(
               metavar="-- CMD", help="the command and its arguments (no shell)")],
-          name: LabOpt = None) -> None:
-    """Run a command in a node (no shell); its output and exit code pass through."""
+          name: LabOpt = None,
+          timeout: Annotated[float | None, typer.Option(
+              "--timeout", metavar="SECONDS", help="kill the command after this long (exit 124)",
+              show_default=False)] = None) -> None:
+    """Run a command in a node (no shell); its output and exit code pass through, piped
+    input goes to it. NODE may select several (a replicated node's name, a glob): each
+    runs it, its lines prefixed with its name."""
     lab_arg, args = lab_first(name, [lab, node, *cmd], "exec LAB NODE -- CMD")
     node_arg, command = args[0], args[1:]
     if command and command[0] == "--":
@@ -171,10 +162,53 @@ def exec_(lab: LabArg, node: NodeArg,
     if not command:
         raise LabError("no command given",
                        f"e.g. `socklab exec {lab_arg} {node_arg} -- ip addr`")
-    result = open_lab(lab_arg, up=True).node(node_arg).exec(command)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    raise typer.Exit(result.exit_code)
+    if timeout is not None and timeout <= 0:
+        raise LabError(f"--timeout must be more than 0 seconds, not {timeout:g}")
+    targets = open_lab(lab_arg, up=True).nodes(node_arg)
+    stdin = _piped_stdin()
+    if len(targets) == 1:
+        try:
+            result = targets[0].exec(command, timeout=timeout, stdin=stdin)
+        except ExecTimeout as exc:
+            sys.stdout.write(exc.stdout)
+            sys.stderr.write(exc.stderr)
+            raise
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        raise typer.Exit(result.exit_code)
+    with ThreadPoolExecutor(min(16, len(targets))) as pool:
+        results = list(pool.map(lambda t: _exec_or_error(t, command, timeout, stdin), targets))
+    width = max(len(t.name) for t in targets)
+    codes = []
+    for t, (code, out, err) in zip(targets, results, strict=True):
+        for line in out.splitlines():
+            sys.stdout.write(f"{t.name:<{width}} | {line}\n")
+        for line in err.splitlines():
+            sys.stderr.write(f"{t.name:<{width}} | {line}\n")
+        codes.append(code)
+    raise typer.Exit(next((c for c in codes if c), 0))
+
+
+def _piped_stdin() -> bytes | None:
+    """What is piped or redirected into socklab (never a terminal's, nor an idle stdin)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return None
+    return sys.stdin.buffer.read() if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else None
+
+
+def _exec_or_error(target: LabNode, command: list[str], timeout: float | None,
+                   stdin: bytes | None) -> tuple[int, str, str]:
+    """One node's run of a command for a multi-node exec: its exit code and output (an
+    error as its stderr and exit code)."""
+    try:
+        result = target.exec(command, timeout=timeout, stdin=stdin)
+    except ExecTimeout as exc:
+        return exc.exit_code, exc.stdout, exc.stderr + exc.message + "\n"
+    except LabError as exc:
+        return exc.exit_code, "", exc.message + "\n"
+    return result.exit_code, result.stdout, result.stderr
 
 
 @app.command()
@@ -191,7 +225,9 @@ def shell(lab: LabArg, node: NodeArg) -> None:
 
 @app.command()
 def logs(lab: LabArg,
-         node: Annotated[str | None, typer.Argument(metavar="NODE", help="only this node's output")] = None,
+         node: Annotated[str | None, typer.Argument(
+             metavar="NODE", help="only these nodes' output (a node, a replicated node's name, "
+             "a glob)")] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
          timeline: Annotated[bool, typer.Option(
              "--timeline", help="the apps' events of all nodes merged by time")] = False,
@@ -199,7 +235,7 @@ def logs(lab: LabArg,
          ) -> None:
     """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
     the_lab = open_lab(lab, up=True)
-    targets = [the_lab.node(node)] if node else the_lab.nodes()
+    targets = the_lab.nodes(node)
     if timeline or as_json:
         if follow:
             raise LabError("--timeline and --json do not combine with --follow",
@@ -207,29 +243,19 @@ def logs(lab: LabArg,
         _print_timeline(the_lab, targets, as_json)
         return
     width = max((len(t.name) for t in targets), default=0)
+    one = len(targets) == 1 and node is not None
 
     def prefix(name: str, line: str) -> str:
-        return line if node else f"{name:<{width}} | {line}"
+        return line if one else f"{name:<{width}} | {line}"
 
     if not follow:
         for t in targets:
             for line in t.logs().splitlines():
                 sys.stdout.write(prefix(t.name, line) + "\n")
         return
-    lock = threading.Lock()
-
-    def pump(t: Any) -> None:
-        for line in t.follow_logs():
-            with lock:
-                sys.stdout.write(prefix(t.name, line) + "\n")
-                sys.stdout.flush()
-
-    threads = [threading.Thread(target=pump, args=(t,), daemon=True) for t in targets]
-    for th in threads:
-        th.start()
-    for th in threads:
-        while th.is_alive():
-            th.join(0.2)
+    for name, line in the_lab.follow(node):
+        sys.stdout.write(prefix(name, line) + "\n")
+        sys.stdout.flush()
 
 
 @app.command("labs")

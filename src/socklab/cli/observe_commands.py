@@ -21,7 +21,8 @@ SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address
 def sockets(
     lab: OptionalLabArg = None,
     nodes: Annotated[list[str] | None, typer.Argument(
-        metavar="NODE", help="only these nodes (default: all running nodes)")] = None,
+        metavar="NODE", help="only these nodes: names, replicated nodes' names, globs (default: "
+        "all running nodes)")] = None,
     name: LabOpt = None,
     proto: Annotated[str | None, typer.Option(
         metavar="PROTO", help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
@@ -40,7 +41,8 @@ def sockets(
     lab_arg, nodes = lab_first(name, ([lab] if lab else []) + (nodes or []), "sockets LAB")
     the_lab = open_lab(lab_arg, up=True)
     filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
-    order = nodes or [s.node for s in the_lab.status() if s.state == "running"]
+    order = (list(dict.fromkeys(n for sel in nodes for n in the_lab.select(sel))) if nodes
+             else [s.node for s in the_lab.status() if s.state == "running"])
     lab_names = the_lab.address_names() if names else {}
 
     def snapshot() -> dict[str, list[SocketRow]]:

@@ -61,10 +61,9 @@ def run_(
 
     folder = report or scenario_run.default_run_dir(the_lab.name)
     try:
-        result = scenario_run.run(
-            the_lab, scenario, run_dir=folder, keep=keep, junit=junit,
-            progress=deploy_progress, on_step_start=step_started, on_step=step_done,
-        )
+        result = the_lab.run(scenario or scenario_run.DEFAULT_SCENARIO, folder, keep=keep,
+                             junit=junit, progress=deploy_progress, on_step_start=step_started,
+                             on_step=step_done)
     except KeyboardInterrupt as exc:  # run() wrote what it had and took the lab down first
         status.stop()
         _interrupted(the_lab, folder, exc)

@@ -91,6 +91,23 @@ def unmapped(ip: str) -> str:
     return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
 
 
+def proto_matches(want: str, proto: str) -> bool:
+    """``tcp`` matches IPv4 and IPv6 TCP sockets; ``tcp6`` only IPv6 ones."""
+    return proto == want or (not want.endswith("6") and proto.rstrip("6") == want)
+
+
+def listening(want: str) -> Callable[[SocketRow], bool]:
+    """A test for the socket ``want`` names (``tcp/7000``: a TCP socket in LISTEN on port
+    7000; ``udp/53``: a UDP socket bound to port 53 and connected to no one)."""
+    proto, _, port = want.partition("/")
+
+    def match(row: SocketRow) -> bool:
+        ready = row.state == "LISTEN" if proto.startswith("tcp") else row.remote_port == 0
+        return proto_matches(proto, row.proto) and row.local_port == int(port) and ready
+
+    return match
+
+
 def read_nodes(run: Exec, nodes: Sequence[str]) -> list[SocketRow]:
     """The sockets of all these nodes, read at once (one exec each, in parallel)."""
     if not nodes:

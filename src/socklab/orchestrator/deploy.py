@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from socklab import interrupt
-from socklab.errors import LabError
+from socklab.errors import LabAlreadyUp, LabError
 from socklab.orchestrator import netcontrol
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
@@ -57,7 +57,7 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
     """Create the lab's networks and containers and start them; roll back on any failure.
     ``networks_made`` is called once the networks exist (the subnet lock is let go)."""
     if engine.containers(plan.labels) or engine.networks(plan.labels):
-        raise LabError(
+        raise LabAlreadyUp(
             f"a lab named '{plan.lab}' is already up",
             f"take it down first: `socklab down --lab {plan.lab}`",
         )

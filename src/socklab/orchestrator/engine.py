@@ -10,8 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import re
+import select
+import signal
+import socket
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -23,7 +28,7 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from socklab.errors import LabError
+from socklab.errors import CommandNotFound, DaemonUnavailable, ExecTimeout, LabError, NodeNotRunning
 from socklab.orchestrator.engine_api import (
     HELPER_TIMEOUT,
     LABEL_HELPER,
@@ -36,6 +41,7 @@ from socklab.orchestrator.engine_api import (
     HelperSpec,
     ImageInfo,
     NetworkInfo,
+    PortInfo,
 )
 from socklab.topology.plan import LABEL_LAB, ContainerPlan, Endpoint, NetworkPlan
 
@@ -63,7 +69,8 @@ class DockerEngine:
             self._client = client or docker.from_env(timeout=120)
             self._client.ping()
         except docker.errors.DockerException as exc:
-            raise LabError(f"Docker daemon not reachable: {_reason(exc)}", DAEMON_HINT) from exc
+            raise DaemonUnavailable(f"Docker daemon not reachable: {_reason(exc)}",
+                                    DAEMON_HINT) from exc
         self._api = self._client.api
 
     def daemon(self) -> DaemonInfo:
@@ -297,8 +304,9 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.NotFound):
             self._api.remove_container(ident, force=True, v=True)
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
-        data: bytes = self._api.logs(ident, stdout=True, stderr=stderr, tail=tail)
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
+             stdout: bool = True) -> str:
+        data: bytes = self._api.logs(ident, stdout=stdout, stderr=stderr, tail=tail)
         return data.decode("utf-8", "replace")
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
@@ -306,17 +314,70 @@ class DockerEngine:
         return iter_lines(self._api.logs(ident, stream=True, follow=True, tail=tail))
 
     def exec(
-        self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+        self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None, timeout: float | None = None,
     ) -> ExecResult:
-        """Run a command in a running container to completion (no shell)."""
+        """Run a command in a running container to completion (no shell): ``stdin`` is fed to
+        it (then closed); after ``timeout`` s it is killed and ExecTimeout raised."""
         try:
             ex = self._api.exec_create(ident, list(argv), stdout=True, stderr=True,
+                                      stdin=stdin is not None,
                                       environment=dict(env) if env else None)
-            out, err = self._api.exec_start(ex["Id"], demux=True)
+            if stdin is None and timeout is None:
+                out, err = self._api.exec_start(ex["Id"], demux=True)
+            else:
+                out, err = self._exec_talk(ex["Id"], argv, stdin, timeout)
             code = self._api.exec_inspect(ex["Id"])["ExitCode"]
         except docker.errors.APIError as exc:
+            if "is not running" in str(exc) or "is paused" in str(exc):
+                raise NodeNotRunning(f"container {ident} is not running", NOT_RUNNING_HINT) from exc
             raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}", NOT_RUNNING_HINT) from exc
-        return ExecResult(int(code if code is not None else -1), _text(out), _text(err))
+        said = _text(out)
+        if code == 126 and said.startswith("OCI runtime exec failed"):  # it never started
+            if "not found" in said or "no such file" in said:
+                raise CommandNotFound(f"no command '{argv[0]}'",
+                                      "a program of the node's image, or an absolute path")
+            raise LabError(f"cannot run '{argv[0]}': {said.rsplit(': ', 2)[-2]}", exit_code=126)
+        return ExecResult(int(code if code is not None else -1), said, _text(err))
+
+    def _exec_talk(self, exec_id: str, argv: Sequence[str], stdin: bytes | None,
+                   timeout: float | None) -> tuple[bytes, bytes]:
+        """Start an exec on a raw socket: write ``stdin`` (then close its write side, which
+        closes the command's stdin) while reading its output until it ends or ``timeout``."""
+        sock = self._api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out: dict[int, list[bytes]] = {1: [], 2: []}
+
+        def feed() -> None:
+            with contextlib.suppress(OSError):
+                if stdin:
+                    raw.sendall(stdin)
+                raw.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=feed, daemon=True).start()
+        try:
+            for stream, data in _frames(raw, deadline):
+                out.setdefault(stream, []).append(data)
+        except TimeoutError:
+            self._kill_exec(exec_id)
+            raise ExecTimeout(
+                f"'{argv[0]}' did not finish in {timeout:g} s (killed)",
+                "give it more time with a larger timeout",
+                stdout=_text(b"".join(out[1])), stderr=_text(b"".join(out[2])),
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+        return b"".join(out[1]), b"".join(out[2])
+
+    def _kill_exec(self, exec_id: str) -> None:
+        """Kill a command still running, and what it started (the daemon has no call for
+        it: its processes, when the daemon runs on this machine)."""
+        pid = self._api.exec_inspect(exec_id).get("Pid") or 0
+        for each in _process_tree(pid) if pid > 0 else []:
+            with contextlib.suppress(OSError):
+                os.kill(each, signal.SIGKILL)
 
     def exec_stream(self, ident: str, argv: Sequence[str]) -> ExecStream:
         """Start a command in a running container; its output chunks as they come."""
@@ -410,6 +471,36 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """A process and its descendants, as this machine's /proc shows them."""
+    found, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        found.append(each)
+        for task in Path(f"/proc/{each}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def _frames(raw: socket.socket, deadline: float | None) -> Iterator[tuple[int, bytes]]:
+    """The (stream, data) frames of an exec's multiplexed output (8-byte headers: stream,
+    three zeros, a big-endian length); TimeoutError once ``deadline`` passes."""
+    buf = b""
+    while True:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([raw], [], [], wait)[0]:
+            raise TimeoutError
+        chunk = raw.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+        while len(buf) >= 8 and len(buf) >= 8 + int.from_bytes(buf[4:8], "big"):
+            size = int.from_bytes(buf[4:8], "big")
+            yield buf[0], buf[8:8 + size]
+            buf = buf[8 + size:]
+
+
 def _text(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", "replace")
 
@@ -433,6 +524,9 @@ def _summary_info(c: dict[str, Any]) -> ContainerInfo:
         labels=dict(c.get("Labels") or {}), image=str(c.get("Image") or ""),
         networks=_endpoints((c.get("NetworkSettings") or {}).get("Networks")),
         exit_code=int(exited.group(1)) if exited else None,
+        ports=tuple(PortInfo(int(p["PrivatePort"]), str(p.get("Type") or "tcp"),
+                             str(p.get("IP") or ""), int(p["PublicPort"]))
+                    for p in c.get("Ports") or () if p.get("PublicPort")),
     )
 
 
@@ -446,6 +540,10 @@ def _inspect_info(info: dict[str, Any]) -> ContainerInfo:
         networks=_endpoints((info.get("NetworkSettings") or {}).get("Networks")),
         exit_code=int(state["ExitCode"]) if state.get("Status") == "exited" else None,
         cap_add=tuple((info.get("HostConfig") or {}).get("CapAdd") or ()),
+        ports=tuple(PortInfo(int(key.split("/")[0]), key.partition("/")[2] or "tcp",
+                             str(b.get("HostIp") or ""), int(b["HostPort"]))
+                    for key, bound in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items()
+                    for b in bound or () if b.get("HostPort")),
     )
 
 

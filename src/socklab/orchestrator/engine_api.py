@@ -57,6 +57,16 @@ class EndpointInfo:
 
 
 @dataclass(frozen=True)
+class PortInfo:
+    """A container port published on the host."""
+
+    container_port: int
+    protocol: str
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     """One container as the engine sees it.
 
@@ -73,6 +83,8 @@ class ContainerInfo:
     exit_code: int | None = None
     cap_add: tuple[str, ...] = ()
     """capabilities added to the container (only known from :meth:`Engine.container`)"""
+    ports: tuple[PortInfo, ...] = ()
+    """its published ports (while it runs)"""
 
     @property
     def lab(self) -> str:
@@ -268,7 +280,8 @@ class Engine(Protocol):
         """One regular file of a container."""
         ...
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
+             stdout: bool = True) -> str:
         """A container's output so far."""
         ...
 
@@ -276,8 +289,11 @@ class Engine(Protocol):
         """Lines of a container's output as they come, until it stops."""
         ...
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ExecResult:
-        """Run a command in a running container to completion (no shell)."""
+    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
+        """Run a command in a running container to completion (no shell), ``stdin`` fed to it.
+        Raises CommandNotFound when there is no such program, NodeNotRunning when the
+        container is not running, ExecTimeout (the command killed) after ``timeout`` s."""
         ...
 
     def exec_stream(self, ident: str, argv: Sequence[str]) -> ExecStream:

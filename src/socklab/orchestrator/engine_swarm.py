@@ -361,17 +361,19 @@ class SwarmEngine(DockerEngine):
         engine, cid, _ = self._locate(ident)
         return engine.read_file(cid, path)
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
+             stdout: bool = True) -> str:
         engine, cid, _ = self._locate(ident)
-        return engine.logs(cid, tail=tail, stderr=stderr)
+        return engine.logs(cid, tail=tail, stderr=stderr, stdout=stdout)
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
         engine, cid, _ = self._locate(ident)
         return engine.follow_logs(cid, tail=tail)
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ExecResult:
+    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
         engine, cid, _ = self._locate(ident)
-        return engine.exec(cid, argv, env=env)
+        return engine.exec(cid, argv, env=env, stdin=stdin, timeout=timeout)
 
     def exec_stream(self, ident: str, argv: Sequence[str]) -> ExecStream:
         engine, cid, _ = self._locate(ident)

@@ -51,10 +51,12 @@ def run(
     progress: Progress | None = None,
     on_step_start: Callable[[str, str], None] | None = None,
     on_step: StepHook | None = None,
+    deploy: bool = True,
 ) -> RunResult:
     """Run a scenario end to end; the lab is destroyed afterwards unless kept. Interrupted (Ctrl-C,
     SIGTERM, SIGHUP: a KeyboardInterrupt), it still collects what it can, writes the report
-    marked ``interrupted`` and takes the lab down before the interruption goes on."""
+    marked ``interrupted`` and takes the lab down before the interruption goes on. Without
+    ``deploy`` the steps run on the lab as it is up, and it stays up."""
     topo = lab.topology
     if topo is None:
         raise LabError(f"lab '{lab.name}' has no topology loaded", "run it from its file")
@@ -68,7 +70,8 @@ def run(
     deployed = False
     runner: StepRunner | None = None
     try:
-        lab.up(progress=progress)
+        if deploy:
+            lab.up(progress=progress)
         deployed = True
         runner = StepRunner(lab, folder, on_step)
         for i, step in enumerate(steps, 1):
@@ -96,7 +99,7 @@ def run(
                     result.duration = time.monotonic() - t0
                     report.write_all(result, folder, junit)
             finally:
-                if not keep:
+                if deploy and not keep:
                     lab.down()
     return result
 

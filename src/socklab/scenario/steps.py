@@ -19,7 +19,7 @@ from socklab.lab import Lab, LabNode
 from socklab.observe import netstat
 from socklab.observe.capture import READY_TIMEOUT, CaptureResult, capture
 from socklab.observe.pcap import TcpConversation
-from socklab.observe.sockets import SocketRow
+from socklab.observe.sockets import SocketRow, listening, proto_matches
 from socklab.observe.timeline import Event, merge, output_events
 from socklab.scenario import expect
 from socklab.scenario.results import NodeOutput, StepResult
@@ -175,7 +175,7 @@ class StepRunner:
 
     def _wait(self, spec: WaitSpec, result: StepResult) -> None:
         want = spec.listening or spec.connected or ""
-        match = _listening(want) if spec.listening else _connected(want, self._peer_ips(spec))
+        match = listening(want) if spec.listening else _connected(want, self._peer_ips(spec))
         deadline = time.monotonic() + spec.timeout
         pending = self.nodes(spec.node)
         while True:
@@ -352,19 +352,6 @@ def _timed_exec(node: LabNode, argv: list[str]) -> NodeOutput:
     return out
 
 
-def _proto_matches(want: str, proto: str) -> bool:
-    """``tcp`` matches IPv4 and IPv6 TCP sockets; ``tcp6`` only IPv6 ones."""
-    return proto == want or (not want.endswith("6") and proto.rstrip("6") == want)
-
-
-def _listening(want: str) -> Callable[[SocketRow], bool]:
-    proto, port = want.split("/")
-
-    def match(row: SocketRow) -> bool:
-        listening = row.state == "LISTEN" if proto.startswith("tcp") else row.remote_port == 0
-        return _proto_matches(proto, row.proto) and row.local_port == int(port) and listening
-
-    return match
 
 
 def _connected(want: str, peer_ips: set[str]) -> Callable[[SocketRow], bool]:
@@ -381,7 +368,7 @@ def _socket_filter(spec: ExpectSocketsSpec) -> Callable[[SocketRow], bool]:
     def match(row: SocketRow) -> bool:
         return all((
             spec.state is None or row.state == spec.state,
-            spec.proto is None or _proto_matches(spec.proto, row.proto),
+            spec.proto is None or proto_matches(spec.proto, row.proto),
             spec.local_port is None or row.local_port == spec.local_port,
             spec.remote_port is None or row.remote_port == spec.remote_port,
         ))

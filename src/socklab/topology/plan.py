@@ -8,7 +8,7 @@ IP address, so that applying it is a matter of making exactly what it says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import TypeVar
@@ -33,6 +33,8 @@ SETUP_LABELS = (LABEL_BASE, LABEL_NET)
 
 NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 """on a network Docker gives a gateway: nothing is translated on the way out"""
+LABEL_HASH = "io.socklab.hash"
+"""a hash of the topology's content (its name left out): ``up(reuse=True)`` finds it"""
 
 AUTO_POOL = IPv4Network("10.100.0.0/16")
 AUTO_PREFIX = 24
@@ -137,10 +139,13 @@ def plan(
     topo: Topology,
     taken: Iterable[IPv4Network | IPv6Network] = (),
     source: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> LabPlan:
     """The lab's resources. ``taken`` are subnets already in use on the host; ``source``
-    is the topology file's absolute path, kept as a label so ``down FILE`` finds the lab."""
-    lab_labels = {LABEL_LAB: topo.name, **({LABEL_FILE: source} if source else {})}
+    is the topology file's absolute path, kept as a label so ``down FILE`` finds the lab;
+    ``labels`` go on every network and container besides socklab's own."""
+    lab_labels = {**(labels or {}), LABEL_LAB: topo.name,
+                  **({LABEL_FILE: source} if source else {})}
     if topo.dns is not None:
         found = lab_dns.problems(topo)
         if found:
