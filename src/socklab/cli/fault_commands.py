@@ -49,7 +49,7 @@ def _do(ctx: typer.Context, action: Callable[[Faults], FaultResult], as_json: bo
     if as_json:
         render.print_json(result.as_dict())
     else:
-        render.out.print(result.message)
+        render.out.print(result.message, markup=False)  # addresses print as they are
 
 
 @fault_app.command()
