@@ -77,7 +77,21 @@ def test_no_arguments_still_prints_the_help() -> None:
     assert "Usage: socklab" in result.output and "Commands" in result.output
 
 
-@pytest.mark.parametrize("command", ["run", "up", "sockets", "capture", "logs", "down", "image build"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "run",
+        "up",
+        "sockets",
+        "capture",
+        "logs",
+        "down",
+        "image build",
+        "compose export",
+        "fault x partition",
+        "doctor",
+    ],
+)
 def test_flags_show_no_value_placeholder(command: str) -> None:
     result = invoke([*command.split(), "--help"], terminal_width=120)
     assert result.exit_code == 0
@@ -104,3 +118,9 @@ def test_version() -> None:
     result = invoke(["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"socklab {version('socklab')}\n"
+
+
+def test_arguments_are_named_in_capitals() -> None:
+    error, hint = _two_lines(["fault", "hello", "partition"])
+    assert error == "error: missing argument A"
+    assert "socklab fault LAB partition [OPTIONS] A B" in hint

@@ -93,10 +93,13 @@ def _usage_error(exc: Any) -> NoReturn:
 
 
 def _plain_flags(params: list[Any]) -> list[Any]:
-    """Flags show no value placeholder in the help (``--keep``, not ``--keep <bool>``)."""
+    """Flags show no value placeholder in the help (``--keep``, not ``--keep <bool>``), and
+    an argument is named in capitals (``A``, not ``a``)."""
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        elif param.param_type_name == "argument" and param.metavar is None and param.name:
+            param.metavar = param.name.upper()
     return params
 
 

@@ -11,13 +11,13 @@ import typer
 from rich.markup import escape
 
 from socklab import render
-from socklab.cli.app import JsonOpt, LabArg, app, build_line, open_lab
+from socklab.cli.app import JsonOpt, LabArg, _Group, app, build_line, open_lab
 from socklab.compose import ComposeWarning
 from socklab.errors import LabError
 from socklab.lab import Lab
 
 compose_app = typer.Typer(
-    no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."
+    cls=_Group, no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."
 )
 app.add_typer(compose_app, name="compose")
 
