@@ -350,4 +350,8 @@ def supervised(engine: Engine, ref: str, on_progress: Progress | None = None) ->
             _write(context / "rootfs" / rel, data, mode)
         engine.build_image(context, tag, on_line=lambda line: (on_progress or (lambda _: None))(
             f"{ref} + node supervisor: {line}"))
+    for old in engine.image_tags(SUPERVISED_REPO):  # the same image with older node code
+        found = engine.image(old) if old != tag else None
+        if found is not None and found.labels.get("io.socklab.from") == ref:
+            engine.untag_image(old)
     return tag
