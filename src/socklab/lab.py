@@ -147,7 +147,17 @@ class Lab:
             raise LabError(f"topology file not found: {arg}",
                            "to remove a lab whose file is gone use `socklab down --lab NAME` "
                            "(`socklab ls` lists them) or `socklab down --all`")
-        return cls.named(arg, engine=engine)
+        return cls.up_as(arg, engine=engine)
+
+    @classmethod
+    def up_as(cls, name: str, *, engine: Engine | None = None) -> Lab:
+        """The lab of that name; when none is up, the lab brought up as the docker-compose
+        project or the stack ``name`` (else the lab of that name, not up)."""
+        lab = cls.named(name, engine=engine)
+        if lab.is_up():
+            return lab
+        project = lab_of_project(name, engine)
+        return cls.named(project, engine=engine) if project else lab
 
     @property
     def engine(self) -> Engine:

@@ -244,8 +244,9 @@ def test_an_exported_stack_file_runs_under_docker_stack_deploy(
         result = run_cli("exec", "--lab", stack, "client-1", "--", "hostname")
         assert (result.exit_code, result.stdout) == (0, "client-1\n")
     finally:
-        result = run_cli("down", name)
+        result = run_cli("down", "--lab", stack)  # by the stack it was deployed as
     assert result.exit_code == 0, result.output
+    assert f"of lab '{name}'" in result.stdout
     stack_is_gone(swarm_engine, name)
 
 

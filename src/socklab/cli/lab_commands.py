@@ -96,7 +96,7 @@ def down(
         containers, networks = down_all()
         target = "all labs"
     else:
-        the_lab = Lab.named(name) if name else Lab.to_remove(lab or "")
+        the_lab = Lab.up_as(name) if name else Lab.to_remove(lab or "")
         containers, networks = the_lab.down()
         target = f"lab '{the_lab.name}'"
     if containers or networks:
