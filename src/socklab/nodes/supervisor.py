@@ -117,6 +117,7 @@ class App:
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.error: Optional[str] = None
         self.state = "starting"  # then listening, running, exited or failed
+        self.decided = False  # readiness decided (``started`` is set once that is saved)
         self.code: Optional[int] = None
         self.ports: List[str] = []
         self.started = threading.Event()  # readiness decided
@@ -145,6 +146,7 @@ class Supervisor:
         self.apps: List[App] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._names: Dict[str, int] = {}
         self.released = threading.Event()
 
@@ -172,25 +174,27 @@ class Supervisor:
     def _decide(self, app: App, state: str) -> None:
         """The app's readiness is known: it is listening, running, exited or failed."""
         with self._lock:
-            if app.started.is_set():
+            if app.decided:
                 return
+            app.decided = True
             app.state = "exited" if app.code is not None and state != "failed" else state
-            app.started.set()
-        self.save()
+        self.save()  # before anyone hears it is started: the state file says so already
+        app.started.set()
 
     def save(self) -> None:
         """Write every app's state to the state file (replaced whole, never half-written)."""
         if self.state_path is None:
             return
-        with self._lock:
-            text = json.dumps([a.record() for a in self.apps])
-        tmp = "%s.%d.tmp" % (self.state_path, threading.get_ident())
-        try:
-            with open(tmp, "w") as f:
-                f.write(text + "\n")
-            os.replace(tmp, self.state_path)
-        except OSError:
-            pass
+        with self._save_lock:  # one writer at a time: a later state never loses to an older
+            with self._lock:
+                text = json.dumps([a.record() for a in self.apps])
+            tmp = self.state_path + ".tmp"
+            try:
+                with open(tmp, "w") as f:
+                    f.write(text + "\n")
+                os.replace(tmp, self.state_path)
+            except OSError:
+                pass
 
     def _spawn(self, app: App) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -223,7 +227,7 @@ class Supervisor:
             thread.start()
         threading.Thread(target=self._wait, args=(app, readers), daemon=True).start()
         if app.wait == "none":
-            app.state = "running"
+            app.state, app.decided = "running", True
             app.started.set()
         else:
             threading.Thread(target=self._watch, args=(app,), daemon=True).start()
@@ -235,7 +239,7 @@ class Supervisor:
             for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 self.out.line(app.name, pid, text, err)
-                if (not err and not app.started.is_set() and app.wait == "auto"
+                if (not err and not app.decided and app.wait == "auto"
                         and _is_listening(text)):
                     self._decide(app, "listening")
 
@@ -247,7 +251,7 @@ class Supervisor:
         self.out.event("exited", app=app.name, pid=app.proc.pid, code=code)
         app.code = code
         port_wait = isinstance(app.wait, str) and "/" in app.wait
-        if not app.started.is_set() and (code != 0 or not port_wait):  # ended before ready
+        if not app.decided and (code != 0 or not port_wait):  # ended before it was ready
             if code != 0:
                 app.error = "exited with code %d before %s" % (
                     code, "listening on %s" % app.wait if port_wait else "it was ready")
