@@ -168,6 +168,14 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
         assert done.ok, done.stdout + done.stderr
         assert f'"peer": "{server_lan}:5000"' in done.stdout
         assert lab.node("client-1").exec(["tcp-client", "server", "5000"]).ok
+        # a replica's instance name resolves to its own task (Docker's DNS knows task hostnames)
+        client2 = by_node["client-2"]["networks"]["lan"].split("/")[0]
+        deadline = time.monotonic() + 30
+        while (found := lab.node("server").exec(["getent", "ahostsv4", "client-2"]).stdout.split())[:1] != [
+            client2
+        ]:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.5)
         result = run_cli("exec", name, "client-1", "--", "sh", "-c", "exit 3")
         assert result.exit_code == 3
 
@@ -178,7 +186,7 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
         assert any(
             r["state"] == "LISTEN" and r["local_port"] == 5000 and r["program"] == "tcp-server" for r in rows
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             conns = json.loads(run_cli("connections", name, "--json").stdout)["connections"]
             if any(c["client"]["node"] == "client-3" and c["server"]["node"] == "server" for c in conns):
