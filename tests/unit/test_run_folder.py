@@ -19,6 +19,8 @@ def earlier_run(path: Path) -> Path:
     (path / "logs").mkdir(parents=True)
     (path / "logs" / "gone-node.log").write_text("old")
     (path / "sockets" / "3-snapshot").mkdir(parents=True)
+    (path / "captures").mkdir()
+    (path / "captures" / "hs.pcap").write_bytes(b"old")
     (path / "report.json").write_text(json.dumps({"lab": "x", "scenario": "default", "steps": []}))
     (path / "report.html").write_text("<html>")
     (path / "junit.xml").write_text("<testsuites/>")

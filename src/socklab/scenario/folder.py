@@ -13,8 +13,9 @@ from pathlib import Path
 
 from socklab.errors import LabError
 
-#: What a run writes into its folder (``report.write_all``, the collector, snapshots).
-RUN_FILES = ("report.json", "report.html", "junit.xml", "logs", "sockets")
+#: What a run writes into its folder (``report.write_all``, the collector, snapshot and
+#: capture steps): a new kind of output of a run belongs here.
+RUN_FILES = ("report.json", "report.html", "junit.xml", "logs", "sockets", "captures")
 
 
 def is_run_folder(folder: Path) -> bool:
