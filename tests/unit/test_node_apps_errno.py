@@ -50,44 +50,102 @@ def catalogue() -> list[dict[str, object]]:
 
 
 ROWS = catalogue()
-REPRODUCIBLE = [str(row["name"]) for row in ROWS if row["reproducible"]]
+ERRNO_ROWS = [r for r in ROWS if r["kind"] == "errno"]
+REPRODUCIBLE = sorted({str(r["name"]) for r in ERRNO_ROWS if r["reproducible"]})
+NOT_ON_LINUX = {"ESYS", "EPFNOSUPPORT", "ESHUTDOWN", "ENETRESET"}
+SPELLINGS = {"EBAUDF": "EBADF", "ESTDADREQ": "EDESTADDRREQ", "ENETREACH": "ENETUNREACH",
+             "ENPROTOPT": "ENOPROTOOPT", "EPPIPE": "EPIPE", "EPROTOSUPPORT": "EPROTONOSUPPORT"}
 
 
-def test_list_covers_the_notes_table_and_says_why_not() -> None:
-    names = {row["name"] for row in ROWS}
-    assert names >= NOTES_NAMES
-    for row in ROWS:
-        if row["reproducible"]:
-            assert row["how"]
-        else:
-            assert row["why_not"]
-    assert len(REPRODUCIBLE) >= 25
+def test_the_notes_table_row_by_row() -> None:
+    table = [r for r in ERRNO_ROWS if r["row"] is not None]
+    assert [r["row"] for r in table] == list(range(1, 33))
+    assert {r["name"] for r in table} == NOTES_NAMES and len(NOTES_NAMES) == 31
+    assert all(r["in_notes"] and r["perror"] and r["cause"] for r in table)
+    written = {r["as_written_in_notes"]: r["name"] for r in table if r["as_written_in_notes"]}
+    assert written == SPELLINGS
+    einval = [r for r in table if r["name"] == "EINVAL"]
+    assert [r["row"] for r in einval] == [4, 5] and einval[0]["how"] != einval[1]["how"]
+    assert all(r["linux"] for r in einval)  # the notes' causes, put right
+
+
+def test_every_linux_errno_of_the_table_is_reproducible_the_rest_explained() -> None:
+    table = [r for r in ERRNO_ROWS if r["row"] is not None]
+    produced = {r["name"] for r in table if r["reproducible"]}
+    assert produced == NOTES_NAMES - NOT_ON_LINUX and len(produced) == 27
+    for row in table:
+        if not row["reproducible"]:
+            assert row["why_not"] and row["linux"], row
+    for row in ERRNO_ROWS:
+        assert row["how"] if row["reproducible"] else row["why_not"]
     peers = {row["name"] for row in ROWS if row.get("lab_peer")}
-    assert {"ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET"} <= peers
+    assert {"ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET",
+            "EWOULDBLOCK", "EPIPE", "EINVAL"} <= peers
+
+
+def test_the_notes_elsewhere_and_the_resolver_failures_are_listed() -> None:
+    elsewhere = {(r["where"], r["as_written_in_notes"]): r["name"] for r in ERRNO_ROWS
+                 if r["row"] is None and r["in_notes"]}
+    assert elsewhere[("accept()", "ENOPROTOOPT")] == "EWOULDBLOCK"  # "no pending connections"
+    assert elsewhere[("accept()", "EPROTONOSUPPORT")] == "EOPNOTSUPP"
+    assert elsewhere[("socketpair()", None)] == "EMFILE"
+    resolver = {r["name"]: r["eai"] for r in ROWS if r["kind"] == "resolver"}
+    assert resolver == {"HOST_NOT_FOUND": "EAI_NONAME", "TRY_AGAIN": "EAI_AGAIN",
+                        "NO_RECOVERY": "EAI_FAIL", "NO_DATA": "EAI_NODATA"}
 
 
 def test_list_as_events() -> None:
     done = run_app("errno_repro", "--list")
-    assert {e["name"] for e in done.named("errno")} == {row["name"] for row in ROWS}
+    assert [(e["name"], e["row"]) for e in done.named("errno")] == [
+        (r["name"], r["row"]) for r in ROWS]
 
 
 @pytest.mark.parametrize("name", REPRODUCIBLE)
 def test_reproducible_errno_is_reproduced(name: str) -> None:
-    row = next(r for r in ROWS if r["name"] == name)
-    if not row["runnable_here"]:
-        pytest.skip(str(row["missing"]))
+    rows = [r for r in ERRNO_ROWS if r["name"] == name and r["reproducible"]]
+    if not all(r["runnable_here"] for r in rows):
+        pytest.skip(str(next(r["missing"] for r in rows if not r["runnable_here"])))
     done = run_app("errno_repro", name, "--timeout", "5")
     assert done.returncode == 0, done.stdout + done.stderr
-    event = done.named("reproduced")[0]
-    assert event["errno"] == name and event["errno_number"] == row["number"]
-    assert event["call"] and event["how"] == row["how"]
-    assert f"{name} ({row['number']}) reproduced" in done.stderr
+    reproduced = done.named("reproduced")
+    table_rows = [r for r in rows if r["row"] is not None]
+    assert len(reproduced) == max(1, len({r["how"] for r in table_rows}))
+    for event in reproduced:
+        assert event["errno"] == name and event["errno_number"] == rows[0]["number"]
+        assert event["call"] and event["how"] in {r["how"] for r in rows} | {
+            r["how"] for r in ERRNO_ROWS if r["name"] == name}
+    assert f"{name} ({rows[0]['number']}) reproduced" in done.stderr
 
 
-def test_not_reproducible_and_unknown_names() -> None:
+@pytest.mark.parametrize(("written", "name"), sorted(SPELLINGS.items()))
+def test_the_notes_spelling_is_taken_for_the_linux_name(written: str, name: str) -> None:
+    row = next(r for r in ERRNO_ROWS if r["name"] == name)
+    if not row["runnable_here"]:
+        pytest.skip(str(row["missing"]))
+    done = run_app("errno_repro", written.lower(), "--timeout", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.named("spelling")[0]["errno"] == name
+    assert {e["asked"] for e in done.named("reproduced")} == {written}
+    assert f"{written} is how the notes write {name}" in done.stderr
+
+
+def test_not_reproducible_resolver_and_unknown_names() -> None:
     done = run_app("errno_repro", "ESYS")
     assert done.returncode == 1 and "not reproducible" in done.named("error")[0]["message"]
+    done = run_app("errno_repro", "TRY_AGAIN")
+    assert done.returncode == 1 and "SERVFAIL" in done.named("error")[0]["message"]
+    done = run_app("errno_repro", "EBAUF")
+    assert done.returncode == 2
+    assert done.named("error")[0]["message"] == (
+        "unknown errno EBAUF — did you mean EBADF (written EBAUDF in the notes)?")
     assert run_app("errno_repro", "ENOSUCHTHING").returncode == 2
+
+
+def test_a_reproduction_that_changes_the_network_runs_in_a_lab_node_only() -> None:
+    row = next(r for r in ERRNO_ROWS if r["name"] == "ENETDOWN")
+    assert row["reproducible"] and row["runnable_here"] is False
+    done = run_app("errno_repro", "ENETDOWN")
+    assert done.returncode == 1 and "run it in a lab node" in done.named("error")[0]["message"]
 
 
 def test_lab_peer_target_for_econnrefused() -> None:

@@ -3,6 +3,7 @@
 # the order of registration is the order of `socklab --help`
 from socklab.cli import run_command  # isort: skip
 from socklab.cli import lab_commands  # isort: skip
+from socklab.cli import labs_commands  # isort: skip
 from socklab.cli import observe_commands  # isort: skip
 from socklab.cli import compose_commands  # isort: skip
 from socklab.cli import fault_commands  # isort: skip
@@ -12,7 +13,7 @@ from socklab import interrupt
 from socklab.cli.app import app
 
 __all__ = ["app", "compose_commands", "doctor_command", "fault_commands", "image_commands",
-           "lab_commands", "main", "observe_commands", "run_command"]
+           "lab_commands", "labs_commands", "main", "observe_commands", "run_command"]
 
 
 def main() -> None:

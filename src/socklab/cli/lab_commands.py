@@ -1,4 +1,4 @@
-"""Commands on a lab's life: validate, schema, up, down, status, ls, exec, shell, logs, labs."""
+"""Commands on a lab's life: validate, schema, up, down, status, ls, exec, shell, logs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from socklab import interrupt, render
-from socklab.catalog import find_lab_file, shipped_labs
+from socklab.catalog import find_lab_file
 from socklab.cli.app import (
     EngineOpt,
     JsonOpt,
@@ -256,17 +256,6 @@ def logs(lab: LabArg,
     for name, line in the_lab.follow(node):
         sys.stdout.write(prefix(name, line) + "\n")
         sys.stdout.flush()
-
-
-@app.command("labs")
-def labs_(as_json: JsonOpt = False) -> None:
-    """The labs shipped with socklab."""
-    found = shipped_labs()
-    if as_json:
-        render.print_json([{"name": s.name, "path": str(s.path), "description": s.description}
-                           for s in found])
-    else:
-        render.table(None, ["LAB", "DESCRIPTION"], [(s.name, s.description) for s in found])
 
 
 def _print_timeline(lab: Lab, targets: list[Any], as_json: bool) -> None:

@@ -26,6 +26,9 @@ COMMANDS = {
     "types": "types_demo",
     "names": "names_demo",
     "shutdown": "shutdown_demo",
+    # issue 13: the course
+    "dns-stub": "dns_stub",
+    "sendrecv": "sendrecv_demo",
     "socklab-sockets": "sockstat",  # issue 5: socket state from /proc
     "socklab-netctl": "netctl",  # issue 11: faults, impairments, routes (run by helpers)
     "socklab-netdelay": "netdelay",

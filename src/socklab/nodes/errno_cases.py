@@ -3,23 +3,28 @@
 Every reproduction makes the kernel return the errno from a real socket call; none
 raises it by hand. Those that need a far end default to something local (a closed
 port on 127.0.0.1, a listener whose accept queue is full, a crafted ICMP error over
-loopback) and take ``--host/--port`` to aim at a lab peer instead.
+loopback) and take ``--host/--port`` to aim at a lab peer instead. A name may have
+several reproductions: EINVAL has one per row of the notes' table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
+import time
 from typing import Callable, NamedTuple, Optional
 
 from socklab.nodes.icmp import UNREACH_CODES, udp_unreachable
 from socklab.nodes.loopback import free_port, tcp_pair
 from socklab.nodes.sock_destroy import destroy_tcp_socket
+from socklab.nodes.supervisor import socket_path
 
 IP_RECVERR = 11  # linux/in.h; not exported by every Python's socket module
 UNPRIVILEGED = 65534  # nobody/nogroup
@@ -65,28 +70,36 @@ class Reproduction(NamedTuple):
     needs: str = ""  # a capability or condition, when one is needed
     lab_peer: str = ""  # what --host/--port aim at, when accepted
     port_alone: bool = False  # --port without --host means something (else it needs --host)
+    row: Optional[int] = None  # the row of the notes' table it answers, when it has several
+    node_only: bool = False  # changes the machine's network: never run outside a container
 
 
-REPRODUCTIONS: dict[str, Reproduction] = {}
+#: Every reproduction of each errno name, in the order of the notes' rows.
+REPRODUCTIONS: "dict[str, list[Reproduction]]" = {}
 
 NOT_REPRODUCIBLE = {
-    "ENETDOWN": "needs a network interface that is down under a socket bound to it; a node's "
-    "interfaces are up (setting one down cuts the node off the lab)",
-    "ENETRESET": "Linux's TCP, UDP and UNIX sockets never report it",
-    "ENOBUFS": "needs the kernel to run out of socket buffer memory: not deterministic without "
-    "starving the whole host",
+    "ENETRESET": "Linux's TCP, UDP and UNIX sockets never report it: a peer that stops "
+    "answering gives ETIMEDOUT, one that resets ECONNRESET",
     "EPFNOSUPPORT": "Linux answers an unknown protocol family with EAFNOSUPPORT (reproducible)",
     "ESHUTDOWN": "Linux's TCP, UDP and UNIX sockets report EPIPE for a write after shutdown() "
-    "(reproducible); ESHUTDOWN belongs to protocols a node does not load (SCTP, RDS)",
+    "(reproducible); ESHUTDOWN belongs to protocols a node does not load (SCTP, RDS, TIPC)",
     "ESYS": "not a Linux errno: it comes from other systems' socket libraries",
 }
 
 
 def reproduces(
-    name: str, how: str, needs: str = "", lab_peer: str = "", port_alone: bool = False
+    name: str,
+    how: str,
+    needs: str = "",
+    lab_peer: str = "",
+    port_alone: bool = False,
+    row: Optional[int] = None,
+    node_only: bool = False,
 ) -> Callable[[Callable[[Trial], object]], Callable[[Trial], object]]:
     def register(function: Callable[[Trial], object]) -> Callable[[Trial], object]:
-        REPRODUCTIONS[name] = Reproduction(name, how, function, needs, lab_peer, port_alone)
+        REPRODUCTIONS.setdefault(name, []).append(
+            Reproduction(name, how, function, needs, lab_peer, port_alone, row, node_only)
+        )
         return function
 
     return register
@@ -111,12 +124,20 @@ def has_capability(bit: int) -> bool:
     return bool(capabilities() >> bit & 1)
 
 
+def in_lab_node() -> bool:
+    """Whether this process runs in a socklab node (its supervisor's socket is there)."""
+    return os.path.exists(socket_path())
+
+
 def can_drop_privileges() -> bool:
     return os.geteuid() != 0 or has_capability(CAP_SETUID)
 
 
 def runnable_here(reproduction: Reproduction) -> "tuple[bool, str]":
-    """Whether this process has what the reproduction needs, and what is missing."""
+    """Whether this process has what the reproduction needs, and what is missing (one that
+    changes the machine's network runs in a lab node only)."""
+    if reproduction.node_only and not in_lab_node():
+        return False, "it changes the network of the machine it runs on: run it in a lab node"
     if "CAP_NET_RAW" in reproduction.needs and not has_capability(CAP_NET_RAW):
         return False, "this process lacks CAP_NET_RAW"
     if "CAP_NET_ADMIN" in reproduction.needs and not has_capability(CAP_NET_ADMIN):
@@ -437,12 +458,43 @@ def _einprogress(trial: Trial) -> None:
     sock.connect(address)
 
 
-@reproduces("EINVAL", "bind() on a socket that is already bound")
-def _einval(trial: Trial) -> None:
+def raise_errno(result: int) -> None:
+    """A libc call's -1 as the OSError of its errno."""
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+@reproduces(
+    "EINVAL",
+    "bind() of an AF_UNIX socket to an IPv4 address (a sockaddr_in, through libc: Python "
+    "only passes addresses of the socket's own family)",
+    row=4,
+)
+def _einval_family(trial: Trial) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    sock = trial.keep(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+    ipv4 = struct.pack("=H", socket.AF_INET) + struct.pack("!H", 5000)
+    ipv4 += socket.inet_aton("127.0.0.1") + bytes(8)
+    trial.call = "bind(AF_UNIX socket, {sa_family=AF_INET, 127.0.0.1:5000})"
+    raise_errno(libc.bind(sock.fileno(), ipv4, len(ipv4)))
+
+
+@reproduces(
+    "EINVAL",
+    "listen() on a socket whose non-blocking connect() has not completed (its SYN dropped "
+    "by a listener with a full accept queue)",
+    lab_peer="--host H --port P: a peer that does not answer (DROP, partition)",
+    row=5,
+)
+def _einval_connecting(trial: Trial) -> None:
+    host, port = trial.target.host, trial.target.port
+    address = (host, port or 9) if host else stalled_listener(trial)
     sock = trial.keep(socket.socket())
-    sock.bind(("127.0.0.1", 0))
-    trial.call = "bind(127.0.0.1:0) a second time on the same socket"
-    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    sock.connect_ex(address)
+    trial.call = f"listen() while connect({address[0]}:{address[1]}) is in progress"
+    sock.listen(1)
 
 
 @reproduces("EISCONN", "connect() again on a connected TCP socket")
@@ -490,6 +542,52 @@ def _enetunreach(trial: Trial) -> None:
     icmp_error_on_udp(trial, "ENETUNREACH")
 
 
+@reproduces(
+    "ENOBUFS",
+    "setsockopt(IP_ADD_MEMBERSHIP) of one multicast group more than "
+    "net.ipv4.igmp_max_memberships (20) on one UDP socket",
+)
+def _enobufs(trial: Trial) -> None:
+    try:
+        with open("/proc/sys/net/ipv4/igmp_max_memberships") as sysctl:
+            limit = int(sysctl.read())
+    except OSError:
+        limit = 20
+    sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    for i in range(limit + 1):
+        group = f"239.255.{i // 250}.{i % 250 + 1}"
+        trial.call = f"setsockopt(IP_ADD_MEMBERSHIP, {group}) number {i + 1} (limit {limit})"
+        membership = socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+
+
+@reproduces(
+    "ENETDOWN",
+    "send() on a packet socket bound to an interface that is down (a veth pair made for it "
+    "and removed after)",
+    needs="CAP_NET_ADMIN to make the interface, CAP_NET_RAW",
+    node_only=True,
+)
+def _enetdown(trial: Trial) -> None:
+    name = f"socklab{os.getpid() % 100000}"
+    made = subprocess.run(
+        ["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        cause = OSError(1, made.stderr.strip() or "ip link add failed")
+        raise MissingCapability("CAP_NET_ADMIN", cause)
+    trial.stack.callback(subprocess.run, ["ip", "link", "del", name], capture_output=True)
+    try:
+        sock = trial.keep(socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
+    except PermissionError as exc:
+        raise MissingCapability("CAP_NET_RAW", exc) from exc
+    sock.bind((name, 0))
+    trial.call = f"send() of an Ethernet frame on {name} (state DOWN)"
+    sock.send(b"\xff" * 6 + b"\x02" * 6 + b"\x88\xb5" + bytes(46))
+
+
 @reproduces("ENOPROTOOPT", "getsockopt() of an option number SOL_SOCKET does not have")
 def _enoprotoopt(trial: Trial) -> None:
     sock = trial.keep(socket.socket())
@@ -535,8 +633,26 @@ def _eperm(trial: Trial) -> None:
     run_unprivileged(open_raw)
 
 
-@reproduces("EPIPE", "send() after our own shutdown(SHUT_WR)")
+@reproduces(
+    "EPIPE",
+    "send() after our own shutdown(SHUT_WR)",
+    lab_peer="--host H --port P: a server that closes the connection first (tcp-server "
+    "--close-after 1): its RST answers our next send, the one after fails",
+)
 def _epipe(trial: Trial) -> None:
+    if trial.target.host:
+        sock = connect_peer(trial, default_port=7)
+        sock.settimeout(trial.target.timeout)
+        sock.sendall(b"probe")
+        while sock.recv(4096):  # the echo, then the peer's EOF: it closed
+            pass
+        deadline = time.monotonic() + trial.target.timeout
+        while True:  # the first send is answered with RST; a later one fails
+            trial.call = f"send() to {trial.target.host} after it closed"
+            sock.send(b"more")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the peer accepted data after closing: no RST came back")
+            time.sleep(0.05)
     listener, client, server = tcp_pair()
     for sock in (listener, client, server):
         trial.keep(sock)
@@ -588,8 +704,18 @@ def _etimedout(trial: Trial) -> None:
     sock.connect(address)
 
 
-@reproduces("EWOULDBLOCK", "recv() on a non-blocking socket with nothing to read (EAGAIN)")
+@reproduces(
+    "EWOULDBLOCK",
+    "recv() on a non-blocking socket with nothing to read (EAGAIN)",
+    lab_peer="--host H --port P: a connected peer that sends nothing",
+)
 def _ewouldblock(trial: Trial) -> None:
+    if trial.target.host:
+        sock = connect_peer(trial, default_port=7)
+        sock.setblocking(False)
+        trial.call = f"non-blocking recv() from {trial.target.host} with nothing queued"
+        sock.recv(1)
+        return
     listener, client, server = tcp_pair()
     for sock in (listener, client, server):
         trial.keep(sock)

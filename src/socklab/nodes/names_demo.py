@@ -2,10 +2,13 @@
 
 For IPv4, IPv6 and a UNIX socket: the client's local address is the server's peer
 and the other way round; a listening socket has a name but no peer (ENOTCONN).
+``--listen`` / ``--connect HOST`` do it between two nodes: the server tells the client
+what its getsockname()/getpeername() say, and the client checks they mirror its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,13 +16,42 @@ import sys
 import tempfile
 from typing import Any, Optional
 
+from socklab.nodes import across
 from socklab.nodes.addresses import format_address
 from socklab.nodes.arguments import app_parser
 from socklab.nodes.errnos import describe_error
 from socklab.nodes.events import EventLog
 from socklab.nodes.loopback import tcp_pair
+from socklab.nodes.receiving import read_to_eof
 
 APP = "names"
+PORT = 6002
+
+
+def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
+    names = {"sockname": format_address(conn.getsockname()),
+             "peername": format_address(conn.getpeername())}
+    log.emit("names", role="server", sockname=names["sockname"], peername=names["peername"],
+             text=f"server: getsockname() = {names['sockname']}, "
+             f"getpeername() = {names['peername']}")
+    conn.sendall(json.dumps(names).encode())
+
+
+def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
+    with across.connect(host, port, timeout, log) as sock:
+        mine = {"sockname": format_address(sock.getsockname()),
+                "peername": format_address(sock.getpeername())}
+        log.emit("names", role="client", sockname=mine["sockname"], peername=mine["peername"],
+                 text=f"client: getsockname() = {mine['sockname']}, "
+                 f"getpeername() = {mine['peername']}")
+        theirs = json.loads(read_to_eof(sock) or b"{}")
+    ok = bool(mine["sockname"] == theirs.get("peername")
+              and mine["peername"] == theirs.get("sockname"))
+    log.emit("done", ok=ok, server=theirs,
+             text=f"client: the server says getsockname() = {theirs.get('sockname')}, "
+             f"getpeername() = {theirs.get('peername')}: "
+             + ("each end's name is the other end's peer" if ok else "the names disagree"))
+    return ok
 
 
 def show_family(label: str, family: int, address: Any, log: EventLog) -> bool:
@@ -68,8 +100,18 @@ def show_family(label: str, family: int, address: Any, log: EventLog) -> bool:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = app_parser(APP, "getsockname/getpeername on both ends.").parse_args(argv)
+    parser = app_parser(APP, "getsockname/getpeername on both ends.")
+    across.add_role_options(parser, PORT)
+    args = parser.parse_args(argv)
     log = EventLog(APP, human=args.human)
+    if args.listen:
+        return across.serve(args.port, server_half, log)
+    if args.connect:
+        try:
+            return 0 if client_half(args.connect, args.port, args.timeout, log) else 1
+        except OSError as exc:
+            log.error(exc, target=f"{args.connect}:{args.port}", action="names")
+            return 1
     folder = tempfile.mkdtemp(prefix="socklab-names-")
     try:
         results = [

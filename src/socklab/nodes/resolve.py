@@ -4,8 +4,11 @@ gethostbyname, gethostbyname_ex (canonical name, aliases, addresses), gethostbya
 (reverse name of each address), getaddrinfo (families, types), getfqdn, the services
 database (getservbyname/getservbyport), and the address conversions (inet_pton/ntop,
 inet_aton/ntoa) and byte orders (htons/ntohs) for the addresses found. A failing call
-is part of the answer, with its error. ``--all`` adds every socket type to getaddrinfo,
-the reverse name of every address and more services; ``--json`` prints one object.
+is part of the answer, with its error, and a ``failed`` event of its own (call, argument,
+errno: EAI_* for getaddrinfo and gethostbyname, the h_errno name for gethostbyname_ex and
+gethostbyaddr). ``--all`` adds every socket type to getaddrinfo, the reverse name of every
+address and more services; ``--port P`` adds P to the byte orders shown; ``--json`` prints
+one object.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import socket
 import sys
 from typing import Any, Callable, Optional
 
-from socklab.nodes.arguments import app_parser
+from socklab.nodes.arguments import app_parser, port_number
 from socklab.nodes.errnos import describe_error, error_fields
 from socklab.nodes.events import EventLog
 
@@ -55,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="every socket type, the reverse name of every address, more services",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object of all results")
+    parser.add_argument(
+        "--port", type=port_number, help="a port whose byte orders to show too (htons/ntohs)"
+    )
     return parser
 
 
@@ -163,7 +169,7 @@ def services(every: bool) -> dict[str, Any]:
     }
 
 
-def lookup(query: str, every: bool) -> dict[str, Any]:
+def lookup(query: str, every: bool, port: Optional[int] = None) -> dict[str, Any]:
     """Every result of the resolver for ``query``, as one JSON-ready object."""
     is_address = address_family(query) is not None
     report: dict[str, Any] = {"query": query, "is_address": is_address}
@@ -181,14 +187,15 @@ def lookup(query: str, every: bool) -> dict[str, Any]:
     report["gethostbyaddr"] = {a: host_entry(call(socket.gethostbyaddr, a)) for a in reverse_of}
     report["conversions"] = {a: conversions(a) for a in addresses}
     report["services"] = services(every)
-    report["byte_order"] = [byte_order(port) for port in (7, 80, 5000)]
+    ports = (7, 80, 5000) if port is None or port in (7, 80, 5000) else (7, 80, 5000, port)
+    report["byte_order"] = [byte_order(p) for p in ports]
     report["resolved"] = bool(addresses)
     return report
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    report = lookup(args.query, args.all)
+    report = lookup(args.query, args.all, args.port)
     status = 0 if report["resolved"] else 1
     if args.json:
         print(json.dumps(report, default=str), flush=True)
@@ -203,6 +210,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             query=args.query,
             answer=value,
         )
+    for call_name, argument, entry in failures(report):
+        log.emit(
+            "failed",
+            text=f"{call_name}({argument}) -> {entry['error']}",
+            call=call_name,
+            argument=argument,
+            errno=entry["errno"],
+            errno_number=entry["errno_number"],
+            message=entry["error"],
+        )
     if not report["resolved"]:
         log.emit(
             "error",
@@ -211,6 +228,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             query=args.query,
         )
     return status
+
+
+def failures(report: dict[str, Any]) -> "list[tuple[str, str, dict[str, Any]]]":
+    """(call, argument, entry) of every lookup of the report that failed."""
+    found = []
+    for key in ("gethostbyname", "gethostbyname_ex", "getaddrinfo"):
+        if "error" in report[key]:
+            found.append((key, report["query"], report[key]))
+    for address, entry in report["gethostbyaddr"].items():
+        if "error" in entry:
+            found.append(("gethostbyaddr", address, entry))
+    return found
 
 
 def _first_error(report: dict[str, Any]) -> dict[str, Any]:

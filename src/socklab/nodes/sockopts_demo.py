@@ -3,7 +3,9 @@
 Three levels, as in the notes: the socket itself (SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE,
 SO_RCVBUF, SO_SNDBUF, SO_LINGER), TCP (IPPROTO_TCP: TCP_NODELAY) and IP (IPPROTO_IP:
 IP_TTL). Then SO_REUSEADDR for real: a port held by a TIME_WAIT connection cannot be
-bound again without it (EADDRINUSE), and can with it.
+bound again without it (EADDRINUSE), and can with it. ``--listen`` / ``--connect HOST
+[--test NAME...]`` show the options between two nodes and measure their effect
+(``socklab.nodes.sockopts_effects``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import sys
 import time
 from typing import Any, Optional
 
+from socklab.nodes import across, sockopts_effects
 from socklab.nodes.arguments import app_parser
 from socklab.nodes.events import EventLog
 from socklab.nodes.loopback import tcp_pair
 
 APP = "sockopts"
+PORT = 6005
 
 # (level name, level, option name, option, value to set, note)
 OPTIONS: "tuple[tuple[str, int, str, int, Any, str], ...]" = (
@@ -165,10 +169,30 @@ def try_bind(port: int, reuse: bool, log: EventLog) -> bool:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = app_parser(APP, "getsockopt/setsockopt at the socket, TCP and IP levels.").parse_args(
-        argv
+    parser = app_parser(APP, "getsockopt/setsockopt at the socket, TCP and IP levels.")
+    across.add_role_options(parser, PORT)
+    parser.add_argument(
+        "--test",
+        action="append",
+        choices=sockopts_effects.TESTS,
+        help="with --connect: what to show (repeatable; default: "
+        + ", ".join(sockopts_effects.DEFAULT_TESTS) + ")",
     )
+    parser.add_argument("--off", action="store_true", help="--test keepalive without keepalive")
+    args = parser.parse_args(argv)
     log = EventLog(APP, human=args.human)
+    if args.listen:
+        return across.serve(args.port, sockopts_effects.server_half, log,
+                            sockopts_effects.setup_listener)
+    if args.connect:
+        tests = args.test or list(sockopts_effects.DEFAULT_TESTS)
+        try:
+            ok = sockopts_effects.client_half(args.connect, args.port, args.timeout, tests,
+                                              args.off, log)
+        except OSError as exc:
+            log.error(exc, target=f"{args.connect}:{args.port}", action="sockopts")
+            return 1
+        return 0 if ok else 1
     show_options(log)
     port = time_wait_port(log)
     refused = not try_bind(port, reuse=False, log=log)

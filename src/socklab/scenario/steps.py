@@ -318,6 +318,7 @@ def _conversation_matches(spec: ExpectCaptureSpec, conv: TcpConversation) -> boo
         spec.handshake is None or conv.handshake == spec.handshake,
         spec.teardown is None or conv.teardown == spec.teardown,
         spec.outcome is None or conv.outcome == spec.outcome,
+        spec.min_packets is None or conv.packets >= spec.min_packets,
     ))
 
 
@@ -325,7 +326,7 @@ def _conversation_text(conv: TcpConversation, port: int | None) -> str:
     """``a → b: SYN SYN-ACK ACK | FIN client, FIN server, ACK (closed)``, and how the server
     port's two bytes are on the wire (network byte order: most significant first)."""
     text = (f"{conv.client} → {conv.server}: {' '.join(conv.handshake) or '-'} | "
-            f"{', '.join(conv.teardown) or '-'} ({conv.outcome})")
+            f"{', '.join(conv.teardown) or '-'} ({conv.outcome}, {conv.packets} packets)")
     if port is not None:
         text += f", port {port} on the wire: {struct.pack('!H', port).hex(' ')}"
     return text
@@ -341,6 +342,8 @@ def _capture_words(spec: ExpectCaptureSpec) -> str:
         parts.append(f"teardown {', '.join(spec.teardown)}")
     if spec.outcome is not None:
         parts.append(f"outcome {spec.outcome}")
+    if spec.min_packets is not None:
+        parts.append(f"at least {spec.min_packets} packets")
     return ", ".join(parts) or "any traffic"
 
 

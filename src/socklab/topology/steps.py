@@ -223,6 +223,12 @@ SocketState = Literal[
     "CLOSE_WAIT",
     "LAST_ACK",
     "CLOSING",
+    # UDP and raw sockets, UNIX sockets
+    "UNCONN",
+    "LISTENING",
+    "CONNECTED",
+    "CONNECTING",
+    "DISCONNECTING",
 ]
 
 
@@ -232,7 +238,8 @@ class ExpectSocketsSpec(Strict):
     node: NodePattern
     """The node: an instance name (`client-2`), a replicated node's name (every replica) or a glob."""
     state: SocketState | None = None
-    """Only sockets in this state (netstat names: LISTEN, ESTABLISHED, TIME_WAIT...)."""
+    """Only sockets in this state (netstat names: LISTEN, ESTABLISHED, TIME_WAIT...; UNCONN
+    for UDP and raw, LISTENING/CONNECTED for UNIX)."""
     proto: Literal["tcp", "tcp6", "udp", "udp6", "unix", "raw"] | None = None
     """Only this protocol (`tcp` also counts tcp6 sockets; `tcp6` only IPv6 ones)."""
     local_port: Annotated[int, Field(ge=0, le=65535)] | None = None
@@ -312,9 +319,11 @@ class ExpectCaptureSpec(Strict):
     handshake: Handshake | None = None
     """The handshake they must show, e.g. `SYN SYN-ACK ACK`."""
     teardown: list[str] | None = None
-    """The teardown they must show, e.g. `[FIN, FIN]` or `[RST]`."""
+    """The teardown they must show, e.g. `[FIN client, FIN server, ACK]` or `[RST server]`."""
     outcome: Literal["closed", "refused", "reset", "established", "partial"] | None = None
     """How they must end."""
+    min_packets: Annotated[int, Field(ge=1)] | None = None
+    """Only connections of at least this many packets (keepalive probes, retransmissions)."""
     min: Annotated[int, Field(ge=0)] = 1
     """At least this many matching connections."""
     max: Annotated[int, Field(ge=0)] | None = None
