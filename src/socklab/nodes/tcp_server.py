@@ -435,14 +435,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     log.emit("listening", text=text, **fields)
     try:
         runner_for(args.mode)(listener, log, conduct, args.clients)
-        log.emit("stopped", reason=f"served {args.clients} clients")
+        reason = f"served {args.clients} clients"
     except (StopServer, KeyboardInterrupt) as stop:
-        log.emit("stopped", reason=str(stop) or "interrupt")
+        reason = str(stop) or "interrupt"
     finally:
         listener.close()
         if family == socket.AF_UNIX and isinstance(address, str) and address:
             with contextlib.suppress(OSError):
                 os.unlink(address)
+    log.emit("stopped", reason=reason)  # the listening socket is closed by now
     return 0
 
 

@@ -84,7 +84,7 @@ class Capture:
             self.ready.set()
 
     def finish(self) -> CaptureResult:
-        """Stop tcpdump and read what it wrote."""
+        """Stop tcpdump (the first time) and read what it wrote."""
         self.stop.set()
         self._thread.join(30)
         if self.result is None:

@@ -423,13 +423,12 @@ def _flatten(steps: list[Any], path: DocPath) -> Iterator[tuple[DocPath, str, di
 
 def _step_references(lab: _Lab) -> Iterator[Problem]:
     """Step ids are unique in a scenario; ``expect_ratio`` names earlier run steps and
-    ``expect_capture`` an earlier capture, each capture checked once."""
+    ``expect_capture`` an earlier capture."""
     for name, steps in _mapping(lab.source.data.get("scenarios")).items():
         if not isinstance(steps, list):
             continue
         runs: list[str] = []
         captures: list[str] = []
-        checked: set[str] = set()
         for path, kind, spec in _flatten(steps, ("scenarios", name)):
             ident = spec.get("id")
             if kind in ("run", "capture") and isinstance(ident, str):
@@ -453,11 +452,6 @@ def _step_references(lab: _Lab) -> Iterator[Problem]:
                     yield lab.source.problem(
                         (*path, "capture"), f"no earlier capture step has id {ref!r}",
                         did_you_mean(ref, captures) or "start it with `capture: {node, id}` first")
-                elif ref in checked:
-                    yield lab.source.problem(
-                        (*path, "capture"), f"capture {ref!r} is already stopped by an earlier "
-                        "expect_capture", "check one capture once, or capture again")
-                checked.add(ref)
 
 
 def _commands(lab: _Lab) -> Iterator[Problem]:

@@ -294,7 +294,7 @@ class ExpectRatioSpec(Strict):
 
 
 class CaptureSpec(Strict):
-    """Start capturing packets in a node (tcpdump) until its ``expect_capture`` step."""
+    """Start capturing packets in a node (tcpdump) until its first ``expect_capture`` step."""
 
     node: NodePattern
     """The node to capture in."""
@@ -303,14 +303,15 @@ class CaptureSpec(Strict):
     filter: Annotated[str, StringConstraints(max_length=500)] = ""
     """A tcpdump filter, e.g. `tcp port 5000` (default: every packet)."""
     iface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,15}$")] = "any"
-    """The interface in the node (default: any)."""
+    """The interface in the node (default: any; name it, eth0, where every packet counts)."""
 
 
 Handshake = Annotated[list[str], BeforeValidator(lambda v: v.split() if isinstance(v, str) else v)]
 
 
 class ExpectCaptureSpec(Strict):
-    """Stop a capture and count the TCP connections in it that match every condition given."""
+    """Stop a capture (the first check of it does) and count the TCP connections in it that
+    match every condition given."""
 
     capture: StepId
     """The `id` of the capture step."""
