@@ -263,3 +263,19 @@ def test_a_difference_is_named_row_by_row() -> None:
     found = netstat.Comparison("n", "netstat", ours, theirs, NETSTAT)
     assert not found.agree
     assert found.differences() == ["only netstat: udp6 :::5002 :::0 UNCONN 0/0 9"]
+
+
+def test_a_variable_binds_a_value_that_later_events_must_carry() -> None:
+    events = [
+        ev("client-1", "connected", 1.0, app="tcp-client", local="10.0.0.3:4001"),
+        ev("client-2", "connected", 1.1, app="tcp-client", local="10.0.0.4:4002"),
+        ev("server", "accepted", 1.2, peer="10.0.0.4:4002"),
+        ev("server", "accepted", 1.3, peer="10.0.0.3:4001"),
+    ]
+    same = [pat("connected", node="client-1", fields={"local": "$c1"}),
+            pat("accepted", fields={"peer": "$c1"})]
+    matched, missing = expect.match_in_order(same, events)
+    assert missing is None and matched[1].peer == "10.0.0.3:4001"  # not the first accepted
+    other = [pat("connected", node="client-1", fields={"local": "$c"}),
+             pat("connected", node="client-2", fields={"local": "$c"})]
+    assert expect.match_in_order(other, events)[1] == 1

@@ -74,9 +74,11 @@ def check(expect: Expect, out: NodeOutput, timeout: float) -> list[str]:
 NodesOf = Callable[[str], "set[str]"]
 
 
-def pattern_matches(pattern: EventPattern, event: Event, nodes_of: NodesOf | None = None) -> bool:
+def pattern_matches(pattern: EventPattern, event: Event, nodes_of: NodesOf | None = None,
+                    bindings: dict[str, Any] | None = None) -> bool:
     """Whether an event is the one a pattern describes (node and app may be globs; a field
-    given as text matches the value's text, so ``port: "5000"`` matches 5000)."""
+    given as text matches the value's text, so ``port: "5000"`` matches 5000; a field value
+    ``$name`` matches what ``bindings`` holds for it, or anything when it holds nothing yet)."""
     if pattern.event != event.event:
         return False
     if pattern.node is not None:
@@ -87,12 +89,21 @@ def pattern_matches(pattern: EventPattern, event: Event, nodes_of: NodesOf | Non
         return False
     for key, want in pattern.fields.items():
         have = event.peer if key == "peer" else event.fields.get(key, _MISSING)
-        if have is _MISSING or not _same(want, have):
+        if have is _MISSING:
+            return False
+        if _is_variable(want):
+            if bindings is not None and want in bindings and not _same(bindings[want], have):
+                return False
+        elif not _same(want, have):
             return False
     return True
 
 
 _MISSING = object()
+
+
+def _is_variable(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > 1 and value.startswith("$")
 
 
 def _same(want: Any, have: Any) -> bool:
@@ -106,15 +117,21 @@ def _same(want: Any, have: Any) -> bool:
 def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
                    nodes_of: NodesOf | None = None) -> tuple[list[Event], int | None]:
     """The events matching the patterns in order (others may come between), earliest first,
-    and the index of the first pattern not found after the previous match (None: all found)."""
+    and the index of the first pattern not found after the previous match (None: all found).
+    A ``$name`` field value is bound by the first event that matches its pattern."""
     matched: list[Event] = []
+    bindings: dict[str, Any] = {}
     start = 0
     for index, pattern in enumerate(patterns):
         found = next((i for i in range(start, len(events))
-                      if pattern_matches(pattern, events[i], nodes_of)), None)
+                      if pattern_matches(pattern, events[i], nodes_of, bindings)), None)
         if found is None:
             return matched, index
-        matched.append(events[found])
+        event = events[found]
+        for key, want in pattern.fields.items():
+            if isinstance(want, str) and _is_variable(want) and want not in bindings:
+                bindings[want] = event.peer if key == "peer" else event.fields.get(key)
+        matched.append(event)
         start = found + 1
     return matched, None
 
