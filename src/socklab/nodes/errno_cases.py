@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import os
 import select
 import shutil
@@ -426,15 +427,45 @@ def _ehostdown(trial: Trial) -> None:
     icmp_error_on_udp(trial, "EHOSTDOWN")
 
 
+def unused_neighbour() -> Optional[str]:
+    """The highest host address of this node's first directly connected IPv4 subnet, unless
+    it is this node's own: on a lab network, nobody there answers ARP (None: no such subnet)."""
+    try:
+        with open("/proc/net/route") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+    except OSError:
+        return None
+    for row in rows:
+        iface, destination, gateway, mask = row[0], row[1], row[2], row[7]
+        if iface == "lo" or int(gateway, 16) != 0 or int(mask, 16) == 0:
+            continue
+        net = ipaddress.IPv4Network(
+            (socket.inet_ntoa(struct.pack("<I", int(destination, 16))),
+             socket.inet_ntoa(struct.pack("<I", int(mask, 16)))), strict=False)
+        if not 8 <= net.prefixlen <= 29:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((str(net.network_address + 1), 9))  # no packet: picks our source
+            own = ipaddress.IPv4Address(probe.getsockname()[0])
+        candidate = net.broadcast_address - 1
+        return str(candidate - 1 if candidate == own else candidate)
+    return None
+
+
 @reproduces(
     "EHOSTUNREACH",
-    "ICMP destination unreachable, code 1 (host unreachable), crafted over "
-    "loopback in answer to a connected UDP socket's datagram",
-    needs="CAP_NET_RAW (the local way)",
+    "in a lab node, connect() to an unused address of its own subnet (the highest): no ARP "
+    "answer, no route to that host; elsewhere (or without such a subnet) an ICMP destination "
+    "unreachable (code 1) crafted over loopback in answer to a UDP datagram",
+    needs="CAP_NET_RAW (the loopback way only)",
     lab_peer="--host H [--port P]: an unused address of a lab subnet (ARP gets no answer) "
     "or a node rejecting with icmp-host-unreachable",
 )
 def _ehostunreach(trial: Trial) -> None:
+    if not trial.target.host and in_lab_node():
+        neighbour = unused_neighbour()
+        if neighbour is not None:
+            trial.target = trial.target._replace(host=neighbour)
     if trial.target.host:
         connect_peer(trial, default_port=9)
         return
