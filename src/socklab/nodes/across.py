@@ -14,9 +14,9 @@ import socket
 import threading
 from typing import Callable, Optional
 
-from socklab.nodes.addresses import format_address
+from socklab.nodes.addresses import format_address, getaddrinfo
 from socklab.nodes.arguments import bind_port, positive_float
-from socklab.nodes.events import EventLog
+from socklab.nodes.events import EventLog, resolver_retry
 from socklab.nodes.tcp_server import StopServer, install_stop_handlers
 
 Handler = Callable[[socket.socket, str, EventLog], None]
@@ -77,12 +77,14 @@ def connect(host: str, port: int, timeout: float, log: EventLog,
             setup: Optional[Callable[[socket.socket], None]] = None) -> socket.socket:
     """A TCP connection to ``host:port`` (IPv4), logged; ``setup`` sees the socket before
     connect()."""
+    address = getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM,
+                          resolver_retry(host, log))[0][4]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         if setup is not None:
             setup(sock)
         sock.settimeout(timeout)
-        sock.connect((host, port))
+        sock.connect(address)
     except OSError:
         sock.close()
         raise

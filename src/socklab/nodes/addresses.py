@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from typing import Any, NamedTuple, Optional
+import time
+from typing import Any, Callable, NamedTuple, Optional
 
 FAMILY_NAMES: "dict[int, str]" = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
 #: The constants' names, as a socket() call is written.
@@ -50,13 +51,41 @@ def wildcard_host(family: int) -> str:
     return "::" if family == socket.AF_INET6 else "0.0.0.0"
 
 
+RESOLVE_ATTEMPTS = 3
+
+
+def getaddrinfo(
+    host: str,
+    port: Optional[int],
+    family: int,
+    socktype: int,
+    on_retry: "Optional[Callable[[socket.gaierror], None]]" = None,
+) -> "list[Any]":
+    """socket.getaddrinfo(), asked again (up to 3 times in all) when it fails with EAI_AGAIN:
+    the resolver's own word for "try again" (a DNS server slow to answer, a SERVFAIL)."""
+    for attempt in range(1, RESOLVE_ATTEMPTS + 1):
+        try:
+            return socket.getaddrinfo(host, port, family, socktype)
+        except socket.gaierror as exc:
+            if exc.errno != socket.EAI_AGAIN or attempt == RESOLVE_ATTEMPTS:
+                raise
+            if on_retry is not None:
+                on_retry(exc)
+            time.sleep(0.3 * attempt)
+    raise AssertionError("unreachable")
+
+
 def resolve_endpoints(
-    host: str, port: Optional[int], family: Optional[int], socktype: int
+    host: str,
+    port: Optional[int],
+    family: Optional[int],
+    socktype: int,
+    on_retry: "Optional[Callable[[socket.gaierror], None]]" = None,
 ) -> list[Endpoint]:
     """Every address of ``host`` for ``socktype`` in the resolver's order (UNIX: the path)."""
     if family == socket.AF_UNIX:
         return [Endpoint(socket.AF_UNIX, host)]
-    infos = socket.getaddrinfo(host, port, family or socket.AF_UNSPEC, socktype)
+    infos = getaddrinfo(host, port, family or socket.AF_UNSPEC, socktype, on_retry)
     endpoints: list[Endpoint] = []
     for af, _type, _proto, _canon, sockaddr in infos:
         endpoint = Endpoint(af, sockaddr)

@@ -22,6 +22,7 @@ import tempfile
 import time
 from typing import Callable, NamedTuple, Optional
 
+from socklab.nodes.addresses import getaddrinfo
 from socklab.nodes.icmp import UNREACH_CODES, udp_unreachable
 from socklab.nodes.loopback import free_port, tcp_pair
 from socklab.nodes.sock_destroy import destroy_tcp_socket
@@ -209,16 +210,24 @@ def icmp_error_on_udp(trial: Trial, name: str) -> None:
     sock.recv(4096)
 
 
+def peer_address(trial: Trial, default_port: int) -> "tuple[str, int]":
+    """--host/--port as an IPv4 address and port (a name looked up, EAI_AGAIN asked again)."""
+    port = trial.target.port or default_port
+    found = getaddrinfo(str(trial.target.host), port, socket.AF_INET, socket.SOCK_STREAM)
+    return str(found[0][4][0]), int(found[0][4][1])
+
+
 def connect_peer(trial: Trial, default_port: int, syn_retries: int = 2) -> socket.socket:
     """connect() to --host/--port with few SYN retries, so the kernel's own error comes fast."""
     host = str(trial.target.host)
     port = trial.target.port or default_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
     sock = trial.keep(socket.socket(family, socket.SOCK_STREAM))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, syn_retries)
     sock.settimeout(max(trial.target.timeout, 10.0))
     trial.call = f"connect({host}:{port})"
-    sock.connect((host, port))
+    sock.connect(address)
     return sock
 
 
@@ -308,7 +317,8 @@ def _eaddrinuse(trial: Trial) -> None:
 )
 def _eaddrnotavail(trial: Trial) -> None:
     candidates = (
-        [trial.target.host] if trial.target.host else ["203.0.113.1", "198.51.100.1", "192.0.2.1"]
+        [peer_address(trial, 0)[0]] if trial.target.host
+        else ["203.0.113.1", "198.51.100.1", "192.0.2.1"]
     )
     for address in candidates:
         sock = trial.keep(socket.socket())
@@ -331,8 +341,7 @@ def _eafnosupport(trial: Trial) -> None:
     lab_peer="--host H --port P: a peer that does not answer (DROP, partition)",
 )
 def _ealready(trial: Trial) -> None:
-    host, port = trial.target.host, trial.target.port
-    address = (host, port or 9) if host else stalled_listener(trial)
+    address = peer_address(trial, 9) if trial.target.host else stalled_listener(trial)
     sock = trial.keep(socket.socket())
     sock.setblocking(False)
     sock.connect_ex(address)
@@ -479,7 +488,7 @@ def _ehostunreach(trial: Trial) -> None:
 )
 def _einprogress(trial: Trial) -> None:
     address = (
-        (trial.target.host, trial.target.port or 9)
+        peer_address(trial, 9)
         if trial.target.host
         else stalled_listener(trial)
     )
@@ -519,8 +528,7 @@ def _einval_family(trial: Trial) -> None:
     row=5,
 )
 def _einval_connecting(trial: Trial) -> None:
-    host, port = trial.target.host, trial.target.port
-    address = (host, port or 9) if host else stalled_listener(trial)
+    address = peer_address(trial, 9) if trial.target.host else stalled_listener(trial)
     sock = trial.keep(socket.socket())
     sock.setblocking(False)
     sock.connect_ex(address)

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
 from socklab.nodes import APP_NAME_ENV
 from socklab.nodes.errnos import describe_error, error_fields
@@ -111,3 +111,14 @@ def _write_line(stream: IO[str], line: str) -> None:
     except (BrokenPipeError, ValueError):
         # the reader went away (a closed pipe, a closed stream at exit): events are best effort
         pass
+
+
+def resolver_retry(host: str, log: EventLog) -> "Callable[[BaseException], None]":
+    """A quiet ``retry`` event for a name lookup asked again (EAI_AGAIN)."""
+
+    def record(exc: BaseException) -> None:
+        fields = error_fields(exc)
+        log.emit("retry", quiet=True, host=host, call="getaddrinfo",
+                 message=describe_error(exc, target=host), **fields)
+
+    return record

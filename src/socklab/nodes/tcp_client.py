@@ -35,7 +35,7 @@ from socklab.nodes.arguments import (
 )
 from socklab.nodes.echo import BUFSIZE, preview
 from socklab.nodes.errnos import describe_error, error_fields
-from socklab.nodes.events import EventLog
+from socklab.nodes.events import EventLog, resolver_retry
 from socklab.nodes.receiving import read_to_eof, receive_exactly
 
 APP = "tcp-client"
@@ -80,7 +80,9 @@ def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
     family = FAMILIES[args.family] if args.family else None
     target = target_text(args.host, args.port, family)
     try:
-        endpoints = resolve_endpoints(args.host, args.port, family, socket.SOCK_STREAM)
+        endpoints = resolve_endpoints(
+            args.host, args.port, family, socket.SOCK_STREAM, resolver_retry(args.host, log)
+        )
     except OSError as exc:
         log.error(exc, target=args.host, action="getaddrinfo")
         return None

@@ -29,7 +29,7 @@ from socklab.nodes.arguments import (
 )
 from socklab.nodes.echo import preview
 from socklab.nodes.errnos import describe_error, error_fields
-from socklab.nodes.events import EventLog
+from socklab.nodes.events import EventLog, resolver_retry
 from socklab.nodes.receiving import receive_before
 from socklab.nodes.udp_server import MAX_DATAGRAM
 
@@ -116,7 +116,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         log.failure("PORT is required (only --family unix takes a path alone)")
         return 2
     try:
-        endpoints = resolve_endpoints(args.host, args.port, family, socket.SOCK_DGRAM)
+        endpoints = resolve_endpoints(
+            args.host, args.port, family, socket.SOCK_DGRAM, resolver_retry(args.host, log)
+        )
     except OSError as exc:
         log.error(exc, target=args.host, action="getaddrinfo")
         return 1
