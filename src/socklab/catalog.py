@@ -67,9 +67,12 @@ class ShippedLab:
 
     @property
     def summary(self) -> str:
-        """The description's first sentence (the table's column)."""
+        """The description's first sentence, cut at a word near 60 characters (a table's
+        column; `socklab labs show NAME` has the whole)."""
         first = self.description.split(". ")[0].strip().rstrip(".")
-        return first
+        if len(first) <= 60:
+            return first
+        return first[:60].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def _read(path: Path) -> ShippedLab:

@@ -29,8 +29,9 @@ from .conftest import free_subnet, lab_name, leftovers
 
 WORKERS = 3
 SLOW_FIRST = ("errno", "concurrency", "timeouts", "sockopts", "echo", "ports")
-LABS = sorted(shipped_labs(), key=lambda lab: (
-    SLOW_FIRST.index(lab.name) if lab.name in SLOW_FIRST else len(SLOW_FIRST)))
+LABS = sorted(
+    shipped_labs(), key=lambda lab: SLOW_FIRST.index(lab.name) if lab.name in SLOW_FIRST else len(SLOW_FIRST)
+)
 
 
 @dataclass
@@ -52,8 +53,9 @@ def own_copy(lab: ShippedLab, engine: Engine, folder: Path) -> Path:
             moved[net_name] = (old, free_subnet(engine))
             net["subnet"] = str(moved[net_name][1])
     for node in (doc.get("nodes") or {}).values():
-        for net_name, attachment in (node.get("networks") or {}).items() if isinstance(
-                node.get("networks"), dict) else ():
+        for net_name, attachment in (
+            (node.get("networks") or {}).items() if isinstance(node.get("networks"), dict) else ()
+        ):
             if net_name in moved and isinstance(attachment, dict) and attachment.get("ip"):
                 old, new = moved[net_name]
                 offset = int(IPv4Address(attachment["ip"])) - int(old.network_address)
@@ -64,8 +66,9 @@ def own_copy(lab: ShippedLab, engine: Engine, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab_runs(engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[dict[str, Future[Ran]]]:
+def lab_runs(
+    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Ran]]]:
     folder = tmp_path_factory.mktemp("labs")
 
     def one(lab: ShippedLab) -> Ran:
@@ -84,8 +87,7 @@ def lab_runs(engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathF
 @pytest.mark.parametrize("name", [lab.name for lab in LABS])
 def test_shipped_lab_passes(name: str, lab_runs: dict[str, Future[Ran]], engine: Engine) -> None:
     ran = lab_runs[name].result(timeout=280)
-    failed = [f"step {s.index} {s.title}: {s.detail}" for s in ran.result.all_steps()
-              if not s.passed]
+    failed = [f"step {s.index} {s.title}: {s.detail}" for s in ran.result.all_steps() if not s.passed]
     assert ran.result.passed, f"{name} ({ran.seconds:.1f} s): " + " | ".join(failed)
     assert ran.result.steps, f"{name} has no steps"
     assert leftovers(engine, ran.lab) == []

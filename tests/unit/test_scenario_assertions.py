@@ -272,10 +272,14 @@ def test_a_variable_binds_a_value_that_later_events_must_carry() -> None:
         ev("server", "accepted", 1.2, peer="10.0.0.4:4002"),
         ev("server", "accepted", 1.3, peer="10.0.0.3:4001"),
     ]
-    same = [pat("connected", node="client-1", fields={"local": "$c1"}),
-            pat("accepted", fields={"peer": "$c1"})]
+    same = [
+        pat("connected", node="client-1", fields={"local": "$c1"}),
+        pat("accepted", fields={"peer": "$c1"}),
+    ]
     matched, missing = expect.match_in_order(same, events)
     assert missing is None and matched[1].peer == "10.0.0.3:4001"  # not the first accepted
-    other = [pat("connected", node="client-1", fields={"local": "$c"}),
-             pat("connected", node="client-2", fields={"local": "$c"})]
+    other = [
+        pat("connected", node="client-1", fields={"local": "$c"}),
+        pat("connected", node="client-2", fields={"local": "$c"}),
+    ]
     assert expect.match_in_order(other, events)[1] == 1

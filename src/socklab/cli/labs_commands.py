@@ -13,8 +13,11 @@ from socklab.catalog import copy_lab, shipped_lab, shipped_labs
 from socklab.cli.app import JsonOpt, _Group, app
 from socklab.topology import load_topology
 
-labs_app = typer.Typer(cls=_Group, invoke_without_command=True,
-                       help="The labs shipped with socklab: one per topic of the course.")
+labs_app = typer.Typer(
+    cls=_Group,
+    invoke_without_command=True,
+    help="The labs shipped with socklab: one per topic of the course.",
+)
 app.add_typer(labs_app, name="labs")
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="a shipped lab (`socklab labs`)")]
@@ -27,11 +30,16 @@ def labs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     found = shipped_labs()
     if as_json:
-        render.print_json([{"name": s.name, "topic": s.topic or None, "description": s.description,
-                            "path": str(s.path)} for s in found])
+        render.print_json(
+            [
+                {"name": s.name, "topic": s.topic or None, "description": s.description, "path": str(s.path)}
+                for s in found
+            ]
+        )
         return
-    render.table(None, ["LAB", "TOPIC", "WHAT IT SHOWS"],
-                 [(s.name, s.topic or "-", s.summary) for s in found])
+    render.table(
+        None, ["LAB", "TOPIC", "WHAT IT SHOWS"], [(s.name, s.topic or "-", s.summary) for s in found]
+    )
 
 
 @labs_app.command("show")
@@ -41,28 +49,40 @@ def show(name: NameArg, as_json: JsonOpt = False) -> None:
     topo = load_topology(lab.path)
     text = lab.path.read_text(encoding="utf-8")
     if as_json:
-        render.print_json({"name": lab.name, "topic": lab.topic, "description": lab.description,
-                           "path": str(lab.path), "networks": list(topo.networks),
-                           "nodes": [i for i, _, _ in topo.instances()],
-                           "scenarios": sorted(topo.scenarios), "yaml": text})
+        render.print_json(
+            {
+                "name": lab.name,
+                "topic": lab.topic,
+                "description": lab.description,
+                "path": str(lab.path),
+                "networks": list(topo.networks),
+                "nodes": [i for i, _, _ in topo.instances()],
+                "scenarios": sorted(topo.scenarios),
+                "yaml": text,
+            }
+        )
         return
     render.out.print(f"[bold]{lab.name}[/]" + (f" — {lab.topic}" if lab.topic else ""))
     render.out.print(lab.description, markup=False)
-    render.out.print(f"run it: socklab run {lab.name}    copy it: socklab labs copy {lab.name}    "
-                     f"the course: docs/labs.md#{lab.name}", markup=False)
+    render.out.print(
+        f"run it: socklab run {lab.name}    copy it: socklab labs copy {lab.name}    "
+        f"the course: docs/labs.md#{lab.name}",
+        markup=False,
+    )
     render.out.print()
-    render.out.print(Syntax(text, "yaml", background_color="default")
-                     if render.out.is_terminal else text, markup=False)
+    render.out.print(
+        Syntax(text, "yaml", background_color="default") if render.out.is_terminal else text, markup=False
+    )
 
 
 @labs_app.command("copy")
-def copy(name: NameArg,
-         folder: Annotated[Path, typer.Argument(metavar="[DIR]",
-                                                help="where to put NAME.yml (default: here)")
-                           ] = Path("."),
-         force: Annotated[bool, typer.Option("--force", help="overwrite NAME.yml there")] = False,
-         ) -> None:
+def copy(
+    name: NameArg,
+    folder: Annotated[
+        Path, typer.Argument(metavar="[DIR]", help="where to put NAME.yml (default: here)")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite NAME.yml there")] = False,
+) -> None:
     """Copy a shipped lab's file out, to edit and run as your own."""
     target = copy_lab(name, folder, force)
-    render.out.print(f"copied lab '{name}' to {target}; edit it, then `socklab run {target}`",
-                     markup=False)
+    render.out.print(f"copied lab '{name}' to {target}; edit it, then `socklab run {target}`", markup=False)

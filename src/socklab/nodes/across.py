@@ -32,8 +32,9 @@ def add_role_options(parser: argparse.ArgumentParser, port: int) -> None:
     )
 
 
-def serve(port: int, handle: Handler, log: EventLog, setup: Optional[
-        Callable[[socket.socket], None]] = None) -> int:
+def serve(
+    port: int, handle: Handler, log: EventLog, setup: Optional[Callable[[socket.socket], None]] = None
+) -> int:
     """Listen on ``port`` (IPv4) and run ``handle(conn, peer, log)`` per connection in a
     thread until SIGTERM; ``setup`` sees the listening socket before listen()."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -49,8 +50,9 @@ def serve(port: int, handle: Handler, log: EventLog, setup: Optional[
         return 1
     install_stop_handlers()
     bound = listener.getsockname()[1]
-    log.emit("listening", proto="tcp", port=bound, address=f"0.0.0.0:{bound}",
-             text=f"listening on 0.0.0.0:{bound}")
+    log.emit(
+        "listening", proto="tcp", port=bound, address=f"0.0.0.0:{bound}", text=f"listening on 0.0.0.0:{bound}"
+    )
 
     def run(conn: socket.socket, peer: str) -> None:
         try:
@@ -73,12 +75,16 @@ def serve(port: int, handle: Handler, log: EventLog, setup: Optional[
     return 0
 
 
-def connect(host: str, port: int, timeout: float, log: EventLog,
-            setup: Optional[Callable[[socket.socket], None]] = None) -> socket.socket:
+def connect(
+    host: str,
+    port: int,
+    timeout: float,
+    log: EventLog,
+    setup: Optional[Callable[[socket.socket], None]] = None,
+) -> socket.socket:
     """A TCP connection to ``host:port`` (IPv4), logged; ``setup`` sees the socket before
     connect()."""
-    address = getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM,
-                          resolver_retry(host, log))[0][4]
+    address = getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM, resolver_retry(host, log))[0][4]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         if setup is not None:
@@ -88,6 +94,10 @@ def connect(host: str, port: int, timeout: float, log: EventLog,
     except OSError:
         sock.close()
         raise
-    log.emit("connected", peer=format_address(sock.getpeername()),
-             local=format_address(sock.getsockname()), host=host)
+    log.emit(
+        "connected",
+        peer=format_address(sock.getpeername()),
+        local=format_address(sock.getsockname()),
+        host=host,
+    )
     return sock

@@ -29,10 +29,8 @@ from socklab.nodes.events import EventLog
 from socklab.nodes.tcp_server import StopServer, install_stop_handlers
 
 APP = "dns-stub"
-RCODES = {"nxdomain": 3, "servfail": 2, "formerr": 1, "refused": 5, "notimp": 4, "nodata": 0,
-          "ok": 0}
-REVERSE = {"1": "ok", "2": "servfail", "3": "nxdomain", "4": "nodata", "5": "formerr",
-           "6": "refused"}
+RCODES = {"nxdomain": 3, "servfail": 2, "formerr": 1, "refused": 5, "notimp": 4, "nodata": 0, "ok": 0}
+REVERSE = {"1": "ok", "2": "servfail", "3": "nxdomain", "4": "nodata", "5": "formerr", "6": "refused"}
 REVERSE_ZONE = ".2.0.192.in-addr.arpa"
 OK_NAME = "ok.stub.test"
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -55,11 +53,11 @@ def parse_question(packet: bytes) -> "Optional[tuple[int, int, str, int, int]]":
             break
         if size & 0xC0 or offset + size > len(packet):
             return None
-        labels.append(packet[offset:offset + size].decode("ascii", "replace"))
+        labels.append(packet[offset : offset + size].decode("ascii", "replace"))
         offset += size
     if offset + 4 > len(packet):
         return None
-    qtype, _qclass = struct.unpack("!HH", packet[offset:offset + 4])
+    qtype, _qclass = struct.unpack("!HH", packet[offset : offset + 4])
     return ident, flags, ".".join(labels).lower(), qtype, offset + 4
 
 
@@ -110,9 +108,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     install_stop_handlers()
     port = sock.getsockname()[1]
-    log.emit("listening", proto="udp", port=port, address=f"0.0.0.0:{port}",
-             text=f"listening on 0.0.0.0:{port} (udp): nxdomain./servfail./refused./notimp./"
-             "nodata./ok. names")
+    log.emit(
+        "listening",
+        proto="udp",
+        port=port,
+        address=f"0.0.0.0:{port}",
+        text=f"listening on 0.0.0.0:{port} (udp): nxdomain./servfail./refused./notimp./nodata./ok. names",
+    )
     try:
         while True:
             packet, peer = sock.recvfrom(4096)

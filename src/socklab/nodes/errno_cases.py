@@ -211,9 +211,12 @@ def icmp_error_on_udp(trial: Trial, name: str) -> None:
 
 
 def peer_address(trial: Trial, default_port: int) -> "tuple[str, int]":
-    """--host/--port as an IPv4 address and port (a name looked up, EAI_AGAIN asked again)."""
+    """--host/--port as an address and port (a name looked up for IPv4, EAI_AGAIN asked
+    again; an IPv6 address as it is)."""
+    host = str(trial.target.host)
     port = trial.target.port or default_port
-    found = getaddrinfo(str(trial.target.host), port, socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    found = getaddrinfo(host, port, family, socket.SOCK_STREAM)
     return str(found[0][4][0]), int(found[0][4][1])
 
 

@@ -159,7 +159,7 @@ def show_list(args: argparse.Namespace) -> int:
             detail += f" [needs {row['needs']}]"
         if row.get("lab_peer"):
             detail += f" [lab peer: {row['lab_peer']}]"
-        if row.get("linux"):
+        if row.get("linux") and row["reproducible"]:
             detail += f" [Linux: {row['linux']}]"
         number = row["number"] if row["number"] is not None else "-"
         name = row["name"] + (f"/{row['eai']}" if row.get("eai") else "")

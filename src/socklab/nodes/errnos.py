@@ -221,9 +221,11 @@ RESOLVER_FAILURES: "tuple[ResolverFailure, ...]" = (
     ResolverFailure("HOST_NOT_FOUND", "EAI_NONAME", "no such name",
                     "NXDOMAIN (rcode 3)", "NO_RESOLVE_HOST"),
     ResolverFailure("TRY_AGAIN", "EAI_AGAIN", "temporary failure: try again later",
-                    "SERVFAIL (rcode 2), or no answer in time", "NO_DATA_TRY AGAIN"),
+                    "SERVFAIL (rcode 2), or no answer in time (glibc also gives it when "
+                    "every server answered REFUSED or NOTIMP)", "NO_DATA_TRY AGAIN"),
     ResolverFailure("NO_RECOVERY", "EAI_FAIL", "a failure that will not go away",
-                    "REFUSED (rcode 5), NOTIMP (4) or FORMERR (1)", "NO_RECOVERY"),
+                    "FORMERR (rcode 1) (glibc's getaddrinfo reports that one as EAI_NONAME)",
+                    "NO_RECOVERY"),
     ResolverFailure("NO_DATA", "EAI_NODATA", "the name exists but has no address",
                     "NOERROR with no answer of the type asked for", "NO_DATA"),
 )

@@ -40,11 +40,22 @@ def datagram_server(port: int, log: EventLog) -> None:
         while True:
             data, address = sock.recvfrom(4096)
             sender = format_address(address)
-            log.emit("received", type="SOCK_DGRAM", call="recvfrom", peer=sender,
-                     data=data.decode(), text=f"server: recvfrom() -> ({data!r}, {sender})")
+            log.emit(
+                "received",
+                type="SOCK_DGRAM",
+                call="recvfrom",
+                peer=sender,
+                data=data.decode(),
+                text=f"server: recvfrom() -> ({data!r}, {sender})",
+            )
             sock.sendto(json.dumps({"from": sender, "data": data.decode()}).encode(), address)
-            log.emit("sent", type="SOCK_DGRAM", call="sendto", peer=sender,
-                     text=f"server: sendto(answer, {sender})")
+            log.emit(
+                "sent",
+                type="SOCK_DGRAM",
+                call="sendto",
+                peer=sender,
+                text=f"server: sendto(answer, {sender})",
+            )
 
 
 def stream_server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
@@ -57,9 +68,16 @@ def stream_server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
             break
         sizes.append(len(data))
     total = sum(sizes)
-    log.emit("received", type="SOCK_STREAM", call="recv", peer=peer, bytes=total,
-             calls=len(sizes), largest=max(sizes, default=0),
-             text=f"server: {total} bytes came in {len(sizes)} recv(65536) calls")
+    log.emit(
+        "received",
+        type="SOCK_STREAM",
+        call="recv",
+        peer=peer,
+        bytes=total,
+        calls=len(sizes),
+        largest=max(sizes, default=0),
+        text=f"server: {total} bytes came in {len(sizes)} recv(65536) calls",
+    )
     conn.sendall(json.dumps({"bytes": total, "calls": len(sizes)}).encode())
 
 
@@ -68,15 +86,24 @@ def datagrams(host: str, port: int, timeout: float, log: EventLog) -> bool:
         sock.settimeout(timeout)
         sock.sendto(b"hello", (host, port))
         mine = format_address(sock.getsockname())
-        log.emit("sent", type="SOCK_DGRAM", call="sendto", local=mine,
-                 text=f"client: sendto(b'hello', ({host!r}, {port})) from {mine} "
-                 "(bound by the first sendto)")
+        log.emit(
+            "sent",
+            type="SOCK_DGRAM",
+            call="sendto",
+            local=mine,
+            text=f"client: sendto(b'hello', ({host!r}, {port})) from {mine} (bound by the first sendto)",
+        )
         data, address = sock.recvfrom(4096)
     answer = json.loads(data)
     server = format_address(address)
-    log.emit("received", type="SOCK_DGRAM", call="recvfrom", peer=server, seen_as=answer["from"],
-             text=f"client: recvfrom() -> (answer, {server}); the server saw us as "
-             f"{answer['from']}")
+    log.emit(
+        "received",
+        type="SOCK_DGRAM",
+        call="recvfrom",
+        peer=server,
+        seen_as=answer["from"],
+        text=f"client: recvfrom() -> (answer, {server}); the server saw us as {answer['from']}",
+    )
     same_port = answer["from"].rsplit(":", 1)[1] == mine.rsplit(":", 1)[1]
     return bool(same_port and answer["data"] == "hello")
 
@@ -92,19 +119,32 @@ def partial_send(host: str, port: int, timeout: float, log: EventLog) -> bool:
             taken = sock.send(data)
         except socket.timeout:
             taken = 0
-        log.emit("sent", type="SOCK_STREAM", call="send", asked=BULK, bytes=taken,
-                 text=f"client: send() of {BULK} bytes returned {taken}: a partial send "
-                 "(the peer is not reading, the buffers are full)")
+        log.emit(
+            "sent",
+            type="SOCK_STREAM",
+            call="send",
+            asked=BULK,
+            bytes=taken,
+            text=f"client: send() of {BULK} bytes returned {taken}: a partial send "
+            "(the peer is not reading, the buffers are full)",
+        )
         sock.settimeout(timeout + HOLD)
         sock.sendall(data[taken:])
-        log.emit("sent", type="SOCK_STREAM", call="sendall", bytes=BULK - taken,
-                 text=f"client: sendall() of the other {BULK - taken} bytes: it loops until "
-                 "everything is sent")
+        log.emit(
+            "sent",
+            type="SOCK_STREAM",
+            call="sendall",
+            bytes=BULK - taken,
+            text=f"client: sendall() of the other {BULK - taken} bytes: it loops until everything is sent",
+        )
         sock.shutdown(socket.SHUT_WR)
         report = json.loads(sock.recv(4096) or b"{}")
-    log.emit("received", type="SOCK_STREAM", server=report,
-             text=f"client: the server received {report.get('bytes')} bytes in "
-             f"{report.get('calls')} recv() calls")
+    log.emit(
+        "received",
+        type="SOCK_STREAM",
+        server=report,
+        text=f"client: the server received {report.get('bytes')} bytes in {report.get('calls')} recv() calls",
+    )
     return 0 < taken < BULK and report.get("bytes") == BULK
 
 

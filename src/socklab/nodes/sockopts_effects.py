@@ -67,8 +67,13 @@ def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
     command = read_line(conn)
     if command == "OPTIONS":
         values = option_values(conn)
-        log.emit("option", role="server", peer=peer, inherited=values,
-                 text=f"server: the accepted socket inherited {values} from the listener")
+        log.emit(
+            "option",
+            role="server",
+            peer=peer,
+            inherited=values,
+            text=f"server: the accepted socket inherited {values} from the listener",
+        )
         conn.sendall(json.dumps(values).encode() + b"\n")
     elif command == "NAGLE":
         while True:
@@ -82,8 +87,13 @@ def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
     elif command == "SINK":
         time.sleep(SINK_SECONDS)  # not reading: the client's writes fill the buffers
         total = len(read_to_eof(conn))
-        log.emit("received", role="server", peer=peer, bytes=total,
-                 text=f"server: read {total} bytes once it started reading")
+        log.emit(
+            "received",
+            role="server",
+            peer=peer,
+            bytes=total,
+            text=f"server: read {total} bytes once it started reading",
+        )
     elif command == "IDLE":
         read_to_eof(conn)  # a reset (the client's SO_LINGER 0) raises ECONNRESET here
         log.emit("eof", role="server", peer=peer)
@@ -100,10 +110,16 @@ def show_client_options(sock: socket.socket, log: EventLog) -> None:
         before = sock.getsockopt(level, option)
         sock.setsockopt(level, option, value)
         after = sock.getsockopt(level, option)
-        log.emit("option", role="client", level=level_name, option=name, default=before,
-                 set=value, read_back=after,
-                 text=f"client: {level_name}.{name}: default {before}, set {value}, "
-                 f"read back {after}")
+        log.emit(
+            "option",
+            role="client",
+            level=level_name,
+            option=name,
+            default=before,
+            set=value,
+            read_back=after,
+            text=f"client: {level_name}.{name}: default {before}, set {value}, read back {after}",
+        )
 
 
 def test_options(host: str, port: int, timeout: float, log: EventLog) -> bool:
@@ -111,8 +127,12 @@ def test_options(host: str, port: int, timeout: float, log: EventLog) -> bool:
         show_client_options(sock, log)
         sock.sendall(b"OPTIONS\n")
         inherited = json.loads(read_line(sock) or "{}")
-    log.emit("option", role="server", inherited=inherited,
-             text=f"client: the server's accepted socket says {inherited}")
+    log.emit(
+        "option",
+        role="server",
+        inherited=inherited,
+        text=f"client: the server's accepted socket says {inherited}",
+    )
     return bool(inherited.get("SO_KEEPALIVE") and inherited.get("TCP_NODELAY"))
 
 
@@ -135,17 +155,26 @@ def round_trips(sock: socket.socket) -> "list[float]":
 def test_nagle(host: str, port: int, timeout: float, log: EventLog) -> bool:
     medians = {}
     for nodelay in (0, 1):
+
         def setup(sock: socket.socket, on: int = nodelay) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, on)
 
         with across.connect(host, port, timeout, log, setup) as sock:
             sock.sendall(b"NAGLE\n")
             medians[nodelay] = round(statistics.median(round_trips(sock)), 3)
-        words = "Nagle off: each write leaves at once" if nodelay else (
-            "Nagle on: the 2nd write waits for the ACK of the 1st, which the peer delays")
-        log.emit("nagle", tcp_nodelay=nodelay, median_ms=medians[nodelay], rounds=ROUNDS,
-                 text=f"client: TCP_NODELAY={nodelay}: write, write, read takes "
-                 f"{medians[nodelay]} ms (median of {ROUNDS}); {words}")
+        words = (
+            "Nagle off: each write leaves at once"
+            if nodelay
+            else ("Nagle on: the 2nd write waits for the ACK of the 1st, which the peer delays")
+        )
+        log.emit(
+            "nagle",
+            tcp_nodelay=nodelay,
+            median_ms=medians[nodelay],
+            rounds=ROUNDS,
+            text=f"client: TCP_NODELAY={nodelay}: write, write, read takes "
+            f"{medians[nodelay]} ms (median of {ROUNDS}); {words}",
+        )
     ratio = medians[0] / max(medians[1], 0.001)
     log.emit("nagle", ratio=round(ratio, 1), text=f"client: {ratio:.0f} times slower with Nagle")
     return ratio >= 5
@@ -154,6 +183,7 @@ def test_nagle(host: str, port: int, timeout: float, log: EventLog) -> bool:
 def test_buffers(host: str, port: int, timeout: float, log: EventLog) -> bool:
     taken = {}
     for label, sndbuf in (("small", SMALL_SNDBUF), ("default", None)):
+
         def setup(sock: socket.socket, size: Any = sndbuf) -> None:
             if size is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
@@ -171,9 +201,14 @@ def test_buffers(host: str, port: int, timeout: float, log: EventLog) -> bool:
                     break
             value = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
             taken[label] = total
-            log.emit("buffered", sndbuf=value, bytes=total, asked=sndbuf,
-                     text=f"client: SO_SNDBUF {value} ({label}): send() took {total} bytes "
-                     "before EAGAIN, the peer not reading")
+            log.emit(
+                "buffered",
+                sndbuf=value,
+                bytes=total,
+                asked=sndbuf,
+                text=f"client: SO_SNDBUF {value} ({label}): send() took {total} bytes "
+                "before EAGAIN, the peer not reading",
+            )
             sock.setblocking(True)
     return taken["small"] < taken["default"]
 
@@ -187,10 +222,17 @@ def test_keepalive(host: str, port: int, timeout: float, log: EventLog, on: bool
 
     with across.connect(host, port, timeout, log, setup) as sock:
         sock.sendall(b"IDLE\n")
-        log.emit("idle", keepalive=on, seconds=IDLE_SECONDS,
-                 text=f"client: idle {IDLE_SECONDS} s, SO_KEEPALIVE "
-                 + ("on (TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s): the kernel probes the peer"
-                    if on else "off: nothing is sent"))
+        log.emit(
+            "idle",
+            keepalive=on,
+            seconds=IDLE_SECONDS,
+            text=f"client: idle {IDLE_SECONDS} s, SO_KEEPALIVE "
+            + (
+                "on (TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s): the kernel probes the peer"
+                if on
+                else "off: nothing is sent"
+            ),
+        )
         time.sleep(IDLE_SECONDS)
     return True
 
@@ -205,8 +247,7 @@ def test_linger(host: str, port: int, timeout: float, log: EventLog) -> bool:
     return True
 
 
-def client_half(host: str, port: int, timeout: float, tests: "list[str]", off: bool,
-                log: EventLog) -> bool:
+def client_half(host: str, port: int, timeout: float, tests: "list[str]", off: bool, log: EventLog) -> bool:
     results = {}
     for name in tests:
         if name == "keepalive":
