@@ -225,7 +225,7 @@ def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
     name = Lab.load(path).name
     code, output = run_cli(str(path))
     assert code == 0, output
-    assert f"PASSED {name}/default: 11 of 11 steps passed" in output
+    assert f"PASSED {name}/default: 12 of 12 steps passed" in output
     (folder,) = (tmp_path / "runs").glob(f"{name}-*")
     chromium = shutil.which("chromium")
     assert chromium, "chromium is needed to check the HTML report (`make test` installs it)"
@@ -239,7 +239,7 @@ def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000
     steps = json.loads((folder / "report.json").read_text())["steps"]
-    assert dom.stdout.count('<tr class="step passed">') == len(steps) == 11
+    assert dom.stdout.count('<tr class="step passed">') == len(steps) == 12
     assert 'id="verdict">PASSED' in dom.stdout and 'id="topology"' in dom.stdout
     assert 'id="connections"' in dom.stdout and 'id="timeline"' in dom.stdout
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
@@ -247,5 +247,5 @@ def test_default_lab_runs_and_its_report_renders_in_a_real_browser(
         found = measure(page, width, tmp_path)
         assert (found["width"], found["scroll"]) == (width, width), found
         assert found["wrapped"] == found["outside"] == found["overlaps"] == found["spill"] == []
-        assert found["times"] >= 11
+        assert found["times"] >= 12
     assert leftovers(engine, name) == []

@@ -166,3 +166,26 @@ def test_tcp_client_retry_is_quiet_but_recorded(
     names = [e["event"] for e in events_of(out)]
     assert names[:5] == ["resolved", "created", "retry", "created", "connected"]
     assert "ECONNREFUSED" not in err and "retry" not in err
+
+
+def test_parallel_clients_start_together(tmp_path: Path) -> None:
+    with Server(
+        "tcp_server",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--mode",
+        "iterative",
+        "--delay",
+        "0.2",
+        folder=tmp_path,
+    ) as server:
+        done = run_app("tcp_client", "127.0.0.1", str(server.port), "--parallel", "3")
+    assert done.returncode == 0, done.stderr
+    connected = [e["ts"] for e in done.named("connected")]
+    closed = [e["ts"] for e in done.named("closed")]
+    assert len(connected) == len(closed) == 3
+    # all three connected at once; the iterative server then served them one by one
+    assert max(connected) - min(connected) < max(closed) - min(closed)
+    assert len({e["local"] for e in done.named("connected")}) == 3

@@ -283,3 +283,21 @@ def test_a_variable_binds_a_value_that_later_events_must_carry() -> None:
         pat("connected", node="client-2", fields={"local": "$c"}),
     ]
     assert expect.match_in_order(other, events)[1] == 1
+
+
+def test_a_ratio_by_events_divides_the_apps_own_time() -> None:
+    runner = runner_with({})
+
+    def step(ident: str, duration: float, stamps: list[float]) -> None:
+        lines = [json.dumps({"ts": t, "app": "tcp-client", "event": "sent", "pid": 1}) for t in stamps]
+        result = StepResult(ident, "run", ident, "passed", 0.0, duration)
+        result.outputs = [NodeOutput("client", 0, "\n".join(lines), "", duration)]
+        runner.by_id[ident] = result
+
+    step("slow", 6.0, [100.0, 101.0, 104.0])  # 4 s of events in a 6 s step
+    step("fast", 3.0, [200.0, 201.0])  # 1 s of events in a 3 s step: start-up cost
+    result = StepResult("9", "expect_ratio", "", "passed", 0.0, 0.0)
+    runner._expect_ratio(ExpectRatioSpec(of="slow", to="fast", min=3, by="events"), result)
+    assert result.detail == "slow 4.00 s / fast 1.00 s = 4.00 (first to last event)"
+    with pytest.raises(StepFailed):  # by duration it would be 2
+        runner._expect_ratio(ExpectRatioSpec(of="slow", to="fast", min=3), result)

@@ -51,7 +51,7 @@ def wildcard_host(family: int) -> str:
     return "::" if family == socket.AF_INET6 else "0.0.0.0"
 
 
-RESOLVE_ATTEMPTS = 3
+RESOLVE_ATTEMPTS = 5
 
 
 def getaddrinfo(
@@ -61,7 +61,7 @@ def getaddrinfo(
     socktype: int,
     on_retry: "Optional[Callable[[socket.gaierror], None]]" = None,
 ) -> "list[Any]":
-    """socket.getaddrinfo(), asked again (up to 3 times in all) when it fails with EAI_AGAIN:
+    """socket.getaddrinfo(), asked again (up to 5 times in all) when it fails with EAI_AGAIN:
     the resolver's own word for "try again" (a DNS server slow to answer, a SERVFAIL)."""
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
@@ -71,7 +71,7 @@ def getaddrinfo(
                 raise
             if on_retry is not None:
                 on_retry(exc)
-            time.sleep(0.3 * attempt)
+            time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
 
 

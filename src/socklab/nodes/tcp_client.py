@@ -2,7 +2,8 @@
 
 Resolve HOST (``resolved``), create the socket (``created``), connect (``connected``),
 send ``--count`` messages, wait for each echo and check it, close (``--wait-eof``: only
-once the server has closed its end, as a client of a server that ends the talk). A name with several
+once the server has closed its end, as a client of a server that ends the talk).
+``--parallel N`` holds N such conversations at once, from N threads started together. A name with several
 addresses is tried address by address: a failed attempt is a quiet ``retry`` event (in the
 JSON events, not on the terminal) until the last one fails. ``--shutdown wr`` sends everything, half-closes
 (``shutdown(SHUT_WR)``) and reads the echoes until the server's EOF. ``--linger0``
@@ -16,6 +17,7 @@ import argparse
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import Optional
 
@@ -70,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the echoes, wait for the server to close first (its EOF), then close",
     )
     parser.add_argument("--linger0", action="store_true", help="close with SO_LINGER 0 (RST)")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N connections at once (threads), all started together",
+    )
     add_family_option(parser, default=None)
     return parser
 
@@ -201,6 +210,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.port is None and args.family != "unix":
         log.failure("PORT is required (only --family unix takes a path alone)")
         return 2
+    if args.parallel < 1:
+        log.failure(f"--parallel {args.parallel}: give a positive number")
+        return 2
+    if args.parallel == 1:
+        return converse(args, log)
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(converse(args, log)))
+        for _ in range(args.parallel)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return max(results, default=1)
+
+
+def converse(args: argparse.Namespace, log: EventLog) -> int:
+    """One connection: connect, exchange, close; 0 when every echo came back."""
     sock = connect(args, log)
     if sock is None:
         return 1

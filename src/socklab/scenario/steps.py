@@ -236,11 +236,24 @@ class StepRunner:
         missing = [i for i in (spec.of, spec.to) if i not in self.by_id]
         if missing:
             raise LabError(f"no run step with id {missing[0]!r} has run yet")
-        top, bottom = self.by_id[spec.of].duration, self.by_id[spec.to].duration
+        top, bottom = (self._measure(self.by_id[i], spec.by) for i in (spec.of, spec.to))
         ratio = top / bottom if bottom > 0 else float("inf")
         result.detail = f"{spec.of} {top:.2f} s / {spec.to} {bottom:.2f} s = {ratio:.2f}"
+        if spec.by == "events":
+            result.detail += " (first to last event)"
         if (spec.min is not None and ratio < spec.min) or (spec.max is not None and ratio > spec.max):
             raise StepFailed(f"expected a ratio {_bounds(spec.min, spec.max)}, got {result.detail}")
+
+    @staticmethod
+    def _measure(step: StepResult, by: str) -> float:
+        """A run step's duration, or the span of the events its commands printed."""
+        if by == "duration":
+            return step.duration
+        stamps = [e.ts for o in step.outputs for e in output_events(o.node, o.stdout)]
+        if len(stamps) < 2:
+            raise LabError(f"run step {step.index} printed no events to time",
+                           "compare `by: duration`, or run an app that prints events")
+        return max(stamps) - min(stamps)
 
     def _capture(self, spec: CaptureSpec, result: StepResult) -> None:
         targets = self.nodes(spec.node)
@@ -411,7 +424,8 @@ def describe(step: Strict) -> str:
         more = f" → ... ({len(spec.events)} events)" if len(spec.events) > 4 else ""
         return f"expect_timeline {shown}{more}"
     if isinstance(spec, ExpectRatioSpec):
-        return f"expect_ratio {spec.of} / {spec.to} {_bounds(spec.min, spec.max)}"
+        by = " (by events)" if spec.by == "events" else ""
+        return f"expect_ratio {spec.of} / {spec.to} {_bounds(spec.min, spec.max)}{by}"
     if isinstance(spec, CaptureSpec):
         return f"capture {spec.id} in {spec.node}" + (f": {spec.filter}" if spec.filter else "")
     if isinstance(spec, ExpectCaptureSpec):

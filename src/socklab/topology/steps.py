@@ -281,6 +281,9 @@ class ExpectRatioSpec(Strict):
     """The ratio must be at least this."""
     max: Annotated[float, Field(gt=0)] | None = None
     """The ratio must be at most this."""
+    by: Literal["duration", "events"] = "duration"
+    """What is divided: each step's whole `duration`, or the span of the `events` its
+    commands printed (first to last: the apps' own time, without starting them)."""
 
     @model_validator(mode="after")
     def _a_bound(self) -> ExpectRatioSpec:
