@@ -21,8 +21,8 @@ from typing import Any
 
 from socklab import interrupt
 from socklab.errors import LabAlreadyUp, LabError
-from socklab.orchestrator import netcontrol
-from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine
+from socklab.orchestrator import hostports, netcontrol
+from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine, PortTaken
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
 
@@ -98,7 +98,12 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: str | None,
         engine.put_archive(ident, "/", tree)
     else:
         ident = engine.create_container(spec, image, env, ["socklab-node"])
-    engine.start(ident)
+    try:
+        engine.start(ident)
+    except PortTaken as exc:  # name the node, and who holds the port when the host can tell
+        who = exc.holder or _publisher(engine, exc.host_port, exc.proto) or hostports.holder(
+            exc.host_port, exc.proto)
+        raise PortTaken(exc.host_ip, exc.host_port, exc.proto, who, spec.instance) from exc
     if spec.net.needed:
         ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
         node = engine.container(ident)
@@ -106,6 +111,14 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: str | None,
         ctl.release(node)
     if wait is not None:
         wait_ready(engine, ident, wait, cancel)
+
+
+def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:
+    """``container NAME`` for a running container that publishes this host port."""
+    for c in engine.containers({}):
+        if c.running and any(p.host_port == port and proto in (None, p.protocol) for p in c.ports):
+            return f"container {c.name}"
+    return None
 
 
 def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,

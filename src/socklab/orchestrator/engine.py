@@ -42,6 +42,7 @@ from socklab.orchestrator.engine_api import (
     ImageInfo,
     NetworkInfo,
     PortInfo,
+    PortTaken,
 )
 from socklab.topology.plan import LABEL_LAB, ContainerPlan, Endpoint, NetworkPlan
 
@@ -264,7 +265,15 @@ class DockerEngine:
         self._api.put_archive(ident, path, tar)
 
     def start(self, ident: str) -> None:
-        self._api.start(ident)
+        """Start a created container; PortTaken when a host port it publishes is held."""
+        try:
+            self._api.start(ident)
+        except docker.errors.APIError as exc:
+            taken = _PORT_TAKEN.search(str(exc.explanation or exc))
+            if taken is None:
+                raise
+            proto, ip, port = taken["proto"], taken["ip"].strip("[]"), int(taken["port"])
+            raise PortTaken(ip, port, proto) from exc
 
     def stop(self, ident: str, *, timeout: float = 2.0) -> None:
         self._call(self._api.stop, ident, timeout=max(1, round(timeout)))
@@ -514,6 +523,12 @@ def _endpoints(networks: dict[str, Any] | None) -> dict[str, EndpointInfo]:
 
 
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
+# "Bind for 127.0.0.1:8080 failed: port is already allocated" (another container has it),
+# "listen tcp4 127.0.0.1:8080: bind: address already in use" (a process of the host has it)
+_PORT_TAKEN = re.compile(
+    r"(?:Bind for |listen (?P<proto>tcp|udp)[46]? )(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+)"
+    r":(?P<port>\d+)(?:: bind: address already in use| failed: port is already allocated)"
+)
 
 
 def _summary_info(c: dict[str, Any]) -> ContainerInfo:

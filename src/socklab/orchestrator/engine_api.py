@@ -14,6 +14,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Protocol
 
+from socklab.errors import LabError
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, Endpoint, NetworkPlan
 
 LABEL_HELPER = "io.socklab.helper"
@@ -21,6 +22,23 @@ LABEL_HELPER = "io.socklab.helper"
 LABEL_TARGET = "io.socklab.target"
 """On a helper container: the id of the container whose namespaces it joined."""
 HELPER_TIMEOUT = 60.0
+
+
+class PortTaken(LabError):
+    """A host port that a container publishes is held by something else (``holder``: who,
+    when the engine or the host can tell)."""
+
+    def __init__(self, host_ip: str, host_port: int, proto: str | None,
+                 holder: str | None = None, node: str | None = None) -> None:
+        self.host_ip, self.host_port, self.proto = host_ip, host_port, proto
+        self.holder, self.node = holder, node
+        address = f"{host_ip}:{host_port}" + (f"/{proto}" if proto else "")
+        whose = f"of node '{node}' " if node else ""
+        super().__init__(
+            f"host port {address} is already taken" + (f" by {holder}" if holder else ""),
+            f"change `ports:` {whose}(another host port, or the container port alone to get a "
+            "free one), or stop what holds it",
+        )
 
 
 @dataclass(frozen=True)
@@ -244,7 +262,9 @@ class Engine(Protocol):
         """Create (not start) a planned node's container on all its networks; its id."""
         ...
 
-    def start(self, ident: str) -> None: ...
+    def start(self, ident: str) -> None:
+        """Start a created container; PortTaken when a host port it publishes is held."""
+        ...
 
     def stop(self, ident: str, *, timeout: float = 2.0) -> None:
         """Stop a container (SIGTERM, SIGKILL after ``timeout`` s)."""
