@@ -31,6 +31,7 @@ from socklab.orchestrator.engine_api import (
     HelperSpec,
     ImageInfo,
     NetworkInfo,
+    PortTaken,
 )
 from socklab.topology.plan import ContainerPlan, Endpoint, NetworkPlan
 
@@ -44,6 +45,8 @@ class NodeBehaviour:
     create_error: str | None = None
     """create_container raises LabError with this text"""
     create_delay: float = 0.0
+    port_taken: int | None = None
+    """start raises PortTaken for this host port (on 127.0.0.1, TCP)"""
     exits: bool = False
     """the container stops right after start (the supervisor crashed)"""
     ready_delay: float | None = 0.0
@@ -169,6 +172,10 @@ class FakeEngine:
     def containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         return [b.info for b in list(self.boxes.values()) if _matches(b.info.labels, labels)]
 
+    def add_container(self, info: ContainerInfo) -> None:
+        """A container made by someone else (another lab, another tool)."""
+        self.boxes[info.id] = _Container(info, {}, [])
+
     def container(self, ident: str) -> ContainerInfo:
         return self._box(ident).info
 
@@ -212,6 +219,8 @@ class FakeEngine:
         box = self._box(ident)
         self._record("start", box.info.labels.get("io.socklab.node", box.info.name))
         how = self.behaviour.get(box.info.labels.get("io.socklab.node", ""), NodeBehaviour())
+        if how.port_taken is not None:
+            raise PortTaken("127.0.0.1", how.port_taken, "tcp")
         state = "exited" if how.exits else "running"
         box.info = replace(box.info, state=state, exit_code=1 if how.exits else None)
         if how.exits:
@@ -238,15 +247,13 @@ class FakeEngine:
         box = self._box(ident)
         self._record("connect", f"{box.info.node} {endpoint.network}")
         nets = dict(box.info.networks)
-        nets[endpoint.docker_network] = EndpointInfo(ip=str(endpoint.ip), prefix=24,
-                                                     aliases=endpoint.aliases)
+        nets[endpoint.docker_network] = EndpointInfo(ip=str(endpoint.ip), prefix=24, aliases=endpoint.aliases)
         box.info = replace(box.info, networks=nets)
 
     def disconnect(self, ident: str, network: str) -> None:
         box = self._box(ident)
         self._record("disconnect", f"{box.info.node} {network}")
-        box.info = replace(box.info, networks={k: v for k, v in box.info.networks.items()
-                                               if k != network})
+        box.info = replace(box.info, networks={k: v for k, v in box.info.networks.items() if k != network})
 
     def remove_container(self, ident: str) -> None:
         box = self.boxes.pop(ident, None)
@@ -260,8 +267,7 @@ class FakeEngine:
         self._box(ident)
         return b""
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
-             stdout: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True, stdout: bool = True) -> str:
         return "".join(f"{ln}\n" for ln in self._box(ident).logs)
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
@@ -281,8 +287,15 @@ class FakeEngine:
         self._record("ready", box.info.node)
         yield line
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
+    def exec(
+        self,
+        ident: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
         box = self._box(ident)
         if not box.info.running:
             raise LabError(f"cannot run {argv[0]!r}: container {box.info.name} is not running")

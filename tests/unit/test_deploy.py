@@ -10,7 +10,7 @@ import pytest
 
 from socklab.errors import LabError
 from socklab.orchestrator import deploy
-from socklab.orchestrator.engine_api import Engine, HelperSpec
+from socklab.orchestrator.engine_api import ContainerInfo, Engine, HelperSpec, PortInfo
 from socklab.topology.model import Topology
 from socklab.topology.plan import LABEL_LAB, LabPlan, plan
 
@@ -182,3 +182,21 @@ def test_labs_counts_nodes_and_networks(fake: FakeEngine) -> None:
         "lab": {"running": 5, "nodes": 5, "networks": 2},  # a helper left behind counts too
         "other": {"running": 0, "nodes": 1, "networks": 2},
     }
+
+
+def test_a_taken_host_port_names_the_node_and_the_container_holding_it(fake: FakeEngine) -> None:
+    other = ContainerInfo(
+        id="c0ffee",
+        name="socklab-other-web",
+        state="running",
+        ports=(PortInfo(80, "tcp", "127.0.0.1", 8080),),
+    )
+    fake.add_container(other)
+    fake.behaviour["router"] = NodeBehaviour(port_taken=8080)
+    with pytest.raises(LabError) as err:
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert err.value.message.splitlines()[1] == (
+        "  router: host port 127.0.0.1:8080/tcp is already taken by container socklab-other-web"
+    )
+    assert err.value.hint is not None and err.value.hint.startswith("change `ports:` of node 'router'")
+    assert [c.name for c in fake.containers({})] == ["socklab-other-web"]  # rolled back, not it
