@@ -337,13 +337,10 @@ class Lab:
             return swarm.down(self.engine, self.name)
         return deploy.down(self.engine, self.name)
 
-    def status(self) -> list[deploy.NodeStatus]:
-        """The nodes that are up, in topology order when the topology is known."""
-        found = deploy.status(self.engine, self.name)
-        if self.topology is None:
-            return found
-        order = {inst: i for i, (inst, _, _) in enumerate(self.topology.instances())}
-        return sorted(found, key=lambda s: order.get(s.node, len(order)))
+    def status(self, apps: bool = False) -> list[deploy.NodeStatus]:
+        """The nodes that are up, in topology order (also for a lab known only by name);
+        with ``apps``, each node's apps: listening, running, exited with their code..."""
+        return deploy.status(self.engine, self.name, apps)
 
     def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
         """Every socket of the running nodes (or of the selected ones: names, replicated

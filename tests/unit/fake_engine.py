@@ -1,7 +1,7 @@
 """An in-memory engine (the Engine protocol) for unit tests of deploy, Lab and the runner.
 
-Containers "run" the node supervisor's part that deploy sees: a started container with
-start commands prints the supervisor's ``ready`` event to a log follower (after ``ready_delay``;
+Containers "run" the node supervisor's part that deploy sees: a started container
+prints the supervisor's ``ready`` event to a log follower (after ``ready_delay``;
 with ``failed_apps`` listed as failed), unless its behaviour says it exits or fails.
 Commands run in nodes are answered by ``on_exec`` (default: exit 0, no output).
 """
@@ -61,6 +61,7 @@ class _Container:
     env: dict[str, str]
     command: list[str]
     logs: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def ready_line(failed: Sequence[str] = ()) -> str:
@@ -264,20 +265,26 @@ class FakeEngine:
         self._box(ident)
 
     def read_file(self, ident: str, path: str) -> bytes:
-        self._box(ident)
-        return b""
+        box = self._box(ident)
+        if path not in box.files:
+            raise LabError(f"no file {path} in container {ident}")
+        return box.files[path]
+
+    def write_file(self, ident: str, path: str, data: bytes) -> None:
+        """Put a file in a container (as its programs would write it)."""
+        self._box(ident).files[path] = data
 
     def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True, stdout: bool = True) -> str:
         return "".join(f"{ln}\n" for ln in self._box(ident).logs)
 
     def follow_logs(self, ident: str, *, tail: int | str = "all") -> Iterator[str]:
-        """The output so far; for a running node with start commands, its supervisor's ready
-        event after ``ready_delay`` (recorded as a ``ready`` call); ends if it is not running."""
+        """The output so far; for a running node, its supervisor's ready event after
+        ``ready_delay`` (recorded as a ``ready`` call); ends if it is not running."""
         box = self._box(ident)
         self._record("follow_logs", box.info.node)
         yield from list(box.logs)
         how = self.behaviour.get(box.info.node, NodeBehaviour())
-        if not box.info.running or not box.env.get("SOCKLAB_START"):
+        if not box.info.running:
             return
         if how.ready_delay is None:
             threading.Event().wait()  # never ready: the reader waits until it gives up

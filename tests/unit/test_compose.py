@@ -71,7 +71,7 @@ def test_local_export_runs_what_socklab_up_runs() -> None:
     ]
     assert "$$HOME" in web["environment"]["SOCKLAB_START"]
     assert web["environment"]["GREETING"] == "hi"
-    assert web["labels"] == {"io.socklab.lab": "shop", "io.socklab.node": "web"}
+    assert web["labels"] == {"io.socklab.lab": "shop", "io.socklab.node": "web", "io.socklab.index": "0"}
     assert web["networks"]["front"] == {
         "ipv4_address": "10.77.1.10",
         "aliases": ["web", "web.shop.test", "www"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -70,9 +71,8 @@ def test_every_failed_node_is_named_in_topology_order(fake: FakeEngine) -> None:
 def test_up_returns_once_the_start_commands_are_ready(fake: FakeEngine) -> None:
     fake.behaviour["server"] = NodeBehaviour(ready_delay=0.3)
     deploy.up(fake, lab_plan(NODES), IMAGE)
-    assert ("ready", "server") in fake.calls  # up returned after the ready event came
-    followed = {name for what, name in fake.calls if what == "follow_logs"}
-    assert followed == {"server"}  # no start commands: nothing to wait for
+    ready = {name for what, name in fake.calls if what == "ready"}
+    assert ready == {"server", "router", "client-1", "client-2"}  # up returned after each came
 
 
 def test_a_node_never_ready_fails_after_the_timeout(
@@ -173,8 +173,8 @@ def test_status_lists_nodes_by_name_with_their_addresses(fake: FakeEngine) -> No
 
 def test_labs_counts_nodes_and_networks(fake: FakeEngine) -> None:
     deploy.up(fake, lab_plan(NODES), IMAGE)
-    fake.behaviour["n"] = NodeBehaviour(exits=True)  # no start commands: up does not wait
     deploy.up(fake, lab_plan({"n": {"networks": ["lan"]}}, "other"), IMAGE)
+    fake.stop(fake.containers({LABEL_LAB: "other"})[0].id)
     fake.start_helper(
         HelperSpec(target="socklab-lab-server", lab="lab", purpose="x", image=IMAGE, argv=("true",))
     )
@@ -200,3 +200,21 @@ def test_a_taken_host_port_names_the_node_and_the_container_holding_it(fake: Fak
     )
     assert err.value.hint is not None and err.value.hint.startswith("change `ports:` of node 'router'")
     assert [c.name for c in fake.containers({})] == ["socklab-other-web"]  # rolled back, not it
+
+
+def test_status_with_apps_reads_each_nodes_state_file(fake: FakeEngine) -> None:
+    deploy.up(fake, lab_plan(NODES), IMAGE)
+    by_node = {c.node: c for c in fake.containers({})}
+    apps = [
+        {"app": "tcp-server", "state": "listening", "code": None, "ports": ["tcp/5000"]},
+        {"app": "setup", "state": "exited", "code": 3, "ports": [], "error": None},
+    ]
+    fake.write_file(by_node["server"].id, deploy.APPS_FILE, json.dumps(apps).encode())
+    fake.write_file(by_node["router"].id, deploy.APPS_FILE, json.dumps(apps[:1]).encode())
+    fake.stop(by_node["router"].id)  # killed: its supervisor did not see the end
+    found = {s.node: s for s in deploy.status(fake, "lab", apps=True)}
+    assert [str(a) for a in found["server"].apps or ()] == ["tcp-server listening tcp/5000", "setup exited 3"]
+    assert found["server"].as_dict()["apps"][1] == {"app": "setup", "state": "exited", "code": 3, "ports": []}
+    assert [a.state for a in found["router"].apps or ()] == ["stopped"]
+    assert found["client-1"].apps is None and "apps" not in found["client-1"].as_dict()
+    assert all(s.apps is None for s in deploy.status(fake, "lab"))  # only when asked

@@ -108,7 +108,8 @@ def down(
 
 @app.command()
 def status(lab: OptionalLabArg = None, name: LabOpt = None, as_json: JsonOpt = False) -> None:
-    """The lab's nodes: container, state and addresses per network."""
+    """The lab's nodes in topology order: container, state, addresses per network, and apps
+    (listening, running, exited with their code)."""
     lab_arg, rest = lab_first(name, [lab] if lab else [], "status LAB")
     if rest:
         raise LabError("give LAB or --lab NAME, not both", f"e.g. `socklab status --lab {name}`")
@@ -116,17 +117,18 @@ def status(lab: OptionalLabArg = None, name: LabOpt = None, as_json: JsonOpt = F
 
 
 def _print_status(lab: Lab, as_json: bool) -> None:
-    nodes = lab.status()
+    nodes = lab.status(apps=True)
     if as_json:
         render.print_json([n.as_dict() for n in nodes])
         return
     if not nodes:
         render.out.print(f"lab '{lab.name}' is not up")
         return
-    render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS"], [
+    render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS", "APPS"], [
         (n.node, n.container, render.state(n.state),
          "  ".join(f"{k}={v}" + (f" {n.ipv6[k]}" if k in n.ipv6 else "")
-                   for k, v in n.networks.items())) for n in nodes
+                   for k, v in n.networks.items()),
+         "-" if n.apps is None else ", ".join(map(str, n.apps))) for n in nodes
     ])
 
 

@@ -241,6 +241,7 @@ class Supervisor:
                 self.out.line(app.name, pid, text, err)
                 if (not err and not app.decided and app.wait == "auto"
                         and _is_listening(text)):
+                    app.ports = readiness.tree_listening(pid)  # it printed that after listen()
                     self._decide(app, "listening")
 
     def _wait(self, app: App, readers: List[threading.Thread]) -> None:
@@ -472,6 +473,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with contextlib.suppress(OSError):
         os.makedirs(run_dir(), exist_ok=True)
     sup = Supervisor(out, ready_timeout, grace, os.path.join(run_dir(), STATE_NAME))
+    sup.save()  # no app yet: the state file says so (a node without one has no supervisor)
     stop = threading.Event()
     received: List[int] = []
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,21 +22,45 @@ from typing import Any
 
 from socklab import interrupt
 from socklab.errors import LabAlreadyUp, LabError
+from socklab.nodes import supervisor
 from socklab.orchestrator import hostports, netcontrol
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine, PortTaken
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
-from socklab.topology.plan import LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
+from socklab.topology.plan import LABEL_INDEX, LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
 
 WORKERS = 8
 SUPERVISOR_APP = "socklab-node"
 SUPERVISOR = f"{IN_BIN}/{SUPERVISOR_APP}"
 READY_TIMEOUT = 30.0
 CANCEL_POLL = 0.1
+APPS_FILE = f"{supervisor.DEFAULT_RUN_DIR}/{supervisor.STATE_NAME}"
 NODE_APPS = "start commands"
 DNS_APPS = "the lab's DNS server (dnsmasq)"
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while long work goes on."""
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """One start command (or ``socklab-start`` app) of a node, as its supervisor last saw
+    it: ``listening`` (with its ports), ``running``, ``exited`` (with its code), ``failed``
+    (with why), or ``stopped`` (its node stopped before it exited)."""
+
+    app: str
+    state: str
+    code: int | None = None
+    ports: tuple[str, ...] = ()
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "state": self.state, "code": self.code,
+                "ports": list(self.ports), **({"error": self.error} if self.error else {})}
+
+    def __str__(self) -> str:
+        detail = (" ".join(self.ports) if self.state == "listening" else
+                  str(self.code) if self.state == "exited" and self.code is not None else "")
+        return f"{self.app} {self.state}" + (f" {detail}" if detail else "")
 
 
 @dataclass(frozen=True)
@@ -45,11 +70,17 @@ class NodeStatus:
     state: str
     networks: dict[str, str]
     ipv6: dict[str, str] = field(default_factory=dict)
+    apps: tuple[AppStatus, ...] | None = None
+    """its apps, when asked for (None: not read, or the node keeps no state file)"""
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"node": self.node, "container": self.container, "state": self.state,
-               "networks": self.networks}
-        return {**out, "ipv6": self.ipv6} if self.ipv6 else out
+        out: dict[str, Any] = {"node": self.node, "container": self.container,
+                               "state": self.state, "networks": self.networks}
+        if self.ipv6:
+            out["ipv6"] = self.ipv6
+        if self.apps is not None:
+            out["apps"] = [a.as_dict() for a in self.apps]
+        return out
 
 
 def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None,
@@ -77,19 +108,19 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             _pool_all([partial(_bring_up, engine, first[0], image, DNS_APPS, tree, cancel)],
                       "DNS server", report, [first[0].instance], cancel=cancel)
         rest = [c for c in plan.containers if c not in first]
-        # the supervisor's ready event also says the lab DNS's resolv.conf is written
-        _pool_all([partial(_bring_up, engine, c, image,
-                           NODE_APPS if c.start or c.resolv_conf else None, tree, cancel)
+        # every node: its supervisor's ready event also says that the lab DNS's resolv.conf
+        # and its state file are written
+        _pool_all([partial(_bring_up, engine, c, image, NODE_APPS, tree, cancel)
                    for c in rest], "nodes", report, [c.instance for c in rest], cancel=cancel)
     except BaseException:
         down(engine, plan.lab)
         raise
 
 
-def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: str | None,
+def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
               tree: bytes, cancel: threading.Event) -> None:
-    """Create and start a node's container, then wait until its start commands are started
-    (``wait`` names them in errors; None: nothing to wait for)."""
+    """Create and start a node's container, then wait until its supervisor is ready: its
+    start commands (``what`` in errors) are started."""
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
@@ -109,8 +140,7 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, wait: str | None,
         node = engine.container(ident)
         ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
         ctl.release(node)
-    if wait is not None:
-        wait_ready(engine, ident, wait, cancel)
+    wait_ready(engine, ident, what, cancel)
 
 
 def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:
@@ -306,17 +336,49 @@ def _remove_containers(engine: Engine, ids: list[str]) -> None:
         list(pool.map(engine.remove_container, ids))
 
 
-def status(engine: Engine, lab: str) -> list[NodeStatus]:
-    """Every node of a lab as Docker sees it, by name (``client-2`` before ``client-10``)."""
-    out = [NodeStatus(
+def status(engine: Engine, lab: str, apps: bool = False) -> list[NodeStatus]:
+    """Every node of a lab as the engine sees it, in topology order (its index label; by
+    name, ``client-2`` before ``client-10``, for a node without one); with ``apps``, each
+    node's apps from its supervisor's state file (read in parallel)."""
+    found = sorted(nodes_of(engine, lab), key=_topology_order)
+    states: list[tuple[AppStatus, ...] | None] = [None] * len(found)
+    if apps and found:
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(found))) as pool:
+            states = list(pool.map(partial(_apps_of, engine), found))
+    return [NodeStatus(
         node=c.node,
         container=c.name,
         state=c.state,
         networks={_net_label(name, lab): e.cidr for name, e in c.networks.items()},
         ipv6={_net_label(name, lab): e.ipv6_cidr for name, e in c.networks.items() if e.ipv6},
-    ) for c in nodes_of(engine, lab)]
-    return sorted(out, key=lambda s: [int(p) if p.isdigit() else p
-                                      for p in re.split(r"(\d+)", s.node)])
+        apps=node_apps,
+    ) for c, node_apps in zip(found, states, strict=True)]
+
+
+def _topology_order(c: ContainerInfo) -> tuple[int, list[int | str]]:
+    index = c.labels.get(LABEL_INDEX, "")
+    name = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", c.node)]
+    return (int(index) if index.isdigit() else sys.maxsize, name)
+
+
+def _apps_of(engine: Engine, c: ContainerInfo) -> tuple[AppStatus, ...] | None:
+    """A node's apps from the state file its supervisor keeps (None when it has none)."""
+    try:
+        records = json.loads(engine.read_file(c.id, APPS_FILE))
+    except (LabError, ValueError):
+        return None
+    if not isinstance(records, list):
+        return None
+    out = []
+    for r in records:
+        if not isinstance(r, dict):
+            continue
+        state = str(r.get("state", "?"))
+        if not c.running and state in ("starting", "listening", "running"):
+            state = "stopped"  # the node stopped (killed) before its supervisor saw the end
+        out.append(AppStatus(str(r.get("app", "?")), state, r.get("code"),
+                             tuple(r.get("ports") or ()), r.get("error")))
+    return tuple(out)
 
 
 def nodes_of(engine: Engine, lab: str) -> list[ContainerInfo]:

@@ -23,6 +23,8 @@ LABEL_LAB = "io.socklab.lab"
 LABEL_NODE = "io.socklab.node"
 LABEL_NETWORK = "io.socklab.network"
 LABEL_FILE = "io.socklab.file"
+LABEL_INDEX = "io.socklab.index"
+"""on a node: its place in the topology (0, 1, ...), so `status` by name keeps that order"""
 LABEL_BASE = "io.socklab.base"
 """on a node: the topology's node name (``client`` for ``client-2``)"""
 LABEL_NET = "io.socklab.net"
@@ -220,7 +222,7 @@ def _plan_containers(
             links[net] = Link(ip, ip6, tuple(dict.fromkeys(aliases)))
         attached.append(Attached(instance, node.router, links))
     routes = plan_routes(attached, {n.name: (n.subnet, n.ipv6_subnet) for n in networks.values()})
-    containers = []
+    containers: list[ContainerPlan] = []
     for (instance, base, node), me in zip(topo.instances(), attached, strict=True):
         endpoints = [
             Endpoint(network=net, docker_network=networks[net].docker_name, ip=link.ip,
@@ -248,8 +250,8 @@ def _plan_containers(
             cap_add=tuple(node.cap_add),
             ports=tuple(node.ports),
             endpoints=tuple(endpoints),
-            labels={**lab_labels, LABEL_NODE: instance, LABEL_BASE: base,
-                    LABEL_NET: setup.to_json()},
+            labels={**lab_labels, LABEL_NODE: instance, LABEL_INDEX: str(len(containers)),
+                    LABEL_BASE: base, LABEL_NET: setup.to_json()},
             net=setup,
             sysctls=_sysctls(node.router, endpoints),
             extra_hosts=routed_hosts(me, attached, routes[instance]),
