@@ -484,6 +484,7 @@ class Lab:
             raise NodeNotFound(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
         if self.topology is not None:
             found = [n for n in self.topology.match_nodes(selector) if n in up]
+            found = found or match_names(selector, up)  # a node the planner added (``dns``)
         else:
             found = match_names(selector, up)
         if not found:

@@ -56,7 +56,7 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
         assert set(nodes) == {"server", "client-1", "client-2"}
         assert nodes["server"] == {
             "node": "server", "container": f"socklab-{lab.name}-server", "state": "running",
-            "networks": {"lan": f"{server_ip}/24"},
+            "networks": {"lan": f"{server_ip}/24"}, "apps": [],
         }
         assert all(n["state"] == "running" for n in nodes.values())
 
