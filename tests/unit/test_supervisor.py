@@ -325,7 +325,8 @@ def test_every_line_of_an_instance_carries_the_supervisor_name(
     """)
     argv = [server, "--port", "0", "--host", "127.0.0.1"]
     n = node([argv, argv])
-    n.wait_for(_ready)
+    # both listen (their stop handlers are in place) before they are stopped
+    n.wait_for(lambda ev: _ready(ev) and sum('"event": "listening"' in line for line in n.lines) == 2)
     pids = {e["app"]: e["pid"] for e in n.events() if e["event"] == "spawned"}
     assert set(pids) == {"tcp-server", "tcp-server#2"}
     assert n.stop() == 0
