@@ -301,3 +301,19 @@ def test_a_ratio_by_events_divides_the_apps_own_time() -> None:
     assert result.detail == "slow 4.00 s / fast 1.00 s = 4.00 (first to last event)"
     with pytest.raises(StepFailed):  # by duration it would be 2
         runner._expect_ratio(ExpectRatioSpec(of="slow", to="fast", min=3), result)
+
+
+def test_events_in_any_order_bind_variables_too() -> None:
+    events = [
+        ev("server", "names", 1.0, sockname="10.0.0.2:6002", peername="10.0.0.3:4001"),
+        ev("client", "names", 1.1, sockname="10.0.0.3:4001", peername="10.0.0.2:6002"),
+    ]
+    patterns = [
+        pat("names", node="client", fields={"sockname": "$c", "peername": "$s"}),
+        pat("names", node="server", fields={"sockname": "$s", "peername": "$c"}),
+    ]
+    assert expect.match_in_order(patterns, events)[1] == 1  # in order: the server spoke first
+    matched, missing = expect.match_in_order(patterns, events, in_order=False)
+    assert missing is None and [e.node for e in matched] == ["client", "server"]
+    wrong = [patterns[0], pat("names", node="server", fields={"sockname": "$c"})]
+    assert expect.match_in_order(wrong, events, in_order=False)[1] == 1

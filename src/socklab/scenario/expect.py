@@ -115,16 +115,20 @@ def _same(want: Any, have: Any) -> bool:
 
 
 def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
-                   nodes_of: NodesOf | None = None) -> tuple[list[Event], int | None]:
+                   nodes_of: NodesOf | None = None, in_order: bool = True
+                   ) -> tuple[list[Event], int | None]:
     """The events matching the patterns in order (others may come between), earliest first,
     and the index of the first pattern not found after the previous match (None: all found).
+    Without ``in_order`` each pattern is looked for among all the events not matched yet.
     A ``$name`` field value is bound by the first event that matches its pattern."""
     matched: list[Event] = []
+    used: set[int] = set()
     bindings: dict[str, Any] = {}
     start = 0
     for index, pattern in enumerate(patterns):
-        found = next((i for i in range(start, len(events))
-                      if pattern_matches(pattern, events[i], nodes_of, bindings)), None)
+        found = next((i for i in range(start if in_order else 0, len(events))
+                      if i not in used and pattern_matches(pattern, events[i], nodes_of,
+                                                           bindings)), None)
         if found is None:
             return matched, index
         event = events[found]
@@ -132,6 +136,7 @@ def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
             if isinstance(want, str) and _is_variable(want) and want not in bindings:
                 bindings[want] = event.peer if key == "peer" else event.fields.get(key)
         matched.append(event)
+        used.add(found)
         start = found + 1
     return matched, None
 

@@ -214,9 +214,11 @@ class StepRunner:
         deadline = time.monotonic() + spec.timeout
         while True:
             events = self._timeline()
-            matched, missing = expect.match_in_order(spec.events, events, nodes_of)
+            matched, missing = expect.match_in_order(spec.events, events, nodes_of, spec.in_order)
             if missing is None:
-                result.detail = "in order: " + " → ".join(expect.describe_event(e) for e in matched)
+                joined = (" → " if spec.in_order else ", ").join(
+                    expect.describe_event(e) for e in matched)
+                result.detail = ("in order: " if spec.in_order else "all of: ") + joined
                 return
             if time.monotonic() >= deadline:
                 raise StepFailed(expect.missing_event(spec.events, matched, missing, events,
@@ -420,9 +422,10 @@ def describe(step: Strict) -> str:
     if kind == "snapshot":
         return "snapshot sockets"
     if isinstance(spec, ExpectTimelineSpec):
-        shown = " → ".join(expect.describe_pattern(e) for e in spec.events[:4])
-        more = f" → ... ({len(spec.events)} events)" if len(spec.events) > 4 else ""
-        return f"expect_timeline {shown}{more}"
+        arrow = " → " if spec.in_order else ", "
+        shown = arrow.join(expect.describe_pattern(e) for e in spec.events[:4])
+        more = f"{arrow}... ({len(spec.events)} events)" if len(spec.events) > 4 else ""
+        return f"expect_timeline {shown}{more}" + ("" if spec.in_order else " (any order)")
     if isinstance(spec, ExpectRatioSpec):
         by = " (by events)" if spec.by == "events" else ""
         return f"expect_ratio {spec.of} / {spec.to} {_bounds(spec.min, spec.max)}{by}"

@@ -266,6 +266,9 @@ class ExpectTimelineSpec(Strict):
 
     events: list[EventPattern] = Field(min_length=1)
     """The events, in the order they must happen."""
+    in_order: bool = True
+    """false: the events must all happen, in any order (two hosts' events that no cause
+    orders, e.g. what each end says of one connection)."""
     timeout: Seconds = 5
     """Seconds to wait for them before the step fails."""
 
