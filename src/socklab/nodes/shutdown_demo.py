@@ -89,7 +89,7 @@ def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
         at_once = sock.recv(4096)
         log.emit("shutdown", role="client", how="SHUT_RD", data=at_once.decode(),
                  text=f"client: shutdown(SHUT_RD), then recv() -> {at_once!r} at once, no waiting")
-        time.sleep(0.8)
+        time.sleep(1.2)  # the server sends 0.3 s after our first line
         late = sock.recv(4096)
         log.emit("received", role="client", how="SHUT_RD", data=late.decode(),
                  text=f"client: what the server sent afterwards -> {late!r} (Linux still queues "

@@ -177,7 +177,7 @@ def test_nagle(host: str, port: int, timeout: float, log: EventLog) -> bool:
         )
     ratio = medians[0] / max(medians[1], 0.001)
     log.emit("nagle", ratio=round(ratio, 1), text=f"client: {ratio:.0f} times slower with Nagle")
-    return ratio >= 5
+    return ratio >= 3
 
 
 def test_buffers(host: str, port: int, timeout: float, log: EventLog) -> bool:

@@ -132,7 +132,7 @@ def creation_table(log: EventLog) -> "dict[str, str]":
 
 
 def stream_server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
-    time.sleep(0.5)  # every piece has arrived by now
+    time.sleep(1.0)  # every piece has arrived by now
     conn.settimeout(10)
     got = conn.recv(4096)
     log.emit("received", type="SOCK_STREAM", peer=peer, data=got.decode(), reads=1,
