@@ -53,12 +53,14 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Make SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread (once;
-    later ones are held while the first one's teardown runs). For the CLI's process."""
+def install(signals: tuple[signal.Signals, ...] = SIGNALS, *, only_default: bool = False) -> None:
+    """Make these signals raise :class:`Interrupted` in the main thread (once; later ones
+    are held while the first one's teardown runs). For the CLI's process; the pytest plugin
+    takes SIGTERM and SIGHUP ``only_default``: where nobody else handles them."""
     if threading.current_thread() is threading.main_thread():
-        for sig in SIGNALS:
-            signal.signal(sig, _on_signal)
+        for sig in signals:
+            if not only_default or signal.getsignal(sig) == signal.SIG_DFL:
+                signal.signal(sig, _on_signal)
 
 
 @contextmanager

@@ -242,7 +242,7 @@ class Lab:
         wanted = {LABEL_HASH: mine, **({LABEL_FILE: str(self.source)} if self.source else {})}
         found = sorted({c.lab for c in self.engine.containers(wanted) if c.lab and c.node})
         if self.name in found or found:
-            self._rename(self.name if self.name in found else found[0])
+            self.rename(self.name if self.name in found else found[0])
             self._brought_up = True
             return True
         same_name = deploy.nodes_of(self.engine, self.name)
@@ -252,7 +252,8 @@ class Lab:
                 f"take it down first: `socklab down --lab {self.name}`")
         return False
 
-    def _rename(self, name: str) -> None:
+    def rename(self, name: str) -> None:
+        """Give the lab (not up yet) another name: two copies of one topology side by side."""
         self.topology = _renamed(self._topology(), name)
         self.name = name
 
