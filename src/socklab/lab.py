@@ -37,7 +37,15 @@ from socklab.observe.sockets import SocketRow, listening, read_nodes
 from socklab.observe.timeline import Event, merge
 from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
-from socklab.orchestrator.engine_api import EndpointInfo, Engine, ExecResult, ExecStream
+from socklab.orchestrator.engine_api import (
+    LABEL_HELPER,
+    LABEL_TARGET,
+    EndpointInfo,
+    Engine,
+    ExecResult,
+    ExecStream,
+    HelperSpec,
+)
 from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
 from socklab.orchestrator.faults import Faults
 from socklab.orchestrator.hostlock import host_lock
@@ -51,6 +59,7 @@ from socklab.topology.plan import (
     LABEL_FILE,
     LABEL_HASH,
     LABEL_LAB,
+    LABEL_TOOLS,
     LabPlan,
     container_name,
     network_name,
@@ -196,10 +205,7 @@ class Lab:
         LabAlreadyUp."""
         if reuse and self._adopt():
             return self
-        for name, node in self._topology().nodes.items():
-            if node.image and self.engine.image(node.image) is None:
-                raise LabError(f"node '{name}': image '{node.image}' is not on this host",
-                               "build or load it first (no registry is used to pull it)")
+        own_program = self._images_without_python()
         engine = self.engine
         if isinstance(engine, SwarmEngine):
             swarm.check(engine, self._topology())
@@ -213,7 +219,8 @@ class Lab:
                     swarm.up(engine, lab_plan, stack, progress)
                 else:  # socklab processes plan and make networks one at a time: no clash
                     with host_lock("subnets") as lock:
-                        deploy.up(engine, self.plan(), tag, progress, networks_made=lock.release)
+                        deploy.up(engine, _own_programs(self.plan(), own_program), tag, progress,
+                                  networks_made=lock.release)
                 self._brought_up = True
                 return self
             except SubnetTaken as exc:  # another tool took it since we looked: plan again
@@ -227,6 +234,30 @@ class Lab:
                         f"{AUTO_POOL} right now; try again, or give the network a `subnet:`",
                     ) from exc
                 attempt += 1
+
+    def _images_without_python(self) -> set[str]:
+        """The nodes' own images that have no python3 (their nodes run the image's own
+        program); LabError for an image that is missing, or one without python3 whose node
+        has ``start:`` commands."""
+        without: set[str] = set()
+        checked: set[str] = set()
+        for name, node in self._topology().nodes.items():
+            if not node.image:
+                continue
+            if node.image not in checked:
+                checked.add(node.image)
+                if self.engine.image(node.image) is None:
+                    raise LabError(f"node '{name}': image '{node.image}' is not on this host",
+                                   "build or load it first (no registry is used to pull it)")
+                if not self.engine.image_has(node.image, PYTHON3, self.name):
+                    without.add(node.image)
+            if node.image in without and node.start and node.command is None:
+                raise LabError(
+                    f"node '{name}': image '{node.image}' has no python3, so socklab cannot run "
+                    "its `start:` commands",
+                    "leave `start:` out: the node runs the image's own program (its CMD, or "
+                    "`command:`), and `socklab exec` runs more; or use an image with python3")
+        return without
 
     def _node_image(self, on_build: Callable[[str], None] | None) -> str:
         if self.image is None:
@@ -297,7 +328,8 @@ class Lab:
     def _images(self, tag: str, on_build: Callable[[str], None] | None) -> Images:
         """The node image, and each node's own image with the node supervisor added (for a
         file or a stack that runs without socklab copying it in)."""
-        own = sorted({n.image for n in self._topology().nodes.values() if n.image})
+        own = sorted({n.image for n in self._topology().nodes.values()
+                      if n.image and n.command is None})
         return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
     def graph(self) -> LabGraph:
@@ -354,7 +386,7 @@ class Lab:
             if name not in running:
                 raise NodeNotRunning(f"node '{name}' of lab '{self.name}' is not running",
                                      f"start it again, or see `socklab status {self.name}`")
-        return read_nodes(self.exec, wanted)
+        return read_nodes(self.tools_exec, wanted)
 
     def connections(self) -> list[Connection]:
         """Who is connected to whom now: the ESTABLISHED TCP sockets of all nodes paired end
@@ -394,6 +426,11 @@ class Lab:
                 raise LabError(f"no line of {target.name}'s output matches {pattern!r} after "
                                f"{timeout:g} s", f"see it: `socklab logs {self.name} {target.name}`")
             time.sleep(WAIT_POLL)
+
+    def tools_exec(self, node: str, argv: list[str]) -> ExecResult:
+        """Run one of socklab's tools (the socket reader, the resolver probe, netstat, ss) for
+        a node: in the node, or in its tools helper when its image has none of them."""
+        return LabNode(self, node).tools().exec(argv)
 
     def exec(self, node: str, argv: list[str]) -> ExecResult:
         """Run a command (argv, no shell) in a node to completion."""
@@ -578,6 +615,26 @@ class LabNode:
         """Start a command and stream its output (for long-running ones such as tcpdump)."""
         return self.lab.engine.exec_stream(self.container, argv)
 
+    def tools(self) -> NodeTools:
+        """Where socklab's tools (socket reader, tcpdump, netstat...) run for this node: in it,
+        or, for a node of an image without them, in a helper container sharing its network
+        and pid namespaces (started once, removed with the lab)."""
+        engine = self.lab.engine
+        info = engine.container(self.container)
+        if info.labels.get(LABEL_TOOLS) != "helper":
+            return NodeTools(self.name, engine, self.container)
+        found = [c for c in engine.containers({LABEL_LAB: self.lab.name, LABEL_HELPER: "tools",
+                                               LABEL_TARGET: info.id}) if c.running]
+        if found:
+            return NodeTools(self.name, engine, found[0].id)
+        if not info.running:
+            raise self._not_running()
+        tag = self.lab.image or image.ensure(engine)
+        helper = engine.start_helper(HelperSpec(
+            target=info.id, lab=self.lab.name, purpose="tools", image=tag,
+            argv=("sleep", "infinity"), pid=True))
+        return NodeTools(self.name, engine, helper)
+
     def read_file(self, path: str) -> bytes:
         return self.lab.engine.read_file(self.container, path)
 
@@ -671,6 +728,25 @@ class LabNode:
 
 
 @dataclass(frozen=True)
+class NodeTools:
+    """Runs socklab's tools for a node, in ``container`` (the node's own, or its helper's);
+    what a capture needs of a node."""
+
+    name: str
+    engine: Engine
+    container: str
+
+    def exec(self, argv: list[str]) -> ExecResult:
+        return self.engine.exec(self.container, argv)
+
+    def exec_stream(self, argv: list[str]) -> ExecStream:
+        return self.engine.exec_stream(self.container, argv)
+
+    def read_file(self, path: str) -> bytes:
+        return self.engine.read_file(self.container, path)
+
+
+@dataclass(frozen=True)
 class LabNetwork:
     """One network of a running lab. ``name`` is the engine's name for it: what a
     testcontainers container's ``with_network`` reads."""
@@ -688,6 +764,18 @@ def match_names(selector: str, names: Sequence[str]) -> list[str]:
         return [selector]
     replicas = [n for n in names if re.fullmatch(rf"{re.escape(selector)}-\d+", n)]
     return replicas or [n for n in names if fnmatch.fnmatchcase(n, selector)]
+
+
+PYTHON3 = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
+"""where an image's python3 would be (socklab's supervisor needs one)"""
+
+
+def _own_programs(lab_plan: LabPlan, images: set[str]) -> LabPlan:
+    """The plan with the nodes of these images running their own program (no supervisor)."""
+    if not images:
+        return lab_plan
+    return replace(lab_plan, containers=tuple(
+        replace(c, supervised=False) if c.image in images else c for c in lab_plan.containers))
 
 
 def _renamed(topo: Topology, name: str | None) -> Topology:

@@ -112,6 +112,7 @@ class SocklabRun:
     current: pytest.Item | None = None
     """the test being run: the labs it asks for are its evidence when it fails"""
     _finalizers: set[str] = field(default_factory=set)
+    _made: int = 0
     _engine: Engine | None = None
     _swept: bool = False
 
@@ -186,7 +187,8 @@ class SocklabRun:
             lab = Lab.from_yaml(source, engine=engine, labels=labels, image=image)
         else:
             lab = Lab.load(_find(source, where), engine=engine, labels=labels, image=image)
-        lab.rename(_run_name(lab.name, self.id))
+        self._made += 1
+        lab.rename(_run_name(lab.name, f"{self.id}-{self._made}"))
         return lab
 
     def release(self, scope_key: str) -> None:

@@ -59,7 +59,7 @@ class NodeBehaviour:
 class _Container:
     info: ContainerInfo
     env: dict[str, str]
-    command: list[str]
+    command: list[str] | None
     logs: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -89,6 +89,8 @@ class FakeEngine:
         self.subnet_clashes = 0
         """create_network raises SubnetTaken this many times for allocated subnets"""
         self.calls: list[tuple[str, str]] = []
+        self.without_python: set[str] = set()
+        """images that have no python3 (their nodes run their own program)"""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -186,8 +188,12 @@ class FakeEngine:
                 return box
         raise LabError(f"container {ident} not found")
 
+    def image_has(self, ref: str, paths: Sequence[str], lab: str = "") -> bool:
+        return ref not in self.without_python
+
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str], command: Sequence[str]
+        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
+        command: Sequence[str] | None,
     ) -> str:
         how = self.behaviour.get(spec.instance, NodeBehaviour())
         time.sleep(how.create_delay)
@@ -213,7 +219,8 @@ class FakeEngine:
             image=image,
             cap_add=spec.cap_add,
         )
-        self.boxes[info.id] = _Container(info, dict(env), list(command))
+        self.boxes[info.id] = _Container(info, dict(env),
+                                         list(command) if command is not None else None)
         return info.id
 
     def start(self, ident: str) -> None:

@@ -124,3 +124,46 @@ def test_a_lab_is_found_by_the_file_it_came_from(fake: FakeEngine, tmp_path: Pat
     found = Lab.brought_up_from(path, engine=fake)
     assert found is not None and found.name == "unit"
     assert Lab.brought_up_from(tmp_path / "other.yml", engine=fake) is None
+
+
+def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
+    """An image without python3 runs its own program; `command:` replaces the image's CMD;
+    neither gets the supervisor nor waits for start commands; both take socklab's tools from
+    a helper."""
+    fake.add_image("shop/web:1")
+    fake.add_image("shop/db:1")
+    fake.without_python.add("shop/db:1")
+    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
+        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "nginx -g 'daemon off;'"},
+        "db": {"networks": ["lan"], "image": "shop/db:1"},
+        "app": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 80"]},
+    }}
+    lab = Lab.load(write(tmp_path, doc), engine=fake).up()
+    made = {c.node: c for c in fake.containers({"io.socklab.lab": "unit"})}
+    commands = {b.info.node: b.command for b in fake.boxes.values()}
+    assert commands["web"] == ["nginx", "-g", "daemon off;"]
+    assert commands["db"] is None  # the image's own CMD
+    assert commands["app"] == ["python3", "/usr/local/bin/socklab-node"]
+    assert made["web"].labels.get("io.socklab.tools") == "helper"
+    assert made["db"].labels.get("io.socklab.tools") == "helper"
+    assert "io.socklab.tools" not in made["app"].labels
+    lab.down()
+
+
+def test_start_on_an_image_without_python_is_refused(fake: FakeEngine, tmp_path: Path) -> None:
+    fake.add_image("shop/db:1")
+    fake.without_python.add("shop/db:1")
+    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
+        "db": {"networks": ["lan"], "image": "shop/db:1", "start": ["tcp-server --port 5432"]}}}
+    with pytest.raises(LabError, match="image 'shop/db:1' has no python3, so socklab cannot run"):
+        Lab.load(write(tmp_path, doc), engine=fake).up()
+    assert fake.containers({}) == [] and fake.networks({}) == []
+
+
+def test_command_with_start_is_refused_by_validate(tmp_path: Path) -> None:
+    from socklab.topology import TopologyError
+
+    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
+        "db": {"networks": ["lan"], "image": "x", "command": "db", "start": ["tcp-server"]}}}
+    with pytest.raises(TopologyError, match="a node with `command:` runs it as its main program"):
+        Lab.load(write(tmp_path, doc))

@@ -110,7 +110,7 @@ def resolve(lab: LabArg, node: NodeArg,
 
     the_lab = open_lab(lab, up=True)
     the_lab.node(node)  # a node that is not there is named with the lab's nodes
-    answer = lookup(the_lab.exec, node, name, every=every)
+    answer = lookup(the_lab.tools_exec, node, name, every=every)
     if as_json:
         render.print_json(answer)
     else:
@@ -140,7 +140,7 @@ def capture(
         raise LabError("give --count or --seconds, not both")
     if not output.parent.is_dir() or output.is_dir():
         raise LabError(f"cannot write {output}", "give -o a file in an existing directory")
-    target = open_lab(lab, up=True).node(node)
+    target = open_lab(lab, up=True).node(node).tools()
     until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
     result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
                          on_ready=lambda: render.err.print(

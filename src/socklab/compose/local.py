@@ -112,7 +112,9 @@ def default_routes(plan: LabPlan, warnings: Warnings, *, swarm: bool = False) ->
 
 def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[str, Any]:
     image = images.node
-    if spec.image:
+    if spec.command is not None:  # its own program, as compose runs it: no supervisor
+        image = spec.image or images.node
+    elif spec.image:
         image = images.supervised.get(spec.image, spec.image)
         if spec.image not in images.supervised:
             warnings.add(
@@ -126,8 +128,8 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
         "hostname": spec.hostname,
         "domainname": spec.domainname,
         "init": True,
-        "command": [SUPERVISOR],
-        "environment": node_environment(spec),
+        "command": [SUPERVISOR] if spec.command is None else list(spec.command),
+        "environment": node_environment(spec) if spec.command is None else dict(spec.env),
     }
     if spec.cap_add:
         out["cap_add"] = list(spec.cap_add)

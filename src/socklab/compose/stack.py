@@ -206,7 +206,9 @@ def _service(
         for ep in first.endpoints
     )
     image = images.node
-    if first.image:
+    if first.command is not None:  # its own program, as compose runs it: no supervisor
+        image = first.image or images.node
+    elif first.image:
         image = images.supervised.get(first.image, first.image)
         if first.image not in images.supervised:
             w.add(
@@ -233,7 +235,7 @@ def _service(
         image=image,
         hostname=hostname,
         env=env,
-        command=(SUPERVISOR,),
+        command=(SUPERVISOR,) if first.command is None else first.command,
         cap_add=first.cap_add,
         ports=first.ports,
         networks=attachments,

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -26,7 +26,15 @@ from socklab.nodes import supervisor
 from socklab.orchestrator import hostports, netcontrol
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine, PortTaken
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
-from socklab.topology.plan import LABEL_INDEX, LABEL_LAB, LABEL_NODE, ContainerPlan, LabPlan, node_environment
+from socklab.topology.plan import (
+    LABEL_INDEX,
+    LABEL_LAB,
+    LABEL_NODE,
+    LABEL_TOOLS,
+    ContainerPlan,
+    LabPlan,
+    node_environment,
+)
 
 WORKERS = 8
 SUPERVISOR_APP = "socklab-node"
@@ -94,7 +102,7 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
         )
     report = progress or (lambda *_: None)
     # a node of another image gets the node code (supervisor, apps) put into its container
-    tree = node_tree_tar() if any(c.image for c in plan.containers) else b""
+    tree = node_tree_tar() if any(c.image and c.supervised for c in plan.containers) else b""
     cancel = threading.Event()  # set on an interruption: the workers stop waiting at once
     try:
         report("networks", 0, len(plan.networks))
@@ -124,7 +132,11 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
-    if spec.image:
+    if not spec.supervised:  # its image's own program (or `command:`), as compose runs it
+        labels = {**spec.labels, LABEL_TOOLS: "helper"} if spec.tools_in_helper else spec.labels
+        ident = engine.create_container(replace(spec, labels=labels), spec.image or image,
+                                        spec.env, spec.command)
+    elif spec.image:
         ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
         engine.put_archive(ident, "/", tree)
     else:
@@ -139,8 +151,10 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
         ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
         node = engine.container(ident)
         ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
-        ctl.release(node)
-    wait_ready(engine, ident, what, cancel)
+        if spec.supervised:  # (a node of its own program does not wait for the setup)
+            ctl.release(node)
+    if spec.supervised:
+        wait_ready(engine, ident, what, cancel)
 
 
 def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:

@@ -213,7 +213,8 @@ class DockerEngine:
         return _inspect_info(info)
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str], command: Sequence[str]
+        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
+        command: Sequence[str] | None,
     ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
@@ -233,7 +234,7 @@ class DockerEngine:
         )
         made = self._api.create_container(
             image,
-            command=list(command),
+            command=list(command) if command is not None else None,
             name=spec.container_name,
             hostname=spec.hostname,
             domainname=spec.domainname,
@@ -253,6 +254,23 @@ class DockerEngine:
                 aliases=list(extra.aliases),
             )
         return ident
+
+    def image_has(self, ref: str, paths: Sequence[str], lab: str = "") -> bool:
+        labels = {LABEL_HELPER: "probe", **({LABEL_LAB: lab} if lab else {})}
+        made = self._api.create_container(ref, entrypoint=["/socklab-probe"], labels=labels,
+                                          network_disabled=True)
+        try:
+            for path in paths:
+                try:
+                    stream, _ = self._api.get_archive(made["Id"], path)
+                except docker.errors.NotFound:
+                    continue
+                for _chunk in stream:  # a program or its symlink: small; read to the end
+                    pass
+                return True
+            return False
+        finally:
+            self.remove_container(made["Id"])
 
     def _endpoint_config(self, ep: Endpoint) -> Any:
         return self._api.create_endpoint_config(

@@ -257,9 +257,16 @@ class Engine(Protocol):
         ...
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str], command: Sequence[str]
+        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
+        command: Sequence[str] | None,
     ) -> str:
-        """Create (not start) a planned node's container on all its networks; its id."""
+        """Create (not start) a planned node's container on all its networks; its id.
+        ``command`` replaces the image's CMD (None: the image's own)."""
+        ...
+
+    def image_has(self, ref: str, paths: Sequence[str], lab: str = "") -> bool:
+        """Whether any of these paths exists in a local image (a container made to look,
+        never started, labelled with ``lab``, removed)."""
         ...
 
     def start(self, ident: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from socklab.errors import LabError
 from socklab.lab import Lab, LabNode
 from socklab.observe import netstat
-from socklab.observe.capture import READY_TIMEOUT, CaptureResult, capture
+from socklab.observe.capture import READY_TIMEOUT, CaptureResult, CaptureTarget, capture
 from socklab.observe.pcap import TcpConversation
 from socklab.observe.sockets import SocketRow, listening, proto_matches
 from socklab.observe.timeline import Event, merge, output_events
@@ -64,7 +64,7 @@ class StepFailed(Exception):
 class Capture:
     """A capture step's tcpdump, running in a thread until its ``expect_capture`` (or the end)."""
 
-    def __init__(self, node: LabNode, spec: CaptureSpec, path: Path) -> None:
+    def __init__(self, node: CaptureTarget, spec: CaptureSpec, path: Path) -> None:
         self.node = node
         self.path = path
         self.ready = threading.Event()
@@ -263,7 +263,7 @@ class StepRunner:
             raise LabError(f"a capture runs in one node; {spec.node!r} matches {len(targets)}")
         folder = self.run_dir / "captures"
         folder.mkdir(parents=True, exist_ok=True)
-        cap = Capture(targets[0], spec, folder / f"{spec.id}.pcap")
+        cap = Capture(targets[0].tools(), spec, folder / f"{spec.id}.pcap")
         self.captures[spec.id] = cap
         if not cap.ready.wait(READY_TIMEOUT + 5) or cap.error is not None:
             raise cap.error or LabError(f"tcpdump did not start in node '{targets[0].name}'")
@@ -289,7 +289,7 @@ class StepRunner:
     def _compare_sockets(self, spec: CompareSocketsSpec, result: StepResult) -> None:
         def one(node: LabNode) -> tuple[NodeOutput, netstat.Comparison]:
             t0 = time.monotonic()
-            found = netstat.compare(self.lab.exec, node.name, spec.tool)
+            found = netstat.compare(self.lab.tools_exec, node.name, spec.tool)
             return NodeOutput(node.name, 0, found.output, "", time.monotonic() - t0), found
 
         pairs = self._on_nodes(spec.node, one)

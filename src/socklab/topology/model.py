@@ -265,7 +265,13 @@ class Node(Strict):
     networks: dict[NetName, Attachment] = Field(min_length=1)
     """The networks it is on: a list of names, or a mapping of name to addresses and aliases."""
     image: str | None = None
-    """A local image to run instead of socklab's node image (it needs python3)."""
+    """A local image to run instead of socklab's node image: any image. With python3 in it,
+    socklab's supervisor runs its `start:` commands; without, the image's own ENTRYPOINT/CMD
+    (or `command:`) runs, as in compose."""
+    command: Command | None = None
+    """The node's main program, as compose's `command:` (an argv list, or a string split with
+    shell rules): it replaces the image's CMD and runs without socklab's supervisor, so the
+    node has no `start:`. exec, logs, sockets, capture and faults work all the same."""
     start: list[StartCommand] = []
     """Commands started when the node starts (its apps): strings, argv lists, or
     `{cmd, wait}` mappings; `up` returns once every one is started (see `wait`)."""
@@ -303,6 +309,15 @@ class Node(Strict):
         if isinstance(v, dict):
             return {k: ({} if a is None else a) for k, a in v.items()}
         return v
+
+    @model_validator(mode="after")
+    def _command_or_start(self) -> Node:
+        if self.command is not None and self.start:
+            raise ValueError(
+                "a node with `command:` runs it as its main program, as compose does: no "
+                "supervisor runs `start:` there — put the program in `command:`, or drop "
+                "`command:` to use `start:`")
+        return self
 
     @field_validator("start", mode="before")
     @classmethod

@@ -35,6 +35,8 @@ SETUP_LABELS = (LABEL_BASE, LABEL_NET)
 
 NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 """on a network Docker gives a gateway: nothing is translated on the way out"""
+LABEL_TOOLS = "io.socklab.tools"
+"""on a node whose image lacks socklab's tools (``helper``): they run in a helper container"""
 LABEL_HASH = "io.socklab.hash"
 """a hash of the topology's content (its name left out): ``up(reuse=True)`` finds it"""
 
@@ -92,6 +94,17 @@ class ContainerPlan:
     sysctls: dict[str, str] = field(default_factory=dict)
     extra_hosts: tuple[tuple[str, str], ...] = ()
     """``(name, address)`` lines for /etc/hosts: nodes reached only through a router"""
+    command: tuple[str, ...] | None = None
+    """the node's ``command:``: its main program, run without the supervisor"""
+    supervised: bool = True
+    """socklab's node supervisor is its main program (runs ``start:``); False: the image's
+    own ENTRYPOINT/CMD or ``command:`` runs, as in compose"""
+
+    @property
+    def tools_in_helper(self) -> bool:
+        """socklab's tools (socket reader, tcpdump) are not in the node: a helper sharing
+        its namespaces runs them."""
+        return self.image is not None and not self.supervised
 
     @property
     def fqdn(self) -> str:
@@ -245,6 +258,8 @@ def _plan_containers(
             hostname=instance,
             domainname=topo.domain,
             image=node.image,
+            command=tuple(node.command) if node.command is not None else None,
+            supervised=node.command is None,
             start=tuple(node.start),
             env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
             cap_add=tuple(node.cap_add),
