@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOCKLAB := $(BIN)/socklab
 
-.PHONY: demo test lint typecheck unit integration image deps test-deps venv bench clean
+.PHONY: demo test lint typecheck unit integration examples image deps test-deps venv bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -43,6 +43,11 @@ unit: venv
 
 integration: image
 	$(BIN)/pytest -q tests/integration
+
+# the pytest plugin's examples, as a user runs them: serial and with two xdist workers
+examples: image
+	$(BIN)/pytest -q -p no:cacheprovider examples/pytest
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 examples/pytest
 
 test: lint typecheck test-deps image
 	$(BIN)/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc

@@ -20,14 +20,16 @@ SERVICE = "while true; do echo hello from the service | nc -l -N 8080; done"
 
 
 @pytest.fixture(scope="module")
-def no_python_image(engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
-                    ) -> Iterator[str]:
+def no_python_image(
+    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A user's service image without python3 (Debian's shell and netcat only)."""
     context = tmp_path_factory.mktemp("noppy")
     (context / "Dockerfile").write_text(
         f"FROM {base_image_tag()}\n"
         "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
-        f'CMD ["sh", "-c", "{SERVICE}"]\n')
+        f'CMD ["sh", "-c", "{SERVICE}"]\n'
+    )
     tag = f"socklab-test/noppy:{RUN_ID}"
     engine.build_image(context, tag)
     yield tag
@@ -35,16 +37,22 @@ def no_python_image(engine: Engine, node_image: str, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture(scope="module")
-def lab(no_python_image: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[Lab]:
+def lab(no_python_image: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from .conftest import lab_name
 
-    doc = {"name": lab_name("anyimg"), "networks": {"lan": {}}, "nodes": {
-        "svc": {"networks": ["lan"], "image": no_python_image},
-        "cmd": {"networks": ["lan"], "image": no_python_image,
-                "command": ["sh", "-c", "echo started by command; exec nc -lk 9000"]},
-        "client": {"networks": ["lan"]},
-    }}
+    doc = {
+        "name": lab_name("anyimg"),
+        "networks": {"lan": {}},
+        "nodes": {
+            "svc": {"networks": ["lan"], "image": no_python_image},
+            "cmd": {
+                "networks": ["lan"],
+                "image": no_python_image,
+                "command": ["sh", "-c", "echo started by command; exec nc -lk 9000"],
+            },
+            "client": {"networks": ["lan"]},
+        },
+    }
     with Lab.from_yaml(doc, engine=engine) as up:
         yield up
     assert leftovers(engine, up.name) == []  # the tools helpers went with the lab
@@ -75,9 +83,17 @@ def test_sockets_name_the_program_and_its_pid(lab: Lab) -> None:
 def test_capture_in_a_node_without_tcpdump(lab: Lab, tmp_path: Path) -> None:
     ready = threading.Event()
     out: list[object] = []
-    runner = threading.Thread(target=lambda: out.append(capture(
-        lab.node("svc").tools(), tmp_path / "svc.pcap", bpf="tcp port 8080", seconds=6,
-        on_ready=ready.set)))
+    runner = threading.Thread(
+        target=lambda: out.append(
+            capture(
+                lab.node("svc").tools(),
+                tmp_path / "svc.pcap",
+                bpf="tcp port 8080",
+                seconds=6,
+                on_ready=ready.set,
+            )
+        )
+    )
     runner.start()
     assert ready.wait(60)
     lab.wait_listening("svc", "tcp/8080", timeout=30)
@@ -85,8 +101,7 @@ def test_capture_in_a_node_without_tcpdump(lab: Lab, tmp_path: Path) -> None:
     runner.join(60)
     result = out[0]
     assert (tmp_path / "svc.pcap").stat().st_size > 0
-    assert any(c.server.endswith(":8080") and c.handshake[:1] == ["SYN"]
-               for c in result.conversations)  # type: ignore[attr-defined]
+    assert any(c.server.endswith(":8080") and c.handshake[:1] == ["SYN"] for c in result.conversations)  # type: ignore[attr-defined]
 
 
 def test_faults_work_on_it(lab: Lab) -> None:
@@ -101,13 +116,21 @@ def test_faults_work_on_it(lab: Lab) -> None:
 
 
 def test_start_on_an_image_without_python_is_refused_at_up(
-        no_python_image: str, write_lab: Callable[..., Path], engine: Engine) -> None:
-    path = write_lab({"networks": {"lan": {}}, "nodes": {"svc": {
-        "networks": ["lan"], "image": no_python_image, "start": ["tcp-server --port 7000"]}}},
-        "anystart")
+    no_python_image: str, write_lab: Callable[..., Path], engine: Engine
+) -> None:
+    path = write_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "svc": {"networks": ["lan"], "image": no_python_image, "start": ["tcp-server --port 7000"]}
+            },
+        },
+        "anystart",
+    )
     with pytest.raises(LabError) as err:
         Lab.load(path, engine=engine).up()
-    assert err.value.message == (f"node 'svc': image '{no_python_image}' has no python3, so "
-                                 "socklab cannot run its `start:` commands")
+    assert err.value.message == (
+        f"node 'svc': image '{no_python_image}' has no python3, so socklab cannot run its `start:` commands"
+    )
     assert err.value.hint and "command:" in err.value.hint
     assert leftovers(engine, Lab.load(path).name) == []
