@@ -585,8 +585,8 @@ class LabNode:
                 f"a program of the node's image or an absolute path (`socklab exec "
                 f"{self.lab.name} {self.name} -- ls /usr/bin` lists some)") from None
         except ExecTimeout as exc:
-            raise ExecTimeout(f"'{shlex.join(args)}' did not finish in {timeout:g} s in node "
-                              f"{self.name} (killed)", "give it more time with a larger timeout",
+            raise ExecTimeout(f"`{shlex.join(args)}` did not finish in {timeout:g} s in node "
+                              f"{self.name} (killed)", "give it more time (a larger timeout)",
                               stdout=exc.stdout, stderr=exc.stderr) from None
         except NodeNotRunning:
             raise self._not_running() from None
