@@ -79,7 +79,7 @@ def show(name: NameArg, as_json: JsonOpt = False) -> None:
 def copy(
     name: NameArg,
     folder: Annotated[
-        Path, typer.Argument(metavar="[DIR]", help="where to put NAME.yml (default: here)")
+        Path, typer.Argument(metavar="DIR", help="where to put NAME.yml (default: here)")
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="overwrite NAME.yml there")] = False,
 ) -> None:
