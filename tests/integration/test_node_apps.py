@@ -458,7 +458,7 @@ def test_argument_errors_in_a_node(lab: Lab) -> None:
     needs_host = client.exec(["errno", "ECONNRESET", "--port", "5000"])
     assert needs_host.exit_code == 2 and "--port needs --host" in needs_host.stderr
     no_path = client.exec(["socklab-start", "tcp-server", "--family", "unix"])
-    assert no_path.exit_code == 1 and "exited with code 2 before listening" in no_path.stderr
+    assert no_path.exit_code == 1 and "exited with code 2 before it was ready" in no_path.stderr
     assert "--path is required for --family unix" in client.logs()
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import select
+import signal
 import socket
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .test_node_apps_support import Server, echo_once, run_app, wait_until
+from .test_node_apps_support import (
+    Server,
+    app_command,
+    echo_once,
+    parse_events,
+    run_app,
+    wait_until,
+)
 
 MODES = ["iterative", "threaded", "forking", "selectors"]
 CONCURRENT = ["threaded", "forking", "selectors"]
@@ -297,3 +306,32 @@ def test_a_unix_server_needs_a_path(tmp_path: Path, module: str) -> None:
         "--path is required for --family unix (the socket file to bind)")
     assert "listening" not in done.stdout
     assert "--path" in run_app(module, "--help").stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_a_stop_as_soon_as_the_port_listens_is_a_clean_stop(tmp_path: Path, attempt: int) -> None:
+    """The supervisor calls a server ready once its socket listens: a SIGTERM from then on
+    ends it with a ``stopped`` event and exit 0, never a traceback."""
+    port = free_port()
+    out = tmp_path / "server.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            app_command("tcp_server", "--port", str(port), "--host", "127.0.0.1"),
+            stdout=sink, stderr=subprocess.PIPE, text=True,
+        )
+
+    def listens() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    assert wait_until(listens, interval=0.001)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert parse_events(out.read_text())[-1]["event"] == "stopped"

@@ -393,6 +393,37 @@ def conduct_of(args: argparse.Namespace, log: EventLog) -> Optional[Conduct]:
     return Conduct(args.delay, args.close_after, args.linger0, args.silent)
 
 
+def listening_fields(args: argparse.Namespace, listener: socket.socket, dual: bool) -> "dict[str, Any]":
+    """The ``listening`` event's fields."""
+    address = listener.getsockname()
+    fields: "dict[str, Any]" = {
+        "proto": "tcp",
+        "family": family_name(listener.family),
+        "address": format_address(address),
+        "dual_stack": dual,
+        "mode": args.mode,
+        "delay": args.delay,
+        "backlog": args.backlog,
+        "reuseaddr": args.reuseaddr,
+    }
+    for name in ("close_after", "linger0", "silent", "clients"):
+        if getattr(args, name):
+            fields[name] = getattr(args, name)
+    if listener.family != socket.AF_UNIX:
+        fields["port"] = address[1]
+    return fields
+
+
+def close_server_socket(sock: socket.socket) -> None:
+    """Close a server socket; a UNIX socket's file goes with it."""
+    address = sock.getsockname()
+    family = sock.family
+    sock.close()
+    if family == socket.AF_UNIX and isinstance(address, str) and address:
+        with contextlib.suppress(OSError):
+            os.unlink(address)
+
+
 def install_stop_handlers() -> None:
     def stop(signum: int, _frame: Any) -> None:
         raise StopServer(signal.Signals(signum).name)
@@ -409,40 +440,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     conduct = conduct_of(args, log)
     if conduct is None:
         return 2
-    opened = open_server_socket(args, socket.SOCK_STREAM, log)
-    if opened is None:
-        return 1
-    listener, dual = opened
-    family = listener.family
-    address = listener.getsockname()
-    fields: dict[str, Any] = {
-        "proto": "tcp",
-        "family": family_name(family),
-        "address": format_address(address),
-        "dual_stack": dual,
-        "mode": args.mode,
-        "delay": args.delay,
-        "backlog": args.backlog,
-        "reuseaddr": args.reuseaddr,
-    }
-    for name in ("close_after", "linger0", "silent", "clients"):
-        if getattr(args, name):
-            fields[name] = getattr(args, name)
-    if family != socket.AF_UNIX:
-        fields["port"] = address[1]
+    # before listen(): a stop that comes as soon as the socket listens is a clean stop
     install_stop_handlers()
-    text = f"listening on {fields['address']} (tcp, {args.mode}, delay {args.delay}s)"
-    log.emit("listening", text=text, **fields)
+    listener: Optional[socket.socket] = None
     try:
+        opened = open_server_socket(args, socket.SOCK_STREAM, log)
+        if opened is None:
+            return 1
+        listener, dual = opened
+        fields = listening_fields(args, listener, dual)
+        text = f"listening on {fields['address']} (tcp, {args.mode}, delay {args.delay}s)"
+        log.emit("listening", text=text, **fields)
         runner_for(args.mode)(listener, log, conduct, args.clients)
         reason = f"served {args.clients} clients"
     except (StopServer, KeyboardInterrupt) as stop:
         reason = str(stop) or "interrupt"
     finally:
-        listener.close()
-        if family == socket.AF_UNIX and isinstance(address, str) and address:
-            with contextlib.suppress(OSError):
-                os.unlink(address)
+        if listener is not None:
+            close_server_socket(listener)
     log.emit("stopped", reason=reason)  # the listening socket is closed by now
     return 0
 

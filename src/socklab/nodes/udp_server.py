@@ -9,8 +9,6 @@ UNIX datagram clients must bind a path of their own to get an answer.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import socket
 import sys
 import time
@@ -24,6 +22,7 @@ from socklab.nodes.tcp_server import (
     StopServer,
     add_bind_options,
     address_missing,
+    close_server_socket,
     install_stop_handlers,
     open_server_socket,
 )
@@ -72,34 +71,34 @@ def main(argv: Optional[list[str]] = None) -> int:
     log = EventLog(APP, human=args.human)
     if address_missing(args, log):
         return 2
-    opened = open_server_socket(args, socket.SOCK_DGRAM, log)
-    if opened is None:
-        return 1
-    sock, dual = opened
-    family = sock.family
-    bound = sock.getsockname()
-    fields: dict[str, Any] = {
-        "proto": "udp",
-        "family": family_name(family),
-        "address": format_address(bound),
-        "dual_stack": dual,
-        "delay": args.delay,
-    }
-    if family != socket.AF_UNIX:
-        fields["port"] = bound[1]
+    # before bind(): a stop that comes as soon as the socket is bound is a clean stop
     install_stop_handlers()
-    log.emit(
-        "listening", text=f"listening on {fields['address']} (udp, delay {args.delay}s)", **fields
-    )
+    sock: Optional[socket.socket] = None
     try:
+        opened = open_server_socket(args, socket.SOCK_DGRAM, log)
+        if opened is None:
+            return 1
+        sock, dual = opened
+        bound = sock.getsockname()
+        fields: dict[str, Any] = {
+            "proto": "udp",
+            "family": family_name(sock.family),
+            "address": format_address(bound),
+            "dual_stack": dual,
+            "delay": args.delay,
+        }
+        if sock.family != socket.AF_UNIX:
+            fields["port"] = bound[1]
+        log.emit(
+            "listening", text=f"listening on {fields['address']} (udp, delay {args.delay}s)",
+            **fields
+        )
         serve(sock, log, args.delay)
     except (StopServer, KeyboardInterrupt) as stop:
         log.emit("stopped", reason=str(stop) or "interrupt")
     finally:
-        sock.close()
-        if family == socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                os.unlink(bound)
+        if sock is not None:
+            close_server_socket(sock)
     return 0
 
 
