@@ -214,8 +214,9 @@ class Lab:
         while True:
             try:
                 if isinstance(engine, SwarmEngine):
-                    lab_plan = self.plan()
-                    stack = stack_plan(self._topology(), lab_plan, self._images(tag, on_build))
+                    lab_plan = _own_programs(self.plan(), own_program)
+                    stack = stack_plan(self._topology(), lab_plan,
+                                       self._images(tag, on_build, own_program))
                     swarm.up(engine, lab_plan, stack, progress)
                 else:  # socklab processes plan and make networks one at a time: no clash
                     with host_lock("subnets") as lock:
@@ -322,14 +323,17 @@ class Lab:
                                   "`socklab image build` before deploying the file) and the "
                                   "allocated subnets are not checked against the host's")
             return replace(exported, warnings=(note, *exported.warnings))
-        images = self._images(image.ensure(engine, on_progress=on_build), on_build)
-        return export_compose(topo, self.plan(), images, swarm=swarm, source=self._source_map())
+        without = self._images_without_python()
+        images = self._images(image.ensure(engine, on_progress=on_build), on_build, without)
+        return export_compose(topo, _own_programs(self.plan(), without), images, swarm=swarm,
+                              source=self._source_map())
 
-    def _images(self, tag: str, on_build: Callable[[str], None] | None) -> Images:
-        """The node image, and each node's own image with the node supervisor added (for a
-        file or a stack that runs without socklab copying it in)."""
+    def _images(self, tag: str, on_build: Callable[[str], None] | None,
+                without_python: set[str]) -> Images:
+        """The node image, and each node's own image with python3 with the node supervisor
+        added (for a file or a stack that runs without socklab copying it in)."""
         own = sorted({n.image for n in self._topology().nodes.values()
-                      if n.image and n.command is None})
+                      if n.image and n.command is None and n.image not in without_python})
         return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
     def graph(self) -> LabGraph:

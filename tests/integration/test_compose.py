@@ -21,7 +21,7 @@ from socklab.cli import app
 from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine_api import Engine
 
-from .conftest import free_subnet, lab_name, leftovers
+from .conftest import RUN_ID, free_subnet, lab_name, leftovers
 
 COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
@@ -59,7 +59,7 @@ def getent(node: LabNode, name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def composed(
-    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+    engine: Engine, node_image: str, no_python_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Lab, dict[str, Any]]]:
     """A two-network lab with static addresses, aliases and lab DNS, exported and brought up
     by docker-compose (a project name unique per run, other than the lab's)."""
@@ -82,8 +82,17 @@ def composed(
             },
             "client": {"replicas": 2, "networks": ["front"]},
             # a node of another image (with python3): the file runs it with the supervisor added
-            "own": {"networks": ["back"], "image": image.base_image_tag(),
-                    "start": ["udp-server --port 5454"]},
+            "own": {
+                "networks": ["back"],
+                "image": image.base_image_tag(),
+                "start": ["udp-server --port 5454"],
+            },
+            # an image without python3: its own program, as compose runs it
+            "plain": {
+                "networks": ["back"],
+                "image": no_python_image,
+                "command": ["sh", "-c", "while true; do echo plain | nc -l -N 8080; done"],
+            },
         },
         "dns": {"records": [{"name": "www", "cname": "server"}, {"name": "api", "a": [str(back[10])]}]},
     }
@@ -99,8 +108,9 @@ def composed(
         done = compose(compose_file, project, "up", "-d")
         assert done.returncode == 0, done.stderr
         lab = Lab.named(name, engine=engine)
-        for node in exported["compose"]["services"]:  # compose returns once they are started
-            wait_ready(lab.node(node))
+        for node, svc in exported["compose"]["services"].items():  # compose returns once
+            if svc.get("command") == ["socklab-node"]:  # they are started: wait for their apps
+                wait_ready(lab.node(node))
         yield lab, {**exported, "project": project}
     finally:
         down = compose(compose_file, project, "down", "--timeout", "2")
@@ -113,8 +123,11 @@ def composed(
 def test_docker_compose_gives_the_lab_socklab_up_would(composed: tuple[Lab, dict[str, Any]]) -> None:
     lab, exported = composed
     services = exported["compose"]["services"]
-    assert set(services) == {"server", "db", "client-1", "client-2", "own", "dns"}
+    assert set(services) == {"server", "db", "client-1", "client-2", "own", "plain", "dns"}
     assert services["own"]["image"].startswith("socklab/supervised:")
+    plain = services["plain"]
+    assert plain["command"][:2] == ["sh", "-c"] and "SOCKLAB_START" not in plain["environment"]
+    assert plain["labels"]["io.socklab.tools"] == "helper"  # socklab's tools run beside it
     assert exported["warnings"] == []  # one host holds everything a topology says
     status = {s.node: s for s in lab.status()}  # found by the io.socklab.* labels alone
     assert set(status) == set(services) and {s.state for s in status.values()} == {"running"}
@@ -170,6 +183,10 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
     assert any(r["proto"].startswith("udp") and r["local_port"] == 5353 for r in rows["db"])
     own = json.loads(runner.invoke(app, ["sockets", "--lab", project, "own", "--json"]).stdout)
     assert any(r["local_port"] == 5454 and r["proto"].startswith("udp") for r in own["own"])
+    plain = json.loads(runner.invoke(app, ["sockets", "--lab", project, "plain", "--json"]).stdout)
+    assert any(r["state"] == "LISTEN" and r["local_port"] == 8080 for r in plain["plain"])
+    got = lab.node("db").exec(["nc", "-w", "3", "plain", "8080"])
+    assert got.stdout == "plain\n", got.stdout + got.stderr
     result = runner.invoke(app, ["exec", "--lab", project, "db", "--", "hostname", "-f"])
     assert (result.exit_code, result.stdout.strip()) == (0, f"db.{lab.name}.test")
     for args in (["status", "--lab", project], ["status", lab.name]):
@@ -177,8 +194,24 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
         assert {n["node"] for n in json.loads(result.stdout)} >= {"server", "client-1"}, args
 
 
+@pytest.fixture(scope="module")
+def no_python_image(
+    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A user's image without python3 (Debian's shell and netcat)."""
+    context = tmp_path_factory.mktemp("nopy")
+    (context / "Dockerfile").write_text(
+        f"FROM {image.base_image_tag()}\n"
+        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
+    )
+    tag = f"socklab-test/compose-nopy:{RUN_ID}"
+    engine.build_image(context, tag)
+    yield tag
+    engine.remove_image(tag)
+
+
 def test_a_compose_file_of_our_own_imported_and_run_by_socklab_up(
-    engine: Engine, node_image: str, tmp_path: Path
+    engine: Engine, node_image: str, no_python_image: str, tmp_path: Path
 ) -> None:
     (app_net,) = free_subnets(engine, 1)
     name = lab_name("import")
@@ -205,6 +238,10 @@ services:
     deploy: {{replicas: 2}}
     networks: [app, edge]
     restart: always
+  greeter:
+    image: {no_python_image}
+    command: ["sh", "-c", "while true; do echo hello from greeter | nc -l -N 8080; done"]
+    networks: [app]
 networks:
   app:
     ipam:
@@ -219,11 +256,11 @@ networks:
     assert result.exit_code == 0, result.output
     assert "services.client.restart: 'restart' is not modelled" in result.stderr
     lab = Lab.load(lab_file, engine=engine)
-    assert lab.topology is not None and list(lab.topology.nodes) == ["srv", "client"]
+    assert lab.topology is not None and list(lab.topology.nodes) == ["srv", "client", "greeter"]
     try:
         result = runner.invoke(app, ["up", str(lab_file)])
         assert result.exit_code == 0, result.output
-        assert [s.node for s in lab.status()] == ["srv", "client-1", "client-2"]
+        assert [s.node for s in lab.status()] == ["srv", "client-1", "client-2", "greeter"]
         client = lab.node("client-2")
         assert getent(client, "backend") == getent(client, "server") == [str(app_net[10])]
         done = client.exec(["tcp-client", "server", "7000", "--count", "2"])
@@ -238,6 +275,11 @@ networks:
         assert int(cap_eff.split()[1], 16) & (1 << 12)  # CAP_NET_ADMIN
         rows = json.loads(runner.invoke(app, ["sockets", str(lab_file), "srv", "--json"]).stdout)
         assert any(r["state"] == "LISTEN" and r["local_port"] == 7000 for r in rows["srv"])
+        # the image without python3 runs its `command:` as compose would, and is observed
+        got = client.exec(["nc", "-w", "3", "greeter", "8080"])
+        assert got.stdout == "hello from greeter\n", got.stdout + got.stderr
+        rows = json.loads(runner.invoke(app, ["sockets", str(lab_file), "greeter", "--json"]).stdout)
+        assert any(r["state"] == "LISTEN" and r["local_port"] == 8080 for r in rows["greeter"])
     finally:
         lab.down()
     assert leftovers(engine, name) == []

@@ -98,6 +98,21 @@ def swarm_engine(engine: Engine) -> Iterator[SwarmEngine]:
         assert has_gwbridge(client) == gwbridge_before
 
 
+@pytest.fixture(scope="module")
+def no_python_image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A user's image without python3 (Debian's shell and netcat)."""
+    context = tmp_path_factory.mktemp("nopy")
+    (context / "Dockerfile").write_text(
+        f"FROM {image.base_image_tag()}\n"
+        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
+    )
+    tag = f"socklab-test/swarm-nopy:{RUN_ID}"
+    image.ensure(engine)
+    engine.build_image(context, tag)
+    yield tag
+    engine.remove_image(tag)
+
+
 def topology(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -122,7 +137,9 @@ def stack_is_gone(sw: SwarmEngine, lab: str) -> None:
     assert [n.name for n in sw.networks({}) if n.name.startswith(f"socklab-{lab}-")] == []
 
 
-def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_path: Path) -> None:
+def test_up_engine_swarm_runs_the_lab_as_a_stack(
+    swarm_engine: SwarmEngine, no_python_image: str, tmp_path: Path
+) -> None:
     name = lab_name("swarm")
     doc = topology(name)
     # a node of another image (with python3): its service runs it with the supervisor added
@@ -131,20 +148,33 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
         "image": image.base_image_tag(),
         "start": ["udp-server --port 5454"],
     }
+    # an image without python3: its own program, as compose and Swarm run it
+    doc["nodes"]["plain"] = {
+        "networks": ["lan"],
+        "image": no_python_image,
+        "command": ["sh", "-c", "while true; do echo plain | nc -l -N 8080; done"],
+    }
     path = tmp_path / "lab.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
         result = run_cli("up", str(path), "--engine", "swarm")
         assert result.exit_code == 0, result.output
         services = {s["Spec"]["Name"]: s for s in swarm_engine.services(name)}
-        assert set(services) == {f"{name}_server", f"{name}_client", f"{name}_own"}
+        assert set(services) == {f"{name}_server", f"{name}_client", f"{name}_own", f"{name}_plain"}
         client_svc = services[f"{name}_client"]["Spec"]
         assert client_svc["Mode"]["Replicated"]["Replicas"] == 3
         assert client_svc["Labels"]["com.docker.stack.namespace"] == name  # `docker stack ls`
         assert client_svc["EndpointSpec"]["Mode"] == "dnsrr"
 
         status = json.loads(run_cli("status", name, "--json").stdout)
-        assert sorted(n["node"] for n in status) == ["client-1", "client-2", "client-3", "own", "server"]
+        assert sorted(n["node"] for n in status) == [
+            "client-1",
+            "client-2",
+            "client-3",
+            "own",
+            "plain",
+            "server",
+        ]
         assert {n["state"] for n in status} == {"running"}
         by_node = {n["node"]: n for n in status}
         assert set(by_node["server"]["networks"]) == {"lan", "back"}
@@ -195,6 +225,10 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
             time.sleep(0.3)
         own = json.loads(run_cli("sockets", name, "own", "--json").stdout)["own"]
         assert any(r["local_port"] == 5454 and r["proto"].startswith("udp") for r in own)
+        plain = json.loads(run_cli("sockets", name, "plain", "--json").stdout)["plain"]
+        assert any(r["state"] == "LISTEN" and r["local_port"] == 8080 for r in plain)
+        got = lab.node("client-1").exec(["nc", "-w", "3", "plain", "8080"])
+        assert got.stdout == "plain\n", got.stdout + got.stderr
         logs = run_cli("logs", name, "server")
         assert '"event": "listening"' in logs.stdout
         timeline = json.loads(run_cli("logs", name, "--timeline", "--json").stdout)
@@ -204,7 +238,7 @@ def test_up_engine_swarm_runs_the_lab_as_a_stack(swarm_engine: SwarmEngine, tmp_
     finally:
         result = run_cli("down", name)
     assert result.exit_code == 0, result.output
-    assert "removed 5 containers and 2 networks" in result.stdout
+    assert "removed 6 containers and 2 networks" in result.stdout
     stack_is_gone(swarm_engine, name)  # down waited until everything was gone
 
 

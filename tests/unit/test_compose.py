@@ -181,6 +181,7 @@ def test_import_maps_each_modelled_key() -> None:
     ]
     assert gateway.env == {"TZ": "UTC"}  # through the << merge of an x- template
     assert topo.nodes["batch-worker"].replicas == 3
+    assert topo.nodes["batch-worker"].command == ["sleep 1000"]  # its own program, as compose
     assert topo.nodes["cache"].networks == {"default": topo.nodes["cache"].networks["default"]}
 
 
@@ -196,7 +197,6 @@ def test_import_warns_each_key_it_drops_with_its_line() -> None:
         (34, "services.app.healthcheck"),
         (36, "services.batch_worker"),
         (38, "services.batch_worker.entrypoint"),
-        (39, "services.batch_worker.command"),
         (42, "services.batch_worker.volumes"),
         (45, "services.cache.domainname"),
         (47, "services.cache.depends_on.app.condition"),

@@ -276,7 +276,7 @@ class _Importer:
         if "build" in body and "image" not in body:
             node["image"] = f"{safe_name(self.src.filename, length=60)}_{svc}"
         node["networks"] = networks
-        order = ["image", "replicas", "host", "networks", "start", "env", "cap_add", "ports"]
+        order = ["image", "replicas", "host", "networks", "command", "start", "env", "cap_add", "ports"]
         return {k: node[k] for k in sorted(node, key=lambda k: order.index(k) if k in order else len(order))}
 
     def _attachments(self, svc: str, body: dict[str, Any], path: DocPath, extra_aliases: list[str]) -> Any:
@@ -354,21 +354,17 @@ class _Importer:
         argv = self._argv(value, path)
         if argv is None:
             return
-        if "image" in node or "entrypoint" in (self.src.get(path[:-1]) or {}):
-            self.warn(
-                path,
-                "not imported: the node runs socklab's supervisor, not its image's "
-                "own command (nodes of any image are not supported yet)",
-            )
-            return
-        node.setdefault("start", []).append(argv)  # socklab's image: its command is an app
+        if _own_image(self.src.get(path[:-1]) or {}):
+            node["command"] = argv  # its main program, run as compose runs it (no supervisor)
+        else:
+            node.setdefault("start", []).append(argv)  # socklab's image: its command is an app
 
     def _key_entrypoint(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         if self._argv(value, path) is not None:
             self.warn(
                 path,
-                "not imported: the node runs socklab's supervisor, not its image's "
-                "own entrypoint (nodes of any image are not supported yet)",
+                "not imported: a node's `command:` replaces its image's CMD only (write the "
+                "whole command line there when the image has no ENTRYPOINT)",
             )
 
     def _key_environment(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
@@ -588,6 +584,14 @@ def _start_order(services: dict[str, Any], imp: _Importer) -> list[str]:
     for svc in services:
         visit(str(svc))
     return order
+
+
+def _own_image(body: dict[str, Any]) -> bool:
+    """A service of an image of its own (not socklab's node image): it runs its own program."""
+    image = body.get("image")
+    if image is None:
+        return "build" in body
+    return str(image).split(":", 1)[0] != NODE_IMAGE_REPO
 
 
 def _skipped(key: Any) -> bool:

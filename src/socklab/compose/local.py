@@ -15,6 +15,7 @@ from socklab.compose.warning import Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
 from socklab.topology.plan import (
+    LABEL_TOOLS,
     SETUP_LABELS,
     ContainerPlan,
     LabPlan,
@@ -104,15 +105,21 @@ def default_routes(plan: LabPlan, warnings: Warnings, *, swarm: bool = False) ->
     """Warn that nodes keep the default route `socklab up` takes from them."""
     keep = [c.instance for c in plan.containers if c.net.drop_default_route]
     if keep:
-        how = ("through docker_gwbridge, which masquerades" if swarm
-               else "masquerading stays off, so outside hosts cannot answer them")
-        warnings.add((), f"{', '.join(keep)} keep their default route (`socklab up` removes "
-                     f"it so that nothing leaves the lab; {how})")
+        how = (
+            "through docker_gwbridge, which masquerades"
+            if swarm
+            else "masquerading stays off, so outside hosts cannot answer them"
+        )
+        warnings.add(
+            (),
+            f"{', '.join(keep)} keep their default route (`socklab up` removes "
+            f"it so that nothing leaves the lab; {how})",
+        )
 
 
 def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[str, Any]:
     image = images.node
-    if spec.command is not None:  # its own program, as compose runs it: no supervisor
+    if not spec.supervised:  # its image's own program (or `command:`), as compose runs it
         image = spec.image or images.node
     elif spec.image:
         image = images.supervised.get(spec.image, spec.image)
@@ -128,9 +135,14 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
         "hostname": spec.hostname,
         "domainname": spec.domainname,
         "init": True,
-        "command": [SUPERVISOR] if spec.command is None else list(spec.command),
-        "environment": node_environment(spec) if spec.command is None else dict(spec.env),
     }
+    if spec.supervised:
+        out["command"] = [SUPERVISOR]
+        out["environment"] = node_environment(spec)
+    else:  # the image's CMD unless `command:` replaces it; no supervisor, so no SOCKLAB_START
+        if spec.command is not None:
+            out["command"] = list(spec.command)
+        out["environment"] = dict(spec.env)
     if spec.cap_add:
         out["cap_add"] = list(spec.cap_add)
     if spec.ports:
@@ -141,6 +153,8 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
     if spec.extra_hosts:  # nodes reached only through a router
         out["extra_hosts"] = [f"{name}:{ip}" for name, ip in spec.extra_hosts]
     out["labels"] = {k: v for k, v in spec.labels.items() if k not in SETUP_LABELS}
+    if spec.tools_in_helper:  # socklab's tools run in a helper sharing its namespaces
+        out["labels"][LABEL_TOOLS] = "helper"
     networks: dict[str, Any] = {}
     for i, ep in enumerate(spec.endpoints):
         att: dict[str, Any] = {"ipv4_address": str(ep.ip)}

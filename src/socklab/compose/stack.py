@@ -21,6 +21,7 @@ from socklab.topology.model import Port, Topology
 from socklab.topology.plan import (
     LABEL_LAB,
     LABEL_NODE,
+    LABEL_TOOLS,
     SETUP_LABELS,
     ContainerPlan,
     LabPlan,
@@ -61,7 +62,8 @@ class ServicePlan:
     image: str
     hostname: str
     env: dict[str, str]
-    command: tuple[str, ...]
+    command: tuple[str, ...] | None
+    """None: the image's own CMD"""
     cap_add: tuple[str, ...]
     ports: tuple[Port, ...]
     networks: tuple[StackAttachment, ...]
@@ -193,7 +195,11 @@ def _service(
     replicated = node is not None and node.replicas is not None
     dns_argv = plan.dns.argv if plan.dns else None
     start = tuple(a for a in first.start if tuple(a.cmd) != dns_argv)
-    env = node_environment(replace(first, start=start, resolv_conf=None))
+    env = (
+        node_environment(replace(first, start=start, resolv_conf=None))
+        if first.supervised
+        else dict(first.env)
+    )
     hostname = first.hostname
     mine = {first.instance, f"{first.instance}.{plan.domain}"}
     if replicated:
@@ -206,7 +212,7 @@ def _service(
         for ep in first.endpoints
     )
     image = images.node
-    if first.command is not None:  # its own program, as compose runs it: no supervisor
+    if not first.supervised:  # its image's own program (or `command:`), as compose runs it
         image = first.image or images.node
     elif first.image:
         image = images.supervised.get(first.image, first.image)
@@ -226,6 +232,8 @@ def _service(
     )
     if replicated:
         labels[LABEL_REPLICAS] = str(len(specs))
+    if first.tools_in_helper:  # socklab's tools run in a helper sharing its namespaces
+        labels[LABEL_TOOLS] = "helper"
     host = node.host if node is not None else None
     return ServicePlan(
         name=first.node,
@@ -235,7 +243,7 @@ def _service(
         image=image,
         hostname=hostname,
         env=env,
-        command=(SUPERVISOR,) if first.command is None else first.command,
+        command=(SUPERVISOR,) if first.supervised else first.command,
         cap_add=first.cap_add,
         ports=first.ports,
         networks=attachments,
@@ -269,7 +277,7 @@ def _service_document(s: ServicePlan) -> dict[str, Any]:
         "image": s.image,
         "hostname": s.hostname,
         "init": True,
-        "command": list(s.command),
+        **({"command": list(s.command)} if s.command is not None else {}),
         "environment": dict(s.env),
     }
     if s.cap_add:

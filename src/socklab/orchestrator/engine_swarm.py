@@ -157,7 +157,7 @@ class SwarmEngine(DockerEngine):
         labels = {**svc.labels, LABEL_STACK: lab}
         spec = docker.types.ContainerSpec(
             svc.image,
-            command=list(svc.command),
+            command=list(svc.command) if svc.command is not None else None,
             hostname=svc.hostname,
             env=[f"{k}={v}" for k, v in svc.env.items()],
             labels=labels,
