@@ -68,6 +68,8 @@ def test_each_mode_echoes_over_inet(tmp_path: Path, mode: str) -> None:
         ] * 3 + ["closed"]
         assert all(e["data"] == "abc" for e in client.named("received"))
         assert client.named("connected")[0]["peer"] == f"127.0.0.1:{server.port}"
+        # the client has exited; the server logs each close once it has seen the EOF
+        assert wait_until(lambda: closes(server) == 2)
     events = server.events()
     accepted = [e for e in events if e["event"] == "accepted"]
     closed = [e for e in events if e["event"] == "closed"]
