@@ -91,8 +91,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_RUN] = SocklabRun(config)
     config.pluginmanager.register(JunitSystemOut(config), "socklab-junit")
-    # a cancelled CI job (SIGTERM) or a closed terminal (SIGHUP) tears the labs down
-    interrupt.install((signal.SIGTERM, signal.SIGHUP), only_default=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -131,6 +129,9 @@ class SocklabRun:
                 self._engine = default_engine()
             except DaemonUnavailable as exc:
                 pytest.skip(f"socklab: {exc.message}")
+            # from the first lab on, a cancelled CI job (SIGTERM) or a closed terminal
+            # (SIGHUP) ends the session like Ctrl-C: the labs are torn down
+            interrupt.install((signal.SIGTERM, signal.SIGHUP), only_default=True)
             self._sweep()
         return self._engine
 

@@ -130,6 +130,7 @@ def test_run_on_a_lab_that_is_up_keeps_it_up(lab: Lab, tmp_path: Path) -> None:
     result = lab.run(report_dir=tmp_path / "r")
     assert isinstance(result, RunResult) and result.passed, result.error
     assert (tmp_path / "r" / "report.json").exists()
+    assert all(Path(path).exists() for path in result.reports.values())
     assert lab.is_up()
 
 
