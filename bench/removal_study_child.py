@@ -13,11 +13,11 @@ import contextlib
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network
-from typing import Any
 
 from socklab import interrupt
 from socklab.orchestrator import deploy, image
-from socklab.orchestrator.engine import Engine, default_engine
+from socklab.orchestrator.engine import default_engine
+from socklab.orchestrator.engine_api import Engine
 from socklab.topology import Topology
 from socklab.topology import plan as planning
 
@@ -26,26 +26,26 @@ planning.LABEL_LAB = deploy.LABEL_LAB = LABEL  # type: ignore[misc]
 planning.AUTO_POOL = IPv4Network("10.199.0.0/16")  # type: ignore[misc]
 
 
-def _inspect_parallel(engine: Engine, containers: list[dict[str, Any]]) -> None:
+def _inspect_parallel(engine: Engine, ids: list[str]) -> None:
     def one(ident: str) -> None:
         with contextlib.suppress(Exception):
-            engine.inspect(ident)
+            engine.container(ident)
         engine.remove_container(ident)
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, [c["Id"] for c in containers]))
+        list(pool.map(one, ids))
 
 
-def _parallel(engine: Engine, containers: list[dict[str, Any]]) -> None:
+def _parallel(engine: Engine, ids: list[str]) -> None:
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(engine.remove_container, [c["Id"] for c in containers]))
+        list(pool.map(engine.remove_container, ids))
 
 
-def _serial(engine: Engine, containers: list[dict[str, Any]]) -> None:
-    for c in containers:
+def _serial(engine: Engine, ids: list[str]) -> None:
+    for ident in ids:
         with contextlib.suppress(Exception):
-            engine.inspect(c["Id"])
-        engine.remove_container(c["Id"])
+            engine.container(ident)
+        engine.remove_container(ident)
 
 
 STRATEGIES = {
