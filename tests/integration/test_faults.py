@@ -123,6 +123,17 @@ def test_a_1mbit_rate_makes_250kb_take_about_2_seconds(make_lab: Callable[..., L
     assert transfer_seconds(lab) < shaped / 4
 
 
+def test_a_delay_without_jitter_from_the_cli(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(ECHO, "delay")
+    code, out = cli("fault", lab.name, "delay", "client-1", "100")
+    assert code == 0 and "delay 100ms on client-1" in out, out
+    rows = {r["node"]: r for r in json.loads(cli("fault", lab.name, "list", "--json")[1])}
+    assert rows["client-1"]["impair"] == {"lan": {"delay": 100.0, "src": "runtime"}}
+    ping = lab.node("client-1").exec(["ping", "-c", "3", "-i", "0.2", "server"]).stdout
+    rtts = [float(t) for t in re.findall(r"time=([\d.]+) ms", ping)]
+    assert len(rtts) == 3 and min(rtts) >= 100, ping
+
+
 def test_kill_pause_restart_change_what_clients_see(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(ECHO, "life")
     ip = address(lab, "server")

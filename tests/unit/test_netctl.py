@@ -74,6 +74,18 @@ def test_impair_ops_merge_and_renew_the_delay_queue() -> None:
     assert done["cleared"] == ["lan"] and s["impair"] == {}
 
 
+def test_an_option_not_given_is_none_and_means_none() -> None:
+    """The host sends every option of an action, None where the user gave none
+    (``fault LAB delay NODE 50`` has no jitter, ``loss NODE 5`` no protocol)."""
+    s = state()
+    netctl.apply_ops(s, [{"op": "impair", "nets": ["lan"], "set": {"delay": 40, "jitter": 5}}], ["lan"])
+    netctl.apply_ops(s, [{"op": "impair", "nets": ["lan"], "set": {"delay": 50.0, "jitter": None}}], ["lan"])
+    assert s["impair"]["lan"]["delay"] == 50.0 and "jitter" not in s["impair"]["lan"]
+    netctl.apply_ops(s, [{"op": "impair", "nets": ["lan"], "set": {"loss": 5, "proto": "udp"}}], ["lan"])
+    netctl.apply_ops(s, [{"op": "impair", "nets": ["lan"], "set": {"loss": 5.0, "proto": None}}], ["lan"])
+    assert s["impair"]["lan"]["loss"] == 5.0 and "proto" not in s["impair"]["lan"]
+
+
 def test_partition_and_heal_ops() -> None:
     s = state()
     netctl.apply_ops(

@@ -137,18 +137,14 @@ def apply_ops(state: State, ops: List[Dict[str, Any]], nets: List[str]) -> Dict[
                 for net, settings in op["setup"].get("impair", {}).items():
                     impair[net] = _fresh_queue(state, dict(settings, src="topology"), None)
         elif kind == "impair":
+            given = {k: v for k, v in op["set"].items() if k in IMPAIR_KEYS and v is not None}
             for net in op["nets"]:
                 _known(net, nets)
                 old = impair.get(net, {})
-                merged = dict(
-                    old,
-                    **{
-                        k: (float(v) if k in NUMBERS else v) for k, v in op["set"].items() if k in IMPAIR_KEYS
-                    },
-                )
-                if "loss" in op["set"] and "proto" not in op["set"]:
+                merged = dict(old, **{k: (float(v) if k in NUMBERS else v) for k, v in given.items()})
+                if "loss" in given and "proto" not in given:
                     merged.pop("proto", None)
-                if "delay" in op["set"] and "jitter" not in op["set"]:
+                if "delay" in given and "jitter" not in given:
                     merged.pop("jitter", None)
                 merged["src"] = "runtime"
                 impair[net] = _fresh_queue(state, merged, old)

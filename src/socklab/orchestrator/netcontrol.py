@@ -52,9 +52,9 @@ class NetControl:
         try:
             answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
+            said = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
             raise LabError(
-                f"{node.node}: the network helper failed (exit {result.exit_code}): "
-                f"{(result.stderr or result.stdout).strip()[-300:]}",
+                f"{node.node}: the network helper failed (exit {result.exit_code}): {said[-1]}",
                 exit_code=1,
             ) from None
         if result.exit_code == 3:  # a kernel feature is missing: nothing was changed
