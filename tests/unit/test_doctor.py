@@ -48,6 +48,21 @@ def test_a_needed_feature_that_is_missing_fails_the_doctor(monkeypatch: pytest.M
     assert doctor.failed(doctor.run(lambda: engine)) == []
 
 
+def test_needed_marks_what_the_lab_uses_here_also_when_it_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(doctor.shutil, "which", lambda _name: "/usr/bin/mmdebstrap")
+    topo = parse_topology(LAB, "lab.yml")
+    monkeypatch.setattr(doctor, "probe_kernel", lambda _engine: THIS_KERNEL)
+    needed = {c.name: c.ok for c in doctor.run(lambda: FakeEngine(), topo) if c.needed}
+    # delay by NFQUEUE, rate by tbf (not htb), loss by statistic, IPv6; corrupt needs netem
+    assert needed == {"netem": False, "tbf": True, "statistic": True, "nfqueue": True, "ipv6": True}
+    with_netem = {**THIS_KERNEL, "netem": True}
+    monkeypatch.setattr(doctor, "probe_kernel", lambda _engine: with_netem)
+    needed = {c.name: c.ok for c in doctor.run(lambda: FakeEngine(), topo) if c.needed}
+    assert needed == {"netem": True, "statistic": True, "nfqueue": True, "ipv6": True}
+
+
 def test_no_daemon_is_a_failed_doctor() -> None:
     def away() -> FakeEngine:
         raise LabError("Docker daemon not reachable: refused", "start Docker")

@@ -10,7 +10,6 @@ as needed, and a needed one that is missing makes the doctor fail.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import asdict, dataclass
 from ipaddress import IPv4Network
@@ -36,7 +35,8 @@ class Check:
     detail: str
     hint: str | None = None
     needed: bool = False
-    """the lab asked about (or socklab itself) cannot work without it"""
+    """the lab asked about (or socklab itself) uses it: a needed check that is not ok makes
+    the doctor fail"""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "status": "ok" if self.ok else "missing"}
@@ -170,7 +170,7 @@ def _kernel(engine: Engine | None, wanted: set[str]) -> list[Check]:
     out = []
     for name, (what, without, hint) in FEATURES.items():
         ok = bool(found.get(name))
-        needed = any(name in re.split(r"[|+]", w) and not _satisfied(w, found) for w in wanted)
+        needed = any(_serves(name, w, found) for w in wanted)
         detail = what if ok else f"{what}: absent ({without})"
         if name == "br_netfilter":
             ok = True
@@ -178,8 +178,12 @@ def _kernel(engine: Engine | None, wanted: set[str]) -> list[Check]:
     return out
 
 
-def _satisfied(want: str, found: dict[str, bool]) -> bool:
-    return any(all(found.get(x) for x in alt.split("+")) for alt in want.split("|"))
+def _serves(name: str, want: str, found: dict[str, bool]) -> bool:
+    """Whether feature ``name`` is needed for ``want`` (``a|b+c``): it is part of the first
+    alternative this kernel has, or, where it has none, of any alternative."""
+    alternatives = [alt.split("+") for alt in want.split("|")]
+    usable = [alt for alt in alternatives if all(found.get(x) for x in alt)]
+    return name in usable[0] if usable else any(name in alt for alt in alternatives)
 
 
 def _address_space(engine: Engine) -> Check:
