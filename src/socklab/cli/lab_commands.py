@@ -29,6 +29,7 @@ from socklab.cli.app import (
 )
 from socklab.errors import ExecTimeout, LabError
 from socklab.lab import Lab, LabNode, down_all, running_labs
+from socklab.observe.timeline import fields_text
 from socklab.topology import json_schema, load_topology
 from socklab.topology.errors import Problem
 
@@ -265,11 +266,6 @@ def _print_timeline(lab: Lab, targets: list[Any], as_json: bool) -> None:
     if as_json:
         render.print_json([e.as_dict() for e in events])
         return
-
-    def detail(fields: dict[str, Any]) -> str:
-        text = " ".join(f"{k}={v}" for k, v in fields.items()
-                        if v not in (None, "") and not isinstance(v, dict | list))
-        return text if len(text) <= 60 else text[:59] + "…"
-
     render.print_wide(render.wide_table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
-        (e.time[11:], e.node, e.app, e.event, e.peer or "", detail(e.fields)) for e in events]))
+        (e.time[11:], e.node, e.app, e.event, e.peer or "", fields_text(e.fields, 60))
+        for e in events]))

@@ -47,6 +47,14 @@ class Event:
                 "pid": self.pid, "event": self.event, "peer": self.peer, "fields": self.fields}
 
 
+def fields_text(fields: dict[str, Any], limit: int | None = None) -> str:
+    """An event's other fields as ``key=value`` words (nested values left out), cut to
+    ``limit`` characters."""
+    text = " ".join(f"{k}={v}" for k, v in fields.items()
+                    if v not in (None, "") and not isinstance(v, dict | list))
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
+
+
 def parse_line(node: str, line: str) -> Event | None:
     """The event of one log line, or None when the line is not a JSON event."""
     match = _LINE.match(line)

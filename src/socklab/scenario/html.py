@@ -12,6 +12,7 @@ import math
 from html import escape
 from typing import Any
 
+from socklab.observe.timeline import fields_text
 from socklab.scenario.conversations import conversations
 from socklab.scenario.results import RunResult, StepResult
 from socklab.scenario.sequence import MARKERS, sequence_svg
@@ -250,12 +251,14 @@ def timeline(result: RunResult) -> str:
         f'<tr><td class="num time">+{e["ts"] - t0:.3f}&nbsp;s</td>'
         f"<td>{escape(str(e.get('node', '')))}</td>"
         f"<td>{escape(str(e.get('app', '')))}</td><td>{escape(str(e.get('event', '')))}</td>"
-        f'<td class="addr">{escape(str(e.get("peer") or ""))}</td></tr>'
+        f'<td class="addr">{escape(str(e.get("peer") or ""))}</td>'
+        f'<td class="text">{escape(fields_text(e.get("fields") or {}))}</td></tr>'
         for e in events[:MAX_EVENTS]
     )
     shown = f"the first {MAX_EVENTS} of " if len(events) > MAX_EVENTS else ""
     out.append(f"<details><summary>All events ({shown}{len(events)}), node by node in time "
                "order</summary>"
                '<div class="scroll"><table id="timeline"><tr><th>time</th><th>node</th>'
-               f"<th>app</th><th>event</th><th>peer</th></tr>{rows}</table></div></details>")
+               f"<th>app</th><th>event</th><th>peer</th><th>detail</th></tr>{rows}</table></div>"
+               "</details>")
     return "".join(out)
