@@ -109,8 +109,12 @@ def copy_lab(name: str, folder: Path, force: bool = False) -> Path:
     target = folder / lab.path.name
     if target.exists() and not force:
         raise LabError(f"{target} already exists", "give another DIR, or --force to overwrite it")
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(lab.path, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lab.path, target)
+    except OSError as exc:
+        raise LabError(f"cannot copy lab '{name}' to {folder}: {exc.strerror or exc}",
+                       "give a DIR you can write to") from None
     return target
 
 

@@ -124,3 +124,13 @@ def test_arguments_are_named_in_capitals() -> None:
     error, hint = _two_lines(["fault", "hello", "partition"])
     assert error == "error: missing argument A"
     assert "socklab fault LAB partition [OPTIONS] A B" in hint
+
+
+@pytest.mark.parametrize("args", [
+    ["capture", "hello", "server", "-o", "/proc/x.pcap", "--seconds", "1"],
+    ["labs", "copy", "echo", "/proc/x"],
+])
+def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args: list[str]) -> None:
+    error, hint = _two_lines(args)
+    assert error.startswith("error: cannot ") and "/proc/x" in error
+    assert "No such file or directory" in error and "unexpected" not in error

@@ -138,8 +138,7 @@ def capture(
 
     if count is not None and seconds is not None:
         raise LabError("give --count or --seconds, not both")
-    if not output.parent.is_dir() or output.is_dir():
-        raise LabError(f"cannot write {output}", "give -o a file in an existing directory")
+    _check_writable(output)
     target = open_lab(lab, up=True).node(node).tools()
     until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
     result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
@@ -158,3 +157,16 @@ def capture(
     if result.other:
         render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()),
                          markup=False)
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse, before capturing, a file that cannot be written (the check leaves no file)."""
+    existed = output.exists()
+    try:
+        with output.open("ab"):
+            pass
+    except OSError as exc:
+        raise LabError(f"cannot write {output}: {exc.strerror or exc}",
+                       "give -o a file in a folder that exists and you can write to") from None
+    if not existed:
+        output.unlink()
