@@ -134,3 +134,4 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args: list
     error, hint = _two_lines(args)
     assert error.startswith("error: cannot ") and "/proc/x" in error
     assert "No such file or directory" in error and "unexpected" not in error
+    assert "you can write to" in hint
