@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import random
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from socklab.nodes import sockstat
+from socklab.nodes import readiness, sockstat
 
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="fixtures are little-endian")
 
@@ -173,3 +174,18 @@ def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: socklab-sockets" in capsys.readouterr().err
     assert sockstat.main(["--proto", "sctp"]) == 2
     assert sockstat.main(["--help"]) == 0
+
+
+def test_what_a_session_listens_on_is_read_from_proc() -> None:
+    """readiness (the supervisor's): a listening socket held by any process of the session."""
+    code = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+            "print(s.getsockname()[1], flush=True); time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline()) if child.stdout else 0
+        assert readiness.tree_listening(child.pid) == [f"tcp/{port}"]
+        assert readiness.port_listening(f"tcp/{port}")
+    finally:
+        child.kill()
+        child.wait()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from socklab.nodes.sockstat import held_sockets
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, Iterable, List, Set
@@ -37,21 +39,7 @@ def session_pids(sid: int, proc: str = "/proc") -> List[int]:
 
 def socket_inodes(pids: Iterable[int], proc: str = "/proc") -> Set[int]:
     """The inodes of the sockets these processes hold."""
-    inodes = set()
-    for pid in pids:
-        fd_dir = "%s/%d/fd" % (proc, pid)
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink("%s/%s" % (fd_dir, fd))
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    return inodes
+    return {inode for pid in pids for inode in held_sockets(proc, pid)}
 
 
 def listening_sockets(proc: str = "/proc") -> Dict[int, str]:

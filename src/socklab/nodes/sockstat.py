@@ -167,24 +167,31 @@ def socket_owners(proc: str = "/proc") -> Owners:
     except OSError:
         return owners
     for pid in pids:  # highest first, so the lowest pid wins a shared socket
-        fd_dir = "%s/%d/fd" % (proc, pid)
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # gone, or not ours to read
-            continue
-        inodes = []
-        for fd in fds:
-            try:
-                target = os.readlink("%s/%s" % (fd_dir, fd))
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.append(int(target[8:-1]))
+        inodes = held_sockets(proc, pid)
         if inodes:
             name = program_name(proc, pid)
             for inode in inodes:
                 owners[inode] = (pid, name)
     return owners
+
+
+def held_sockets(proc: str, pid: int) -> List[int]:
+    """The inodes of the sockets process ``pid`` holds (none when it is gone, or not ours
+    to read)."""
+    fd_dir = "%s/%d/fd" % (proc, pid)
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return []
+    inodes = []
+    for fd in fds:
+        try:
+            target = os.readlink("%s/%s" % (fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.append(int(target[8:-1]))
+    return inodes
 
 
 def program_name(proc: str, pid: int) -> str:
