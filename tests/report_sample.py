@@ -1,17 +1,38 @@
 """A run result as a real lab would give it, made without Docker: dual-stack nodes with long
 names, a refused connection, a long conversation, a UDP exchange, connections both ways,
-steps whose durations and commands are long. The report page is checked against it."""
+steps whose durations and commands are long, a graph with aliases, a router, the lab's
+DNS server and an impaired link. The report page is checked against it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from socklab.scenario.results import NodeOutput, RunResult, StepResult
+from socklab.topology import parse_topology
+from socklab.topology.graph import LabGraph, lab_graph
+from socklab.topology.plan import plan
 
 T0 = 1_800_000_000.0
 CLIENT = "a-rather-long-client-name-1"
 V6 = {"server": "fd5c:10:0:1::2", CLIENT: "fd5c:10:0:1::3", "peer-2": "fd5c:10:0:1::4"}
 V4 = {"server": "10.100.7.2", CLIENT: "10.100.7.3", "peer-2": "10.100.7.4"}
+#: The sample's lab: the addresses it plans are V4 and V6 (lowest free, in topology order).
+TOPOLOGY = f"""
+name: dual-stack-lab
+networks:
+  lan: {{subnet: 10.100.7.0/24, ipv6: "fd5c:10:0:1::/64"}}
+  wan: {{subnet: 10.100.8.0/24, impair: {{loss: 5%, delay: 40ms}}}}
+nodes:
+  server: {{networks: {{lan: {{aliases: [echo, www]}}}}}}
+  {CLIENT}: {{networks: [lan]}}
+  peer-2: {{networks: [lan, wan]}}
+  gateway: {{networks: [lan, wan], router: true}}
+dns: {{}}
+"""
+
+
+def sample_graph() -> LabGraph:
+    return lab_graph(plan(parse_topology(TOPOLOGY)))
 
 
 def _event(
@@ -116,15 +137,16 @@ def step(
 
 
 def sample_run() -> RunResult:
+    graph = sample_graph()
     nodes = [
         {
-            "node": n,
-            "container": f"socklab-lab-{n}",
+            "node": n.name,
+            "container": f"socklab-lab-{n.name}",
             "state": "running",
-            "networks": {"lan": f"{V4[n]}/24"},
-            "ipv6": {"lan": f"{V6[n]}/64"},
+            "networks": {x.network: f"{x.ip}/24" for x in graph.links if x.node == n.name},
+            "ipv6": {x.network: f"{x.ipv6}/64" for x in graph.links if x.node == n.name and x.ipv6},
         }
-        for n in ("server", CLIENT, "peer-2")
+        for n in graph.nodes
     ]
     snapshot = {
         CLIENT: [
@@ -186,11 +208,7 @@ def sample_run() -> RunResult:
         scenario="default",
         started=T0,
         duration=123.4,
-        topology={
-            "name": "dual-stack-lab",
-            "networks": {"lan": {"ipv6": True}},
-            "nodes": {n["node"]: {} for n in nodes},
-        },
+        topology=parse_topology(TOPOLOGY).model_dump(mode="json"),
         steps=steps,
         nodes=nodes,
         timeline=timeline(),
@@ -199,5 +217,6 @@ def sample_run() -> RunResult:
             {"client": "peer-2", "server": "server", "port": 5000, "count": 2},
             {"client": "server", "server": "peer-2", "port": 7000, "count": 1},
         ],
+        graph=graph.as_dict(),
         run_dir="runs/x",
     )

@@ -336,16 +336,18 @@ class Lab:
                       if n.image and n.command is None and n.image not in without_python})
         return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
-    def graph(self) -> LabGraph:
+    def graph(self, status: Sequence[deploy.NodeStatus] | None = None) -> LabGraph:
         """Networks and nodes with addresses and aliases: the running ones when the lab is
-        up, else the ones ``up`` would give now (planned offline without a Docker daemon)."""
+        up, else the ones ``up`` would give now (planned offline without a Docker daemon).
+        ``status``: the nodes' :meth:`status`, when the caller has it already."""
         topo = self._topology()
         try:
             engine = self.engine
         except LabError:
             return lab_graph(plan(topo, (), self._source_label()))
         running = {s.node: {net: (ip.split("/")[0], s.ipv6.get(net, "").split("/")[0])
-                            for net, ip in s.networks.items()} for s in self.status()}
+                            for net, ip in s.networks.items()}
+                   for s in (self.status() if status is None else status)}
         if not running:
             return lab_graph(self.plan())
         own = {s for n in engine.networks({LABEL_LAB: self.name}) for s in n.subnets}

@@ -98,6 +98,14 @@ def test_passing_scenario_with_every_step_kind(
     assert ("server", "listening") in events and ("client-1", "connected") in events
     assert {"client": "client-1", "server": "server", "port": 5000, "count": 1} in data[
         "connections"]
+    # the report's diagram is the lab's graph, with the addresses the nodes had
+    links = {(x["node"], x["network"]): x for x in data["graph"]["links"]}
+    assert {(n["node"], net, ip.split("/")[0]) for n in data["nodes"]
+            for net, ip in n["networks"].items()} == {(k[0], k[1], x["ip"]) for k, x in links.items()}
+    assert links["server", "lan"]["aliases"] == ["echo"]
+    assert links["client-1", "lan"]["aliases"] == ["client"]
+    page = (folder / "report.html").read_text()
+    assert links["server", "lan"]["ip"] in page and 'id="mermaid"' in page
     assert leftovers(engine, name) == []
 
 

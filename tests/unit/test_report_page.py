@@ -3,6 +3,7 @@ diagrams, the connection map's arrows, the topology's addresses, what must never
 
 from __future__ import annotations
 
+import html as htmllib
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -10,7 +11,8 @@ import xml.etree.ElementTree as ET
 from socklab.scenario import html
 from socklab.scenario.conversations import conversations
 from socklab.scenario.sequence import CLIENT_X, SERVER_X, sequence_svg
-from tests.report_sample import CLIENT, T0, V4, V6, sample_run
+from socklab.topology.graph import link_lines, render
+from tests.report_sample import CLIENT, T0, V4, V6, sample_graph, sample_run
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -99,11 +101,37 @@ def test_connection_arrows_end_at_the_dots_edge_and_carry_the_port() -> None:
     assert sorted(ports) == ["tcp/5000", "tcp/5000 (2 connections)", "tcp/7000"]
 
 
-def test_the_topology_shows_ipv4_and_ipv6_addresses() -> None:
-    page = html.render(sample_run())
-    texts = [t.text for t in svg_of(page, "topology").iter(f"{SVG}text")]
+def test_the_topology_is_the_labs_graph_with_its_marks() -> None:
+    """The diagram draws `socklab graph`'s model: every link's lines (IPv4, IPv6, aliases,
+    impairment) at its node's stem, the router and the lab DNS server marked in their boxes,
+    impaired links dashed; the same graph as Mermaid text beside it."""
+    run = sample_run()
+    graph = sample_graph()
+    page = html.render(run)
+    svg = svg_of(page, "topology")
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    for link in graph.links:
+        assert set(link_lines(link)) <= set(texts), link
     for node in ("server", CLIENT, "peer-2"):
-        assert f"{V4[node]}/24" in texts and f"{V6[node]}/64" in texts
+        assert V4[node] in texts and V6[node] in texts
+    assert {"echo", "www", "impaired: loss 5% delay 40ms"} <= set(texts)
+    assert "lan · 10.100.7.0/24 · fd5c:10:0:1::/64" in texts
+    assert "wan · 10.100.8.0/24 · impaired links" in texts
+    boxes = {r.get("class"): r for r in svg.iter(f"{SVG}rect")}
+    assert {"node node", "node router", "node dns"} <= set(boxes)
+    marks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "mark"]
+    assert sorted(marks) == ["lab DNS server", "router"]
+    impaired = [x for x in svg.iter(f"{SVG}line") if x.get("class") == "impaired"]
+    assert len(impaired) == 3 and all(x.get("stroke-dasharray") for x in impaired)
+    mermaid = re.search(r'<details id="mermaid">.*?<pre><code>(.*?)</code>', page, re.S)
+    assert mermaid and htmllib.unescape(mermaid.group(1)) == render(graph, "mermaid")
+
+
+def test_a_result_without_a_graph_says_so() -> None:
+    run = sample_run()
+    run.graph = None
+    page = html.render(run)
+    assert 'id="topology"' not in page and "No graph of the lab" in page
 
 
 def test_times_never_wrap_and_the_page_is_self_contained() -> None:

@@ -11,7 +11,9 @@ from socklab.errors import LabError
 from socklab.scenario import expect, html, report
 from socklab.scenario.results import NodeOutput, RunResult, StepResult
 from socklab.scenario.run import pick_scenario
+from socklab.topology.graph import lab_graph
 from socklab.topology.model import Expect, Topology
+from socklab.topology.plan import plan
 
 REFUSED = json.dumps({"ts": 1.0, "app": "tcp-client", "event": "error", "errno": "ECONNREFUSED",
                       "errno_number": 111})
@@ -88,9 +90,11 @@ def result() -> RunResult:
                      detail="a: expected ECONNREFUSED, got exit 0")
     par = StepResult("2", "parallel", "parallel (1 steps)", "failed", 0.0, 0.2,
                      detail="1 of 1 parallel steps failed", children=[bad])
-    return RunResult("t", "default", {"name": "t", "networks": {"lan": {}}, "nodes": {"a": {}}},
-                     0.0, 1.0, steps=[ok, par],
-                     nodes=[{"node": "a", "networks": {"lan": "10.0.0.2/24"}}])
+    topology = topo({})
+    graph = lab_graph(plan(topology), {"a": {"lan": ("10.0.0.2", "")}})
+    return RunResult("t", "default", topology.model_dump(mode="json"), 0.0, 1.0, steps=[ok, par],
+                     nodes=[{"node": "a", "networks": {"lan": "10.0.0.2/24"}}],
+                     graph=graph.as_dict())
 
 
 def test_junit_has_one_testcase_per_step_and_the_failures_messages() -> None:
@@ -107,6 +111,6 @@ def test_junit_has_one_testcase_per_step_and_the_failures_messages() -> None:
 def test_html_is_self_contained_and_lists_every_step() -> None:
     page = html.render(result())
     assert page.count('<tr class="step ') == 3
-    assert "FAILED" in page and "10.0.0.2/24" in page
+    assert "FAILED" in page and ">10.0.0.2<" in page
     assert "<script" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', "")

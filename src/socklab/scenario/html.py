@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page (no scripts, no fetches) about a run.
 
-Sections: summary, topology diagram (inline SVG), steps, connection map, socket
-tables per snapshot, timeline (a sequence diagram per connection, then every event).
+Sections: summary, topology diagram (the lab's graph, as ``socklab graph`` gives it, in
+inline SVG and as Mermaid text), steps, connection map, socket tables per snapshot,
+timeline (a sequence diagram per connection, then every event).
 The page fits a phone's width: wide tables and the topology scroll in their own box,
 diagrams scale down, and times and addresses never wrap.
 """
@@ -17,6 +18,8 @@ from socklab.scenario.conversations import conversations
 from socklab.scenario.results import RunResult, StepResult
 from socklab.scenario.sequence import MARKERS, sequence_svg
 from socklab.scenario.sequence import STYLE as SEQUENCE_STYLE
+from socklab.topology.graph import LabGraph, link_lines, net_lines, node_lines
+from socklab.topology.graph import render as render_graph
 
 #: Conversations drawn at most (the others are counted); the first few are open.
 MAX_DIAGRAMS, OPEN_DIAGRAMS = 40, 4
@@ -64,8 +67,7 @@ def render(result: RunResult) -> str:
     if result.error:
         parts.append(f'<p class="failed">{escape(result.error)}</p>')
     parts += [
-        "<h2>Topology</h2>", '<div class="scroll">', topology_svg(result.topology, result.nodes),
-        "</div>",
+        "<h2>Topology</h2>", topology(result),
         "<h2>Steps</h2>", steps_table(result.steps),
         "<h2>Connections</h2>", connections_svg(result),
         "<h2>Sockets</h2>", snapshots(steps),
@@ -75,38 +77,75 @@ def render(result: RunResult) -> str:
     return "\n".join(parts)
 
 
-def topology_svg(topo: dict[str, Any], nodes: list[dict[str, Any]]) -> str:
-    """Nodes as boxes on top, networks as bars below, a line per attachment labelled with
-    the node's addresses on that network (IPv4, and IPv6 below it)."""
-    v4 = {n["node"]: n.get("networks", {}) for n in nodes}
-    v6 = {n["node"]: n.get("ipv6", {}) for n in nodes}
-    names = [n["node"] for n in nodes] or list(topo.get("nodes", {}))
-    nets = list(topo.get("networks", {}))
-    labels = [*names, *(a for n in names for a in (*v4.get(n, {}).values(),
-                                                   *v6.get(n, {}).values()))]
-    col = max(150, 8 * max((len(t) for t in labels), default=0) + 40)
-    width = max(col * len(names) + 30, 400)
-    net_y = {net: 130 + 70 * i for i, net in enumerate(nets)}
-    height = 140 + 70 * max(len(nets) - 1, 0) + 10
+def topology(result: RunResult) -> str:
+    """The lab's graph (the one ``socklab graph`` gives) as a diagram, and as Mermaid text
+    to paste where Mermaid renders (GitHub)."""
+    if result.graph is None:
+        return "<p>No graph of the lab in this run's result.</p>"
+    graph = LabGraph.from_dict(result.graph)
+    return (
+        f'<div class="scroll">{topology_svg(graph)}</div>'
+        '<details id="mermaid"><summary>as Mermaid (<code>socklab graph</code>; GitHub renders '
+        f"it)</summary><pre><code>{escape(render_graph(graph, 'mermaid'))}</code></pre></details>"
+    )
+
+
+#: A node's box by its role: fill and stroke.
+NODE_COLOURS = {"node": ("#e3f2fd", "#1565c0"), "router": ("#fff3e0", "#e65100"),
+                "dns": ("#f3e5f5", "#6a1b9a")}
+LINE = 15  # px between two lines of text
+
+
+def topology_svg(graph: LabGraph) -> str:
+    """Nodes as boxes on top (a router and the lab's DNS server in their own colours, with
+    their marks), networks as bars below, a segment of the node's stem per attachment (a
+    dot where it joins the bar) labelled as the graph's links are: the node's addresses
+    there (IPv4, IPv6), its aliases, its impairment (the segment dashed red)."""
+    names = [n.name for n in graph.nodes]
+    link = {(x.node, x.network): x for x in graph.links}
+    texts = [t for n in graph.nodes for t in node_lines(n)]
+    texts += [t for x in graph.links for t in link_lines(x)]
+    col = max(150, 8 * max((len(t) for t in texts), default=0) + 40)
+    heading = {n.name: " · ".join(net_lines(n)) for n in graph.networks}
+    width = max(col * len(names) + 30, 400, 8 * max((len(h) for h in heading.values()), default=0) + 30)
+    box = 12 + LINE * max((len(node_lines(n)) for n in graph.nodes), default=1)
+    net_y: dict[str, int] = {}
+    y = 20 + box
+    for net in graph.networks:  # each bar below the labels of its links, stacked upwards
+        lines = max((len(link_lines(x)) for x in graph.links if x.network == net.name), default=1)
+        y += 28 + LINE * lines
+        net_y[net.name] = y
+        y += 6
+    height = y + 24
     out = [f'<svg id="topology" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">']
-    for net, y in net_y.items():
+    for net in graph.networks:
+        y = net_y[net.name]
         out.append(f'<line x1="10" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#1565c0" '
-                   f'stroke-width="4"/><text x="12" y="{y + 17}">{escape(net)}</text>')
-    for i, name in enumerate(names):
+                   f'stroke-width="4"/><text class="network" x="12" y="{y + 17}">'
+                   f"{escape(heading[net.name])}</text>")
+    for i, node in enumerate(graph.nodes):
         x = 20 + col * i
-        stem = x + 24
-        for net, y in net_y.items():
-            addresses = [a for a in (v4.get(name, {}).get(net), v6.get(name, {}).get(net)) if a]
-            if not addresses:
+        stem, top = x + 24, 20 + box
+        for name, y in net_y.items():
+            found = link.get((node.name, name))
+            if found is None:
                 continue
-            out.append(f'<line x1="{stem}" y1="60" x2="{stem}" y2="{y}" stroke="#888"/>')
-            for j, address in enumerate(reversed(addresses)):
-                out.append(f'<text class="addr" x="{stem + 5}" y="{y - 7 - 15 * j}">'
-                           f"{escape(address)}</text>")
-        out.append(f'<rect class="node" x="{x}" y="20" width="{col - 20}" height="40" rx="6" '
-                   f'fill="#e3f2fd" stroke="#1565c0"/><text x="{x + 10}" y="45">{escape(name)}'
-                   "</text>")
+            dashed = ' stroke-dasharray="6 4"' if found.impair else ""
+            colour = "#c62828" if found.impair else "#888"
+            out.append(f'<line class="{"impaired" if found.impair else "link"}" x1="{stem}" '
+                       f'y1="{top}" x2="{stem}" y2="{y}" stroke="{colour}"{dashed}/>'
+                       f'<circle cx="{stem}" cy="{y}" r="4" fill="{colour}"/>')
+            top = y  # the next network's segment starts at this one's bar
+            for j, line in enumerate(reversed(link_lines(found))):
+                out.append(f'<text class="addr" x="{stem + 5}" y="{y - 7 - LINE * j}">'
+                           f"{escape(line)}</text>")
+        fill, stroke = NODE_COLOURS[node.role]
+        out.append(f'<rect class="node {node.role}" x="{x}" y="20" width="{col - 20}" '
+                   f'height="{box}" rx="6" fill="{fill}" stroke="{stroke}"/>')
+        for j, line in enumerate(node_lines(node)):
+            out.append(f'<text class="{"node-name" if j == 0 else "mark"}" x="{x + 10}" '
+                       f'y="{38 + LINE * j}">{escape(line)}</text>')
     out.append("</svg>")
     return "".join(out)
 

@@ -67,6 +67,9 @@ class RunResult:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     connections: list[dict[str, Any]] = field(default_factory=list)
+    graph: dict[str, Any] | None = None
+    """the lab's graph (``LabGraph.as_dict``: networks, nodes, links), the one ``socklab
+    graph`` gives: planned at the start, with the running addresses once collected"""
     run_dir: str = ""
     error: str | None = None
     interrupted: str | None = None

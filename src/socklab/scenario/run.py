@@ -18,7 +18,9 @@ from socklab.scenario import folder as run_folder
 from socklab.scenario import report
 from socklab.scenario.results import RunResult
 from socklab.scenario.steps import StepHook, StepRunner, describe
+from socklab.topology.graph import lab_graph
 from socklab.topology.model import Strict, Topology
+from socklab.topology.plan import plan
 
 DEFAULT_SCENARIO = "default"
 
@@ -65,7 +67,8 @@ def run(
         run_folder.prepare_junit(junit)
     folder = run_folder.prepare(run_dir or default_run_dir(lab.name))
     result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
-                       started=time.time(), run_dir=str(folder))
+                       started=time.time(), run_dir=str(folder),
+                       graph=lab_graph(plan(topo, ())).as_dict())
     t0 = time.monotonic()
     deployed = False
     runner: StepRunner | None = None
@@ -114,11 +117,13 @@ def fault_events(result: RunResult) -> list[Event]:
 
 def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     """Logs into ``logs/<node>.log``, the merged timeline (started apps' logs and the events of
-    commands the steps ran), the nodes' addresses, and who was connected to whom at the last
-    socket snapshot (or now, when the scenario took none)."""
+    commands the steps ran), the nodes' addresses and the lab's graph with them, and who was
+    connected to whom at the last socket snapshot (or now, when the scenario took none)."""
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
-    result.nodes = [s.as_dict() for s in lab.status()]
+    status = lab.status()
+    result.nodes = [s.as_dict() for s in status]
+    result.graph = lab.graph(status).as_dict()
     texts = lab.logs([s["node"] for s in result.nodes])
     for node, text in texts.items():
         (logs / f"{node}.log").write_text(text)

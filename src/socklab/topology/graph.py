@@ -61,6 +61,17 @@ class LabGraph:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LabGraph:
+        """The graph :meth:`as_dict` gave (as a run's ``report.json`` keeps it)."""
+        return cls(
+            data["lab"],
+            data["domain"],
+            tuple(GraphNetwork(**{**n, "marks": tuple(n.get("marks", ()))}) for n in data["networks"]),
+            tuple(GraphNode(**{**n, "marks": tuple(n.get("marks", ()))}) for n in data["nodes"]),
+            tuple(GraphLink(**{**x, "aliases": tuple(x.get("aliases", ()))}) for x in data["links"]),
+        )
+
 
 def lab_graph(plan: LabPlan, addresses: Addresses | None = None) -> LabGraph:
     """The graph of a planned lab; ``addresses`` (of a lab that is up) replace the planned
@@ -112,7 +123,8 @@ def render(graph: LabGraph, fmt: Format) -> str:
     return {"mermaid": to_mermaid, "dot": to_dot, "text": to_text}[fmt](graph)
 
 
-def _link_lines(link: GraphLink) -> list[str]:
+def link_lines(link: GraphLink) -> list[str]:
+    """What every rendering of the graph writes on a link: addresses, aliases, impairment."""
     return [
         link.ip,
         *([link.ipv6] if link.ipv6 else []),
@@ -121,11 +133,13 @@ def _link_lines(link: GraphLink) -> list[str]:
     ]
 
 
-def _net_lines(net: GraphNetwork) -> list[str]:
+def net_lines(net: GraphNetwork) -> list[str]:
+    """What every rendering writes on a network: its name, subnets and marks."""
     return [net.name, net.subnet, *([net.ipv6_subnet] if net.ipv6_subnet else []), *net.marks]
 
 
-def _node_lines(node: GraphNode) -> list[str]:
+def node_lines(node: GraphNode) -> list[str]:
+    """What every rendering writes on a node: its name, marks (router...) and own image."""
     return [node.name, *node.marks, *([f"image {node.image}"] if node.image else [])]
 
 
@@ -140,12 +154,12 @@ def to_mermaid(graph: LabGraph) -> str:
     node_id = {n.name: f"node{i}" for i, n in enumerate(graph.nodes)}
     shapes = {"node": ("[", "]"), "dns": ("[[", "]]"), "router": ("{", "}")}
     out = ["graph LR"]
-    out += [f"  {net_id[n.name]}{{{{{label(_net_lines(n))}}}}}" for n in graph.networks]
+    out += [f"  {net_id[n.name]}{{{{{label(net_lines(n))}}}}}" for n in graph.networks]
     for node in graph.nodes:
         left, right = shapes[node.role]
-        out.append(f"  {node_id[node.name]}{left}{label(_node_lines(node))}{right}")
+        out.append(f"  {node_id[node.name]}{left}{label(node_lines(node))}{right}")
     out += [
-        f"  {node_id[link.node]} ---|{label(_link_lines(link))}| {net_id[link.network]}"
+        f"  {node_id[link.node]} ---|{label(link_lines(link))}| {net_id[link.network]}"
         for link in graph.links
     ]
     return "\n".join(out) + "\n"
@@ -165,14 +179,14 @@ def to_dot(graph: LabGraph) -> str:
     ]
     out += [
         f'  {quote(["net:" + n.name])} [shape=ellipse, style=filled, fillcolor="#e8f0fe", '
-        f"label={quote(_net_lines(n))}];"
+        f"label={quote(net_lines(n))}];"
         for n in graph.networks
     ]
     out += [
-        f"  {quote([n.name])} [shape={shapes[n.role]}, label={quote(_node_lines(n))}];" for n in graph.nodes
+        f"  {quote([n.name])} [shape={shapes[n.role]}, label={quote(node_lines(n))}];" for n in graph.nodes
     ]
     out += [
-        f"  {quote([link.node])} -- {quote(['net:' + link.network])} [label={quote(_link_lines(link))}];"
+        f"  {quote([link.node])} -- {quote(['net:' + link.network])} [label={quote(link_lines(link))}];"
         for link in graph.links
     ]
     return "\n".join([*out, "}"]) + "\n"
