@@ -26,6 +26,14 @@ def test_lab_first_takes_the_option_or_the_first_argument() -> None:
         (["exec", "--lab", "x", "client-1"], "error: missing argument NODE"),
         (["exec", "--lab", "x", "client-1", "--"], "error: missing argument '-- CMD'"),
         (["sockets"], "error: no LAB given"),
+        (["exec", "lab.yml", "--", "ls"], "error: missing argument NODE"),
+        (["exec", "lab.yml", "n", "--timeout"], "error: option --timeout requires an argument"),
+        (["exec", "lab.yml", "n", "--timeout", "x", "--", "ls"], "error: --timeout takes seconds, not 'x'"),
+        (["exec", "lab.yml", "n", "--timeot", "1", "--", "ls"], "error: no such option: --timeot"),
+        (
+            ["exec", "lab.yml", "n", "--timeout=0", "--", "ls"],
+            "error: --timeout must be more than 0 seconds, not 0",
+        ),
     ],
 )
 def test_mistakes_are_one_line_and_a_hint(args: list[str], message: str) -> None:
@@ -33,3 +41,12 @@ def test_mistakes_are_one_line_and_a_hint(args: list[str], message: str) -> None
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == message
     assert result.stderr.splitlines()[1].startswith("hint: ")
+
+
+def test_exec_takes_timeout_after_node_too() -> None:
+    from socklab.cli.lab_commands import _options_after_node
+
+    assert _options_after_node(["--timeout", "2", "--", "sleep", "3"]) == (2.0, ["sleep", "3"])
+    assert _options_after_node(["--timeout=2.5", "sleep", "3"]) == (2.5, ["sleep", "3"])
+    assert _options_after_node(["--", "sh", "-c", "echo --timeout"]) == (None, ["sh", "-c", "echo --timeout"])
+    assert _options_after_node(["ls", "--timeout", "1"]) == (None, ["ls", "--timeout", "1"])

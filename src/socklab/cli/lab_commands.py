@@ -159,14 +159,16 @@ def exec_(lab: LabArg, node: NodeArg,
     input goes to it. NODE may select several (a replicated node's name, a glob): each
     runs it, its lines prefixed with its name."""
     lab_arg, args = lab_first(name, [lab, node, *cmd], "exec LAB NODE -- CMD")
-    node_arg, command = args[0], args[1:]
-    if command and command[0] == "--":
-        command = command[1:]
+    node_arg = args[0]
+    if node_arg == "--":
+        raise LabError("missing argument NODE", EXEC_USAGE)
+    after, command = _options_after_node(args[1:])
+    timeout = after if after is not None else timeout
     if not command:
         raise LabError("no command given",
                        f"e.g. `socklab exec {lab_arg} {node_arg} -- ip addr`")
     if timeout is not None and timeout <= 0:
-        raise LabError(f"--timeout must be more than 0 seconds, not {timeout:g}")
+        raise LabError(f"--timeout must be more than 0 seconds, not {timeout:g}", "e.g. --timeout 5")
     targets = open_lab(lab_arg, up=True).nodes(node_arg)
     stdin = _piped_stdin()
     if len(targets) == 1:
@@ -190,6 +192,29 @@ def exec_(lab: LabArg, node: NodeArg,
             sys.stderr.write(f"{t.name:<{width}} | {line}\n")
         codes.append(code)
     raise typer.Exit(next((c for c in codes if c), 0))
+
+
+EXEC_USAGE = "usage: socklab exec [OPTIONS] LAB NODE -- CMD... (`socklab exec --help` for more)"
+
+
+def _options_after_node(rest: list[str]) -> tuple[float | None, list[str]]:
+    """``--timeout S`` written after NODE (``exec LAB NODE --timeout 5 -- CMD``, as well as
+    before LAB), and the command that follows."""
+    timeout = None
+    while rest and rest[0].startswith("--") and rest[0] != "--":
+        option, eq, value = rest[0].partition("=")
+        if option != "--timeout":
+            raise LabError(f"no such option: {option}", EXEC_USAGE)
+        if not eq:
+            if len(rest) < 2:
+                raise LabError("option --timeout requires an argument", EXEC_USAGE)
+            value, rest = rest[1], rest[1:]
+        rest = rest[1:]
+        try:
+            timeout = float(value)
+        except ValueError:
+            raise LabError(f"--timeout takes seconds, not '{value}'", EXEC_USAGE) from None
+    return timeout, rest[1:] if rest[:1] == ["--"] else rest
 
 
 def _piped_stdin() -> bytes | None:
