@@ -1,122 +1,191 @@
-"""Deploy speed: `socklab up`/`down` against a raw parallel docker-SDK deploy and docker-compose.
+"""Deploy speed: `up` and `down` of N nodes against the raw docker SDK (and docker-compose).
 
-All three deploy the same lab (N nodes on one network, the same node image) side
-by side in one process; the figures are ratios, so the machine's speed cancels out.
+For each size, socklab (``Lab.load(file).up()`` / ``.down()``, one network, N nodes of the
+node image) and the raw SDK baseline (``containers.run`` x N with 8 workers, then
+``remove(force=True)`` x N with 8 workers) run alternating; docker-compose (``up -d`` /
+``down -t 0`` of the same N services) is a second baseline up to ``--compose-max`` nodes.
+The best of ``--rounds`` of each is kept; the ratios are the figures.
 
-    .venv/bin/python bench/deploy.py [--sizes 30 40] [--rounds 2]
+    .venv/bin/python bench/deploy.py [--sizes 30 200] [--rounds 2] [--big] [--json]
 
-Goals (issue 3): up <= 1.15x raw SDK, <= 0.8x docker-compose; down <= 1.5x raw SDK.
+Goals (issue 14): up <= 1.10x raw SDK; down <= 1.10x raw SDK; ``--big`` adds 500 nodes
+(needs about 40 MiB of free memory a node), which must come up without error with a cost
+per node close to that of the smaller sizes.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
+import json
 import subprocess
+import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-import docker
 import yaml
+from common import LABEL, RUN, RawSDK, free_subnet, keep_image, machine, node_image, rounds_of, row, timed
 
 from socklab import Lab
-from socklab.orchestrator import image
-from socklab.orchestrator.engine import default_engine
 
-WORKERS = 8
-LABEL = "io.socklab.bench"  # baselines are not labs: `socklab ls` never shows them
-RUN = f"b{os.getpid()}"  # names of this run only: a stale network of another never clashes
+BIG = 500
+MIB_PER_NODE = 40  # measured: a node with its supervisor, docker-init and containerd shim
 
 
-def timed(fn: object) -> float:
-    start = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - start
+def socklab_lab(n: int, tmp: Path) -> Lab:
+    lan: dict[str, Any] = {} if n <= 250 else {"subnet": str(free_subnet(n))}
+    path = tmp / f"socklab-{n}.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": f"{RUN}-socklab-{n}",
+                "networks": {"lan": lan},
+                "nodes": {"node": {"replicas": n, "networks": ["lan"]}},
+            }
+        )
+    )
+    return Lab.load(path)
 
 
-def bench_socklab(n: int, tmp: Path) -> tuple[float, float]:
-    path = tmp / "socklab.yml"
-    path.write_text(yaml.safe_dump({"name": f"{RUN}-socklab", "networks": {"lan": {}},
-                                    "nodes": {"node": {"replicas": n, "networks": ["lan"]}}}))
-    lab = Lab.load(path)
-    return timed(lab.up), timed(lab.down)
-
-
-def bench_raw_sdk(n: int, tag: str) -> tuple[float, float]:
-    client = docker.from_env()
-    labels = {LABEL: f"{RUN}-raw"}
-
-    def up() -> None:
-        net = client.networks.create(f"{RUN}-raw-lan", driver="bridge", labels=labels)
-
-        def one(i: int) -> None:
-            client.containers.run(tag, ["sleep", "infinity"], name=f"{RUN}-raw-{i}",
-                                  hostname=f"node-{i}", network=net.name, labels=labels,
-                                  detach=True, init=True)
-
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(one, range(1, n + 1)))
-
-    def down() -> None:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(lambda c: c.remove(force=True),
-                          client.containers.list(all=True, filters={"label": f"{LABEL}={RUN}-raw"})))
-        for net in client.networks.list(filters={"label": f"{LABEL}={RUN}-raw"}):
-            for _ in range(50):  # the daemon may still be detaching the removed containers
-                try:
-                    net.remove()
-                    break
-                except docker.errors.APIError:
-                    time.sleep(0.1)
-
-    return timed(up), timed(down)
-
-
-def bench_compose(n: int, tag: str, tmp: Path) -> tuple[float, float]:
+def compose_file(n: int, tag: str, tmp: Path) -> list[str]:
     services = {
-        f"node-{i}": {"image": tag, "command": ["sleep", "infinity"], "init": True,
-                      "hostname": f"node-{i}", "networks": ["lan"],
-                      "labels": {LABEL: f"{RUN}-compose"}}
+        f"node-{i}": {
+            "image": tag,
+            "command": ["sleep", "infinity"],
+            "init": True,
+            "hostname": f"node-{i}",
+            "networks": ["lan"],
+            "labels": {LABEL: f"{RUN}-compose"},
+        }
         for i in range(1, n + 1)
     }
-    doc = {"version": "2.4", "services": services,
-           "networks": {"lan": {"labels": {LABEL: f"{RUN}-compose"}}}}
-    path = tmp / "docker-compose.yml"
+    doc = {
+        "version": "2.4",
+        "services": services,
+        "networks": {
+            "lan": {
+                "labels": {LABEL: f"{RUN}-compose"},
+                "ipam": {"config": [{"subnet": str(free_subnet(n))}]},
+            }
+        },
+    }
+    path = tmp / f"compose-{n}.yml"
     path.write_text(yaml.safe_dump(doc))
-    base = ["docker-compose", "-p", f"{RUN}-compose", "-f", str(path)]
-
-    def run(*args: str) -> None:
-        subprocess.run([*base, *args], check=True, capture_output=True)
-
-    return timed(lambda: run("up", "-d")), timed(lambda: run("down", "-t", "0"))
+    return ["docker-compose", "-p", f"{RUN}-compose", "-f", str(path)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 40])
+def measure_size(n: int, rounds: int, tag: str, tmp: Path, compose: bool) -> dict[str, Any]:
+    raw = RawSDK(tag)
+
+    def socklab_pair() -> tuple[float, float]:
+        lab = socklab_lab(n, tmp)
+        return timed(lab.up), timed(lab.down)
+
+    def raw_pair() -> tuple[float, float]:
+        return timed(lambda: raw.up(n)), timed(raw.down)
+
+    def compose_pair() -> tuple[float, float]:
+        base = compose_file(n, tag, tmp)
+
+        def run(*args: str) -> None:
+            subprocess.run([*base, *args], check=True, capture_output=True)
+
+        return timed(lambda: run("up", "-d")), timed(lambda: run("down", "-t", "0"))
+
+    variants = {"socklab": socklab_pair, "raw": raw_pair}
+    if compose:
+        variants["compose"] = compose_pair
+    runs = rounds_of(variants, rounds)
+    ups = {k: [u for u, _ in v] for k, v in runs.items()}
+    downs = {k: [d for _, d in v] for k, v in runs.items()}
+    extra = {}
+    if compose:
+        extra = {
+            "compose_s": round(min(ups["compose"]), 4),
+            "ratio_compose": round(min(ups["socklab"]) / min(ups["compose"]), 3),
+            "compose_down_s": round(min(downs["compose"]), 4),
+        }
+    return {
+        f"up_{n}": row(
+            f"up of {n} nodes vs raw SDK containers.run x {n}, 8 workers",
+            ups["socklab"],
+            ups["raw"],
+            "<= 1.10x",
+            lambda s, b: s <= 1.10 * b,
+            per_node_s=round(min(ups["socklab"]) / n, 4),
+            **extra,
+        ),
+        f"down_{n}": row(
+            f"down of {n} nodes vs raw SDK removal, 8 workers",
+            downs["socklab"],
+            downs["raw"],
+            "<= 1.10x",
+            lambda s, b: s <= 1.10 * b,
+            baseline_stuck_networks=raw.stuck,
+        ),
+    }
+
+
+def memory_available_mib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def measure(sizes: list[int], rounds: int, compose_max: int = 30, big: bool = False) -> dict[str, Any]:
+    tag = node_image()
+    rows: dict[str, Any] = {}
+    if big:
+        need = BIG * MIB_PER_NODE + 2048
+        if memory_available_mib() < need:
+            rows[f"up_{BIG}"] = {
+                "what": f"up of {BIG} nodes",
+                "skipped": f"needs {need} MiB of available memory, {memory_available_mib()} here",
+            }
+            big = False
+    with keep_image(tag), tempfile.TemporaryDirectory() as tmpdir:
+        for n in [*sizes, *([BIG] if big else [])]:
+            print(f"  deploy: {n} nodes...", file=sys.stderr, flush=True)
+            rows.update(measure_size(n, rounds if n < BIG else 1, tag, Path(tmpdir), n <= compose_max))
+    if big and f"up_{BIG}" in rows:
+        small = min(sizes)
+        flat = rows[f"up_{BIG}"]["per_node_s"] / rows[f"up_{small}"]["per_node_s"]
+        rows[f"up_{BIG}"]["per_node_vs_{small}"] = round(flat, 3)
+    return rows
+
+
+def render(rows: dict[str, Any]) -> str:
+    lines = [f"{'row':<10} {'socklab':>9} {'baseline':>9} {'ratio':>7}  goal      met"]
+    for key, r in rows.items():
+        if "skipped" in r:
+            lines.append(f"{key:<10} skipped: {r['skipped']}")
+            continue
+        lines.append(
+            f"{key:<10} {r['socklab_s']:>8.2f}s {r['baseline_s']:>8.2f}s "
+            f"{r['ratio']:>6.2f}x  {r['goal']:<9} {'yes' if r['met'] else 'NO'}"
+        )
+        if "compose_s" in r:
+            lines.append(
+                f"{'':<10} docker-compose up {r['compose_s']:.2f}s: socklab {r['ratio_compose']:.2f}x of it"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 200])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--compose-max", type=int, default=30, help="docker-compose as a second baseline up to this size"
+    )
+    parser.add_argument("--big", action="store_true", help=f"also {BIG} nodes (one round)")
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    tag = image.ensure(default_engine())
-    print(f"node image {tag}; {WORKERS} workers for the raw SDK; median of {args.rounds} rounds\n")
-    print(f"{'N':>3} {'socklab up':>11} {'raw up':>8} {'compose up':>11} {'up/raw':>7} "
-          f"{'up/compose':>11} {'socklab down':>13} {'raw down':>9} {'down/raw':>9}")
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        for n in args.sizes:
-            runs: dict[str, list[tuple[float, float]]] = {"socklab": [], "raw": [], "compose": []}
-            for _ in range(args.rounds):
-                runs["raw"].append(bench_raw_sdk(n, tag))
-                runs["socklab"].append(bench_socklab(n, tmp))
-                runs["compose"].append(bench_compose(n, tag, tmp))
-            med = {k: (statistics.median(u for u, _ in v), statistics.median(d for _, d in v))
-                   for k, v in runs.items()}
-            s, r, c = med["socklab"], med["raw"], med["compose"]
-            print(f"{n:>3} {s[0]:>10.2f}s {r[0]:>7.2f}s {c[0]:>10.2f}s {s[0] / r[0]:>6.2f}x "
-                  f"{s[0] / c[0]:>10.2f}x {s[1]:>12.2f}s {r[1]:>8.2f}s {s[1] / r[1]:>8.2f}x")
+    rows = measure(args.sizes, args.rounds, args.compose_max, args.big)
+    print(json.dumps({"machine": machine(), "rows": rows}, indent=2) if args.json else render(rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

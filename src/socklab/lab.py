@@ -32,8 +32,9 @@ from socklab.errors import (
     NodeNotFound,
     NodeNotRunning,
 )
+from socklab.observe import host_sockets
 from socklab.observe.connections import Connection, connections
-from socklab.observe.sockets import SocketRow, listening, read_nodes
+from socklab.observe.sockets import HostRead, SocketRow, listening, read_nodes
 from socklab.observe.timeline import Event, merge
 from socklab.orchestrator import deploy, image, swarm
 from socklab.orchestrator.engine import SubnetTaken, default_engine
@@ -392,7 +393,22 @@ class Lab:
             if name not in running:
                 raise NodeNotRunning(f"node '{name}' of lab '{self.name}' is not running",
                                      f"start it again, or see `socklab status {self.name}`")
-        return read_nodes(self.tools_exec, wanted)
+        return read_nodes(self.tools_exec, wanted, self._host_reader())
+
+    def _host_reader(self) -> HostRead | None:
+        """Reads a node's sockets from this host's /proc when it can (root, the daemon on
+        this host, not ``SOCKLAB_SNAPSHOT=exec``): no exec needed."""
+        engine = self.engine
+        if not host_sockets.host_reading(os.environ.get(host_sockets.SETTING), os.geteuid(),
+                                         engine.on_this_host()):
+            return None
+        proc = host_sockets.HostProc()
+
+        def read(node: str) -> list[dict[str, Any]] | None:
+            info = engine.container(container_name(self.name, node))
+            return proc.sockets(info.pid, info.id) if info.running else None
+
+        return read
 
     def connections(self) -> list[Connection]:
         """Who is connected to whom now: the ESTABLISHED TCP sockets of all nodes paired end

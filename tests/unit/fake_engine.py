@@ -107,6 +107,9 @@ class FakeEngine:
     def daemon(self) -> DaemonInfo:
         return DaemonInfo(version="fake", api_version="1.41", kernel="fake", swarm="inactive")
 
+    def on_this_host(self) -> bool:
+        return False  # its containers have no processes: snapshots go through exec
+
     def add_image(self, ref: str) -> None:
         self.images[ref] = ImageInfo(id=self._id(), tags=(ref,))
 

@@ -159,19 +159,22 @@ def parse_unix(text: str, owners: Optional[Owners] = None) -> List[Row]:
     return rows
 
 
-def socket_owners(proc: str = "/proc") -> Owners:
-    """Socket inode -> (pid, program) for every process this node can see."""
+def socket_owners(proc: str = "/proc", pids: Optional[List[Tuple[int, int]]] = None) -> Owners:
+    """Socket inode -> (pid, program) for every process this node can see; with ``pids``,
+    for these processes instead, as (pid under ``proc``, pid to show) pairs (a node's
+    processes read from its host, shown with the pids the node itself sees)."""
     owners: Owners = {}
-    try:
-        pids = sorted((int(p) for p in os.listdir(proc) if p.isdigit()), reverse=True)
-    except OSError:
-        return owners
-    for pid in pids:  # highest first, so the lowest pid wins a shared socket
+    if pids is None:
+        try:
+            pids = [(int(p), int(p)) for p in os.listdir(proc) if p.isdigit()]
+        except OSError:
+            return owners
+    for pid, shown in sorted(pids, key=lambda p: p[1], reverse=True):  # the lowest pid wins
         inodes = held_sockets(proc, pid)
         if inodes:
             name = program_name(proc, pid)
             for inode in inodes:
-                owners[inode] = (pid, name)
+                owners[inode] = (shown, name)
     return owners
 
 
@@ -203,13 +206,20 @@ def program_name(proc: str, pid: int) -> str:
         return "?"
 
 
-def read_sockets(protos: Iterable[str] = ALL_FILES, proc: str = "/proc") -> List[Row]:
-    """Every socket of the listed kinds in this network namespace."""
-    owners = socket_owners(proc)
+def read_sockets(
+    protos: Iterable[str] = ALL_FILES,
+    proc: str = "/proc",
+    net: Optional[str] = None,
+    pids: Optional[List[Tuple[int, int]]] = None,
+) -> List[Row]:
+    """Every socket of the listed kinds in this network namespace; or in the one whose
+    ``net`` directory (``/proc/<pid>/net``) is given, owned by ``pids`` (see
+    :func:`socket_owners`)."""
+    owners = socket_owners(proc, pids)
     rows: List[Row] = []
     for proto in protos:
         try:
-            with open("%s/net/%s" % (proc, proto), errors="replace") as handle:
+            with open("%s/%s" % (net or proc + "/net", proto), errors="replace") as handle:
                 text = handle.read()
         except OSError:  # no IPv6 in this kernel, say
             continue

@@ -74,6 +74,10 @@ class DockerEngine:
                                     DAEMON_HINT) from exc
         self._api = self._client.api
 
+    def on_this_host(self) -> bool:
+        """Whether the client talks to the daemon over a local UNIX socket."""
+        return local_url(str(self._api.base_url))
+
     def daemon(self) -> DaemonInfo:
         version: dict[str, Any] = self._api.version()
         info: dict[str, Any] = self._api.info()
@@ -489,6 +493,12 @@ class DockerEngine:
             raise LabError(f"cannot make a {spec.purpose!r} helper: {_reason(exc)}") from exc
         return str(made["Id"])
 
+def local_url(base_url: str) -> bool:
+    """Whether the docker SDK's base URL is a local UNIX socket (``unix://`` in DOCKER_HOST);
+    ``tcp://`` and ``ssh://`` daemons may run on another host."""
+    return base_url == "http+docker://localhost"
+
+
 def _label_filter(labels: Mapping[str, str]) -> list[str]:
     return [f"{k}={v}" if v else k for k, v in labels.items()]
 
@@ -573,6 +583,7 @@ def _inspect_info(info: dict[str, Any]) -> ContainerInfo:
         networks=_endpoints((info.get("NetworkSettings") or {}).get("Networks")),
         exit_code=int(state["ExitCode"]) if state.get("Status") == "exited" else None,
         cap_add=tuple((info.get("HostConfig") or {}).get("CapAdd") or ()),
+        pid=int(state.get("Pid") or 0),
         ports=tuple(PortInfo(int(key.split("/")[0]), key.partition("/")[2] or "tcp",
                              str(b.get("HostIp") or ""), int(b["HostPort"]))
                     for key, bound in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items()

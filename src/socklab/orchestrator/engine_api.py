@@ -101,6 +101,9 @@ class ContainerInfo:
     exit_code: int | None = None
     cap_add: tuple[str, ...] = ()
     """capabilities added to the container (only known from :meth:`Engine.container`)"""
+    pid: int = 0
+    """its first process's pid on the daemon's host while it runs (only known from
+    :meth:`Engine.container`; 0 otherwise)"""
     ports: tuple[PortInfo, ...] = ()
     """its published ports (while it runs)"""
 
@@ -192,6 +195,11 @@ class Engine(Protocol):
 
     def daemon(self) -> DaemonInfo:
         """What the daemon says about itself."""
+        ...
+
+    def on_this_host(self) -> bool:
+        """Whether the daemon runs on this host (a local socket), so that the pids of its
+        containers are this host's."""
         ...
 
     # -- images -------------------------------------------------------------
