@@ -52,8 +52,10 @@ examples: image
 test: lint typecheck test-deps image
 	$(BIN)/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
+# every row of issue 14, socklab against its baseline side by side: runs/bench.json
+# (BENCH_ARGS=--big adds 500 nodes; a few minutes without it)
 bench: image
-	$(BIN)/python bench/deploy.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	-$(SOCKLAB) down --all

@@ -9,17 +9,19 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import typer.core
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from socklab import interrupt, render
 from socklab.errors import LabError
-from socklab.lab import Lab
-from socklab.orchestrator.engine_api import Engine
+
+if TYPE_CHECKING:  # the command modules import what a command needs when it runs: `socklab
+    # --help` and `socklab validate` never load docker, requests or the orchestrator
+    from socklab.lab import Lab
+    from socklab.orchestrator.engine_api import Engine
 
 #: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
 UsageError: type[Exception] = next(
@@ -170,12 +172,16 @@ def engine_named(name: str) -> Engine | None:
 
 def open_lab(arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab:
     """A LAB argument (see :meth:`Lab.open`)."""
+    from socklab.lab import Lab
+
     return Lab.open(arg, up=up, engine=engine)
 
 
 @contextmanager
 def progress_display(enabled: bool = True) -> Iterator[Any]:
     """A live progress display on stderr; yields the ``progress(phase, done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn(),
                    MofNCompleteColumn(), console=render.err, transient=True,
                    disable=not enabled)

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from socklab import render
 from socklab.cli.app import JsonOpt, LabArg, _Group, app, build_line, open_lab
-from socklab.compose import ComposeWarning
 from socklab.errors import LabError
-from socklab.lab import Lab
+
+if TYPE_CHECKING:
+    from socklab.compose import ComposeWarning
+    from socklab.lab import Lab
 
 compose_app = typer.Typer(
     cls=_Group, no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."

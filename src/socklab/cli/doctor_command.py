@@ -8,10 +8,8 @@ import typer
 from rich.text import Text
 
 from socklab import render
-from socklab.catalog import find_lab_file
 from socklab.cli.app import JsonOpt, app
 from socklab.errors import LabError
-from socklab.topology import load_topology
 
 
 @app.command()
@@ -22,8 +20,10 @@ def doctor(
 ) -> None:
     """Daemon, node image, kernel features (netem, tbf, htb, statistic, NFQUEUE, IPv6,
     br_netfilter), mmdebstrap, swarm, free subnets: each ok or missing, with a fix."""
+    from socklab.catalog import find_lab_file
     from socklab.orchestrator import doctor as checks
     from socklab.orchestrator.engine import default_engine
+    from socklab.topology import load_topology
 
     topo = None
     if lab is not None:

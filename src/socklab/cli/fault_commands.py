@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from socklab import render
 from socklab.cli.app import JsonOpt, LabArg, _Group, app, open_lab
-from socklab.orchestrator.faults import FaultResult, Faults
+
+if TYPE_CHECKING:
+    from socklab.orchestrator.faults import FaultResult, Faults
 
 fault_app = typer.Typer(
     cls=_Group,

@@ -7,12 +7,11 @@ import shutil
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from socklab import interrupt, render
-from socklab.catalog import find_lab_file
 from socklab.cli.app import (
     EngineOpt,
     JsonOpt,
@@ -28,10 +27,9 @@ from socklab.cli.app import (
     progress_display,
 )
 from socklab.errors import ExecTimeout, LabError
-from socklab.lab import Lab, LabNode, down_all, running_labs
-from socklab.observe.timeline import fields_text
-from socklab.topology import json_schema, load_topology
-from socklab.topology.errors import Problem
+
+if TYPE_CHECKING:
+    from socklab.lab import Lab, LabNode
 
 
 @app.command()
@@ -39,6 +37,10 @@ def validate(file: Annotated[str, typer.Argument(
                  metavar="FILE", help="a topology file or a shipped lab's name")],
              as_json: JsonOpt = False) -> None:
     """Check a topology file; print every problem with its line and a hint (exit 2)."""
+    from socklab.catalog import find_lab_file
+    from socklab.topology import load_topology
+    from socklab.topology.errors import Problem
+
     path = find_lab_file(file)
     try:
         topo = load_topology(path or file)
@@ -64,6 +66,8 @@ def validate(file: Annotated[str, typer.Argument(
 @app.command()
 def schema() -> None:
     """Print the topology format's JSON Schema (for editors)."""
+    from socklab.topology import json_schema
+
     render.print_json(json_schema())
 
 
@@ -93,6 +97,8 @@ def down(
         raise LabError("give exactly one of LAB, --lab NAME or --all",
                        "name the lab's file, e.g. `socklab down labs/hello.yml` "
                        "(`socklab ls` lists the labs that are up)")
+    from socklab.lab import Lab, down_all
+
     if all_labs:
         containers, networks = down_all()
         target = "all labs"
@@ -136,6 +142,8 @@ def _print_status(lab: Lab, as_json: bool) -> None:
 @app.command("ls")
 def list_labs(as_json: JsonOpt = False) -> None:
     """Labs that are up on this host."""
+    from socklab.lab import running_labs
+
     found = running_labs()
     if as_json:
         render.print_json([{"lab": k, **v} for k, v in found.items()])
@@ -287,6 +295,8 @@ def logs(lab: LabArg,
 
 
 def _print_timeline(lab: Lab, targets: list[Any], as_json: bool) -> None:
+    from socklab.observe.timeline import fields_text
+
     events = lab.events([t.name for t in targets])
     if as_json:
         render.print_json([e.as_dict() for e in events])

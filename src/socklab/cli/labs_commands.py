@@ -6,12 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.syntax import Syntax
 
 from socklab import render
-from socklab.catalog import copy_lab, shipped_lab, shipped_labs
 from socklab.cli.app import JsonOpt, _Group, app
-from socklab.topology import load_topology
 
 labs_app = typer.Typer(
     cls=_Group,
@@ -28,6 +25,8 @@ def labs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the shipped labs in the order of the course: name, topic, what it shows."""
     if ctx.invoked_subcommand is not None:
         return
+    from socklab.catalog import shipped_labs
+
     found = shipped_labs()
     if as_json:
         render.print_json(
@@ -45,6 +44,11 @@ def labs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @labs_app.command("show")
 def show(name: NameArg, as_json: JsonOpt = False) -> None:
     """What a lab teaches, how to run it, and its topology file (with its comments)."""
+    from rich.syntax import Syntax
+
+    from socklab.catalog import shipped_lab
+    from socklab.topology import load_topology
+
     lab = shipped_lab(name)
     topo = load_topology(lab.path)
     text = lab.path.read_text(encoding="utf-8")
@@ -84,5 +88,7 @@ def copy(
     force: Annotated[bool, typer.Option("--force", help="overwrite NAME.yml there")] = False,
 ) -> None:
     """Copy a shipped lab's file out, to edit and run as your own."""
+    from socklab.catalog import copy_lab
+
     target = copy_lab(name, folder, force)
     render.out.print(f"copied lab '{name}' to {target}; edit it, then `socklab run {target}`", markup=False)

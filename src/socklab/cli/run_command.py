@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
 from socklab import interrupt, render
-from socklab.catalog import default_lab_file, find_lab_file
 from socklab.cli.app import EngineOpt, JsonOpt, app, engine_named
 from socklab.errors import LabError
-from socklab.lab import Lab
-from socklab.scenario.results import StepResult
+
+if TYPE_CHECKING:
+    from socklab.lab import Lab
+    from socklab.scenario.results import StepResult
 
 
 @app.command("run")
@@ -31,6 +32,8 @@ def run_(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy, run a scenario's steps, collect, report, destroy. Exit 1 if a step failed."""
+    from socklab.catalog import default_lab_file, find_lab_file
+    from socklab.lab import Lab
     from socklab.scenario import run as scenario_run
 
     path = find_lab_file(lab) if lab else default_lab_file()
