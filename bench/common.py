@@ -157,10 +157,14 @@ class RawSDK:
     def __init__(self, tag: str, name: str = "raw") -> None:
         self.client = docker.from_env(timeout=600)
         self.tag = tag
-        self.name = f"{RUN}-{name}"
+        self.base = f"{RUN}-{name}"
+        self.name = self.base
+        self.made = 0
         self.stuck: list[str] = []
 
     def up(self, n: int) -> None:
+        self.made += 1  # a name of its own each time: a network left stuck keeps its name
+        self.name = f"{self.base}{self.made}"
         subnet = free_subnet(n)
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
         net = self.client.networks.create(

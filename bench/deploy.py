@@ -16,6 +16,7 @@ per node close to that of the smaller sizes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from common import LABEL, RUN, RawSDK, free_subnet, keep_image, machine, node_im
 from socklab import Lab
 
 BIG = 500
+ROUND = itertools.count(1)
 MIB_PER_NODE = 40  # measured: a node with its supervisor, docker-init and containerd shim
 
 
@@ -38,7 +40,7 @@ def socklab_lab(n: int, tmp: Path) -> Lab:
     path.write_text(
         yaml.safe_dump(
             {
-                "name": f"{RUN}-socklab-{n}",
+                "name": f"{RUN}-socklab-{n}-{next(ROUND)}",
                 "networks": {"lan": lan},
                 "nodes": {"node": {"replicas": n, "networks": ["lan"]}},
             }

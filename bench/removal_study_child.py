@@ -17,7 +17,7 @@ from ipaddress import IPv4Network
 from socklab import interrupt
 from socklab.orchestrator import deploy, image
 from socklab.orchestrator.engine import default_engine
-from socklab.orchestrator.engine_api import Engine
+from socklab.orchestrator.engine_api import ContainerInfo, Engine
 from socklab.topology import Topology
 from socklab.topology import plan as planning
 
@@ -26,26 +26,26 @@ planning.LABEL_LAB = deploy.LABEL_LAB = LABEL  # type: ignore[misc]
 planning.AUTO_POOL = IPv4Network("10.199.0.0/16")  # type: ignore[misc]
 
 
-def _inspect_parallel(engine: Engine, ids: list[str]) -> None:
+def _inspect_parallel(engine: Engine, found: list[ContainerInfo]) -> None:
     def one(ident: str) -> None:
         with contextlib.suppress(Exception):
             engine.container(ident)
         engine.remove_container(ident)
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, ids))
+        list(pool.map(one, [c.id for c in found]))
 
 
-def _parallel(engine: Engine, ids: list[str]) -> None:
+def _parallel(engine: Engine, found: list[ContainerInfo]) -> None:
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(engine.remove_container, ids))
+        list(pool.map(engine.remove_container, [c.id for c in found]))
 
 
-def _serial(engine: Engine, ids: list[str]) -> None:
-    for ident in ids:
+def _serial(engine: Engine, found: list[ContainerInfo]) -> None:
+    for c in found:
         with contextlib.suppress(Exception):
-            engine.container(ident)
-        engine.remove_container(ident)
+            engine.container(c.id)
+        engine.remove_container(c.id)
 
 
 STRATEGIES = {

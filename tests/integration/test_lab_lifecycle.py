@@ -136,9 +136,10 @@ def test_up_progress_ends_complete_for_every_phase(write_lab: Callable[..., Path
     finally:
         lab.down()
     last = {phase: (done, total) for phase, done, total in seen}
-    assert last == {"networks": (2, 2), "nodes": (3, 3)}, seen
-    assert [p for p, _, _ in seen].index("nodes") > max(
-        i for i, (p, _, _) in enumerate(seen) if p == "networks")
+    assert last == {"networks": (2, 2), "nodes": (3, 3), "ready": (3, 3)}, seen
+    phases = [p for p, _, _ in seen]
+    assert phases.index("nodes") > max(i for i, p in enumerate(phases) if p == "networks")
+    assert phases.index("ready") > max(i for i, p in enumerate(phases) if p == "nodes")
 
 
 def test_logs_cli_prefixes_nodes(make_lab: Callable[..., Lab]) -> None:

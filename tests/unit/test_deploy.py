@@ -127,7 +127,8 @@ def test_down_removes_one_labs_helpers_then_nodes_then_networks(fake: FakeEngine
 
 
 class OverlapEngine(FakeEngine):
-    """Records how many endpoints of one network were being deleted at the same moment."""
+    """Records how many endpoints of one network were being deleted at the same moment: a
+    disconnect deletes one, a removal deletes those of every network still connected."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,27 +136,46 @@ class OverlapEngine(FakeEngine):
         self.most: dict[str, int] = {}
         self.guard = threading.Lock()
 
-    def disconnect(self, ident: str, network: str) -> None:
+    def _deleting(self, networks: list[str]) -> None:
         with self.guard:
-            self.busy[network] = self.busy.get(network, 0) + 1
-            self.most[network] = max(self.most.get(network, 0), self.busy[network])
+            for net in networks:
+                self.busy[net] = self.busy.get(net, 0) + 1
+                self.most[net] = max(self.most.get(net, 0), self.busy[net])
         time.sleep(0.01)
-        super().disconnect(ident, network)
         with self.guard:
-            self.busy[network] -= 1
+            for net in networks:
+                self.busy[net] -= 1
+
+    def disconnect(self, ident: str, network: str) -> None:
+        self._deleting([network])
+        super().disconnect(ident, network)
+
+    def remove_container(self, ident: str) -> None:
+        box = self.boxes.get(ident)
+        self._deleting(list(box.info.networks) if box else [])
+        super().remove_container(ident)
 
 
 def test_down_deletes_one_endpoint_of_a_network_at_a_time() -> None:
     """moby#42119: two endpoints of one network deleted at once may leave the network a stale
-    endpoint count; down disconnects each network's containers one by one, then removes them."""
+    endpoint count; down disconnects each network's containers one by one and removes each
+    container once it is detached, while the others are still being detached."""
     fake = OverlapEngine()
     deploy.up(fake, lab_plan({"c": {"networks": ["lan", "wan"], "replicas": 12}}), IMAGE)
     fake.calls.clear()
     assert deploy.down(fake, "lab") == (12, 2)
     kinds = [what for what, _ in fake.calls]
-    assert kinds.count("disconnect") == 24
-    assert kinds.index("remove_container") > max(i for i, k in enumerate(kinds) if k == "disconnect")
+    assert kinds.count("disconnect") == 22  # the last of each network goes with its removal
     assert fake.most == {"socklab-lab-lan": 1, "socklab-lab-wan": 1}
+    assert kinds.index("remove_container") < max(i for i, k in enumerate(kinds) if k == "disconnect")
+
+
+def test_down_of_a_one_node_lab_only_removes() -> None:
+    fake = OverlapEngine()
+    deploy.up(fake, lab_plan({"n": {"networks": ["lan", "wan"]}}), IMAGE)
+    fake.calls.clear()
+    assert deploy.down(fake, "lab") == (1, 2)
+    assert [what for what, _ in fake.calls] == ["remove_container", "remove_network", "remove_network"]
 
 
 def test_status_lists_nodes_by_name_with_their_addresses(fake: FakeEngine) -> None:

@@ -37,6 +37,7 @@ from socklab.topology.plan import (
 )
 
 WORKERS = 8
+READY_WORKERS = 64
 SUPERVISOR_APP = "socklab-node"
 SUPERVISOR = f"{IN_BIN}/{SUPERVISOR_APP}"
 READY_TIMEOUT = 30.0
@@ -116,10 +117,17 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             _pool_all([partial(_bring_up, engine, first[0], image, DNS_APPS, tree, cancel)],
                       "DNS server", report, [first[0].instance], cancel=cancel)
         rest = [c for c in plan.containers if c not in first]
+        names = [c.instance for c in rest]
+        started: dict[str, str] = {}
+        _pool_all([partial(_start, engine, c, image, tree, started) for c in rest], "nodes",
+                  report, names, cancel=cancel)
         # every node: its supervisor's ready event also says that the lab DNS's resolv.conf
-        # and its state file are written
-        _pool_all([partial(_bring_up, engine, c, image, NODE_APPS, tree, cancel)
-                   for c in rest], "nodes", report, [c.instance for c in rest], cancel=cancel)
+        # and its state file are written. Waiting costs the daemon nothing, so the starts
+        # above keep their 8 workers busy with starts, and all nodes are waited for at once
+        # after them (most are ready by then).
+        waiting = [n for n in names if n in started]
+        _pool_all([partial(wait_ready, engine, started[n], NODE_APPS, cancel) for n in waiting],
+                  "ready", report, waiting, cancel=cancel, workers=READY_WORKERS, what="nodes")
     except BaseException:
         down(engine, plan.lab)
         raise
@@ -129,6 +137,16 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
               tree: bytes, cancel: threading.Event) -> None:
     """Create and start a node's container, then wait until its supervisor is ready: its
     start commands (``what`` in errors) are started."""
+    started: dict[str, str] = {}
+    _start(engine, spec, image, tree, started)
+    if spec.instance in started:
+        wait_ready(engine, started[spec.instance], what, cancel)
+
+
+def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
+           started: dict[str, str]) -> None:
+    """Create and start a node's container (its network set up by a helper when it needs
+    one); its id in ``started``."""
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
@@ -153,8 +171,8 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
         ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
         if spec.supervised:  # (a node of its own program does not wait for the setup)
             ctl.release(node)
-    if spec.supervised:
-        wait_ready(engine, ident, what, cancel)
+    if spec.supervised:  # a node of its own program has no ready event to wait for
+        started[spec.instance] = ident
 
 
 def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:
@@ -246,13 +264,15 @@ def _tail(lines: list[str], count: int = 5) -> str:
 def _pool_all(
     calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str],
     after: str = "; the lab was removed", cancel: threading.Event | None = None,
+    workers: int = WORKERS, what: str | None = None,
 ) -> None:
     """Run calls in a bounded pool; raise one error naming every failure, in order. On an
     interruption, ``cancel`` is set and the calls under way are waited for (a start that
     is in flight goes on in the daemon anyway); the ones not begun are dropped."""
     done = 0
     report(phase, 0, len(calls))
-    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="socklab")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))),
+                              thread_name_prefix="socklab")
     futures: list[Future[Any]] = []
     try:  # an interruption while submitting, too, waits for the calls under way
         futures += [pool.submit(call) for call in calls]
@@ -271,7 +291,7 @@ def _pool_all(
     if failed:
         lines = [f"  {name}: {_one_line(exc)}" for name, exc in failed]
         raise LabError(
-            f"{len(failed)} of {len(calls)} {phase} failed{after}:\n"
+            f"{len(failed)} of {len(calls)} {what or phase} failed{after}:\n"
             + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
@@ -303,7 +323,7 @@ def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
         if helpers:
             with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                 list(pool.map(engine.remove_container, helpers))
-        _remove_containers(engine, [c.id for c in found if LABEL_HELPER not in c.labels])
+        _remove_containers(engine, [c for c in found if LABEL_HELPER not in c.labels])
         removed.update(c.id for c in found)
         networks = engine.networks(labels)
         try:
@@ -318,36 +338,67 @@ def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
         return len(removed), len(networks)
 
 
-def _remove_containers(engine: Engine, ids: list[str]) -> None:
+def _remove_containers(engine: Engine, found: list[ContainerInfo]) -> None:
     """Remove containers so that no network keeps a stale endpoint (moby#42119: Docker 20.10
     loses an endpoint-count update when two endpoints of one network go at once, and the
-    network then refuses removal until the daemon restarts; ``bench/removal_order.py``):
+    network then refuses removal until the daemon restarts; ``bench/removal_order.py``), and
+    about as fast as removing them all at once (``bench/deploy.py``):
 
-    1. look each container up: the daemon answers only once a start in flight (of an
-       ``up`` that was killed) is done, so no endpoint appears behind our back;
-    2. disconnect the containers from each network one at a time (networks in parallel);
-    3. force-remove them, 8 at a time: no endpoint is left to delete.
+    1. a container that is not running or paused is looked up first: the daemon answers only
+       once a start in flight (of an ``up`` that was killed) is done, so no endpoint appears
+       behind our back; the others' networks are those of the listing;
+    2. each network has a chain that disconnects its containers one at a time (the networks'
+       chains run side by side); the last container of a chain is not disconnected: its
+       removal deletes that endpoint, alone on the network by then;
+    3. a container is force-removed as soon as every chain it is on has passed it, 8 at a
+       time, while the chains go on.
     """
-    def networks_of(ident: str) -> list[str]:
+    def networks_of(c: ContainerInfo) -> list[str]:
+        if c.state in ("running", "paused"):
+            return list(c.networks)
         try:
-            return list(engine.container(ident).networks)
+            return list(engine.container(c.id).networks)
         except LabError:  # removed meanwhile
             return []
 
-    def detach(net: str) -> None:
-        for ident in by_network[net]:
-            with contextlib.suppress(LabError):  # not connected (any more): nothing to delete
-                engine.disconnect(ident, net)
-
-    if not ids:
+    if not found:
         return
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        by_network: dict[str, list[str]] = {}
-        for ident, nets in zip(ids, pool.map(networks_of, ids), strict=True):
-            for net in nets:
-                by_network.setdefault(net, []).append(ident)
-        list(pool.map(detach, by_network))
-        list(pool.map(engine.remove_container, ids))
+        nets = dict(zip([c.id for c in found], pool.map(networks_of, found), strict=True))
+    chains: dict[str, list[str]] = {}
+    for ident, names in nets.items():
+        for net in names:
+            chains.setdefault(net, []).append(ident)
+    waiting = {ident: len(names) for ident, names in nets.items()}
+    lock = threading.Lock()
+    removals = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="socklab-rm")
+    removing: list[Future[None]] = []
+
+    def passed(ident: str) -> None:
+        with lock:
+            waiting[ident] -= 1
+            if waiting[ident] == 0:
+                removing.append(removals.submit(engine.remove_container, ident))
+
+    def chain(net: str) -> None:
+        *detach, last = chains[net]
+        for ident in detach:
+            with contextlib.suppress(LabError):  # not connected (any more): nothing to delete
+                engine.disconnect(ident, net)
+            passed(ident)
+        passed(last)
+
+    try:
+        with lock:
+            removing.extend(removals.submit(engine.remove_container, ident)
+                            for ident, count in waiting.items() if count == 0)
+        if chains:
+            with ThreadPoolExecutor(max_workers=min(WORKERS, len(chains))) as pool:
+                list(pool.map(chain, chains))
+    finally:
+        removals.shutdown(wait=True)
+    for done in removing:
+        done.result()
 
 
 def status(engine: Engine, lab: str, apps: bool = False) -> list[NodeStatus]:
