@@ -44,7 +44,6 @@ Standard library only, Python >= 3.9.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import json
 import os
@@ -54,12 +53,15 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional, Tuple
 
 from socklab.nodes import (
     APP_NAME_ENV,  # not via events: the supervisor starts light
     readiness,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not imported at run time: every node starts this program
+    from typing import IO, Any, Dict, List, Optional, Tuple
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
@@ -73,7 +75,9 @@ MAX_LINE = 65536
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, to the microsecond (without the datetime module: the supervisor starts light)."""
+    seconds, micros = divmod(time.time_ns() // 1000, 1000000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%06dZ" % micros
 
 
 def run_dir() -> str:
