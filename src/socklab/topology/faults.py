@@ -33,7 +33,7 @@ SideRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!_-]+$")]
 
 
 class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _pair(value: Any) -> Any:

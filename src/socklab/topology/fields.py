@@ -27,7 +27,7 @@ Seconds = Annotated[float, Field(gt=0, le=3600)]
 class Strict(BaseModel):
     """Base of every model: unknown keys are errors, values are not coerced from other types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def split_command(value: Any) -> Any:

@@ -103,7 +103,7 @@ class Impairment(BaseModel):
     and ``jitter`` (``40ms``), ``rate`` (``1mbit``), and where the kernel has netem,
     ``corrupt`` and ``duplicate`` (percent)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     loss: Percent | None = None
     """Percent of the packets lost: 5% or 5."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from socklab.topology.docstrings import DescribedFields
 from socklab.topology.model import Topology
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -33,7 +34,7 @@ def _command(argv: dict[str, Any]) -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a topology file, with its short forms."""
-    schema = copy.deepcopy(Topology.model_json_schema())
+    schema = copy.deepcopy(Topology.model_json_schema(schema_generator=DescribedFields))
     defs: dict[str, Any] = schema.get("$defs", {})
     _named_maps(schema)
     for sub in defs.values():
