@@ -1,7 +1,5 @@
 """The typer application, its one error handler, and what every command shares."""
 
-from __future__ import annotations
-
 import difflib
 import os
 import re
@@ -159,7 +157,7 @@ EngineOpt = Annotated[str, typer.Option(
     help="docker: this host's Docker engine; swarm: a stack on the Swarm this host manages")]
 
 
-def engine_named(name: str) -> Engine | None:
+def engine_named(name: str) -> "Engine | None":
     """The engine of an ``--engine`` option (None: the default, the local Docker engine)."""
     if name == "docker":
         return None
@@ -170,7 +168,7 @@ def engine_named(name: str) -> Engine | None:
     raise LabError(f"unknown engine '{name}'", "use docker (the default) or swarm")
 
 
-def open_lab(arg: str, *, up: bool = False, engine: Engine | None = None) -> Lab:
+def open_lab(arg: str, *, up: bool = False, engine: "Engine | None" = None) -> "Lab":
     """A LAB argument (see :meth:`Lab.open`)."""
     from socklab.lab import Lab
 

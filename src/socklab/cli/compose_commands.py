@@ -1,8 +1,6 @@
 """`socklab compose export|import` (a lab as a compose or stack file, a compose file as a lab)
 and `socklab graph` (a lab's networks and nodes as Mermaid, DOT or text)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -126,7 +124,7 @@ def graph(
         render.out.print(f"wrote {escape(str(output))}")
 
 
-def _with_topology(arg: str) -> Lab:
+def _with_topology(arg: str) -> "Lab":
     lab = open_lab(arg)
     if lab.topology is None:
         raise LabError(
@@ -136,7 +134,7 @@ def _with_topology(arg: str) -> Lab:
     return lab
 
 
-def _warn(warnings: tuple[ComposeWarning, ...]) -> None:
+def _warn(warnings: "tuple[ComposeWarning, ...]") -> None:
     for w in warnings:
         render.err.print(f"[yellow]warning:[/] {escape(str(w))}")
 

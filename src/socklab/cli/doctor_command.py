@@ -1,7 +1,5 @@
 """``socklab doctor [LAB] [--json]``: what this host can do for socklab."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``socklab fault LAB ACTION ...``: faults at run time (``lab.fault`` of the library)."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,7 +44,7 @@ def _fault(ctx: typer.Context, lab: LabArg) -> None:
     ctx.obj = {**(ctx.obj or {}), "fault_lab": lab}
 
 
-def _do(ctx: typer.Context, action: Callable[[Faults], FaultResult], as_json: bool) -> None:
+def _do(ctx: typer.Context, action: "Callable[[Faults], FaultResult]", as_json: bool) -> None:
     result = action(open_lab(ctx.obj["fault_lab"], up=True).fault)
     if as_json:
         render.print_json(result.as_dict())

@@ -1,7 +1,5 @@
 """`socklab image build|status`: the node image."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """Commands on a lab's life: validate, schema, up, down, status, ls, exec, shell, logs."""
 
-from __future__ import annotations
-
 import os
 import shutil
 import stat
@@ -123,7 +121,7 @@ def status(lab: OptionalLabArg = None, name: LabOpt = None, as_json: JsonOpt = F
     _print_status(open_lab(lab_arg), as_json)
 
 
-def _print_status(lab: Lab, as_json: bool) -> None:
+def _print_status(lab: "Lab", as_json: bool) -> None:
     nodes = lab.status(apps=True)
     if as_json:
         render.print_json([n.as_dict() for n in nodes])
@@ -234,7 +232,7 @@ def _piped_stdin() -> bytes | None:
     return sys.stdin.buffer.read() if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else None
 
 
-def _exec_or_error(target: LabNode, command: list[str], timeout: float | None,
+def _exec_or_error(target: "LabNode", command: list[str], timeout: float | None,
                    stdin: bytes | None) -> tuple[int, str, str]:
     """One node's run of a command for a multi-node exec: its exit code and output (an
     error as its stderr and exit code)."""
@@ -294,7 +292,7 @@ def logs(lab: LabArg,
         sys.stdout.flush()
 
 
-def _print_timeline(lab: Lab, targets: list[Any], as_json: bool) -> None:
+def _print_timeline(lab: "Lab", targets: list[Any], as_json: bool) -> None:
     from socklab.observe.timeline import fields_text
 
     events = lab.events([t.name for t in targets])

@@ -1,7 +1,5 @@
 """``socklab labs``: the shipped labs (the course), one lab shown, one copied out to edit."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

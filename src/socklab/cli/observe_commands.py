@@ -1,7 +1,5 @@
 """Commands that look into a running lab: sockets, connections, resolve, capture (and the timeline)."""
 
-from __future__ import annotations
-
 import threading
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """`socklab run`: a scenario end to end, with a line per step and a summary."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -49,7 +47,7 @@ def run_(
     def step_started(index: str, title: str) -> None:
         status.update(f"step {index}: {escape(title)}")
 
-    def step_done(step: StepResult) -> None:
+    def step_done(step: "StepResult") -> None:
         if not live:
             return
         mark = "[green]✓[/]" if step.passed else "[red]✗[/]"
@@ -86,7 +84,7 @@ def run_(
     raise typer.Exit(0 if result.passed else 1)
 
 
-def _interrupted(lab: Lab, folder: Path, exc: KeyboardInterrupt) -> NoReturn:
+def _interrupted(lab: "Lab", folder: Path, exc: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C, SIGTERM or SIGHUP: say what is left of the lab and where the partial report
     is; exit 130, 143 or 129."""
     how = f"interrupted ({interrupt.describe(exc)})"
