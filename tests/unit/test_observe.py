@@ -173,8 +173,8 @@ class _ReaderlessNode:
 
     def exec(self, node: str, argv: list[str]) -> ExecResult:
         self.calls.append((node, argv))
-        if argv[0] == "socklab-sockets":
-            return ExecResult(127, "", 'exec: "socklab-sockets": executable file not found')
+        if argv[0] in ("socklab-sockets", "nc"):
+            return ExecResult(127, "", f'exec: "{argv[0]}": executable file not found')
         rows = [{"proto": "tcp", "local_ip": "0.0.0.0", "local_port": 80, "remote_ip": "0.0.0.0",
                  "remote_port": 0, "state": "LISTEN", "recv_q": 0, "send_q": 0, "inode": 5,
                  "pid": 1, "program": "nginx"}]
@@ -185,6 +185,37 @@ def test_an_image_without_the_reader_gets_its_source() -> None:
     node = _ReaderlessNode()
     [listen] = read_node(node.exec, "custom")
     assert (listen.node, listen.local, listen.owner) == ("custom", "0.0.0.0:80", "1/nginx")
-    node_name, argv = node.calls[1]
+    assert [argv[0] for _, argv in node.calls] == ["nc", "socklab-sockets", "python3"]
+    node_name, argv = node.calls[2]
     assert node_name == "custom"
     assert argv[:2] == ["python3", "-c"] and "def read_sockets" in argv[2]
+
+
+ROWS = [{"proto": "unix", "local_ip": "/run/socklab/sockets.sock", "local_port": 0, "remote_ip": "",
+         "remote_port": 0, "state": "LISTENING", "recv_q": 0, "send_q": 0, "inode": 9, "pid": 7,
+         "program": "socklab-node"}]
+
+
+def test_the_supervisor_answers_without_python_in_the_node() -> None:
+    calls: list[list[str]] = []
+
+    def run(node: str, argv: list[str]) -> ExecResult:
+        calls.append(argv)
+        return ExecResult(0, json.dumps(ROWS) + "\n", "")
+
+    [row] = read_node(run, "n")
+    assert calls == [["nc", "-U", "/run/socklab/sockets.sock"]]
+    assert (row.node, row.local, row.owner) == ("n", "/run/socklab/sockets.sock", "7/socklab-node")
+
+
+def test_no_answering_supervisor_falls_back_to_the_reader() -> None:
+    calls: list[list[str]] = []
+
+    def run(node: str, argv: list[str]) -> ExecResult:
+        calls.append(argv)
+        if argv[0] == "nc":  # nc prints its error on stderr and exits 1
+            return ExecResult(1, "", "nc: unix connect failed: No such file or directory")
+        return ExecResult(0, json.dumps(ROWS), "")
+
+    assert len(read_node(run, "n")) == 1
+    assert [argv[0] for argv in calls] == ["nc", "socklab-sockets"]

@@ -423,3 +423,24 @@ def test_a_port_wait_outlives_a_launcher_that_leaves_a_daemon(
     finally:
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert n.stop() == 0
+
+
+def test_answers_the_socket_table_to_whoever_connects(node: Callable[..., Node]) -> None:
+    n = node([])
+    n.wait_for(_ready)
+    where = str(n.run_dir / "sockets.sock")
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(where)
+        mine = os.fstat(conn.fileno()).st_ino
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    rows = json.loads(answer)
+    listening = {r["local_ip"]: r for r in rows if r["proto"] == "unix" and r["state"] == "LISTENING"}
+    for name in ("supervisor.sock", "sockets.sock"):  # its own, owned by it
+        assert listening[str(n.run_dir / name)]["pid"] == n.proc.pid
+    # the asking end and the answering end of this connection are not in the table
+    assert not [r for r in rows if r["inode"] == mine or r["pid"] == os.getpid()]
+    assert not [r for r in rows if r["pid"] == n.proc.pid and r["state"] != "LISTENING"]
+    assert n.stop() == 0
+    assert not (n.run_dir / "sockets.sock").exists()

@@ -30,6 +30,10 @@ through the UNIX socket ``$SOCKLAB_RUN_DIR/supervisor.sock`` (``/run/socklab``
 by default), to start one more app (``wait: auto``), and prints its ``spawned``
 event once it is started.
 
+Whoever connects to ``$SOCKLAB_RUN_DIR/sockets.sock`` gets the node's socket table, as
+``socklab-sockets --json`` prints it, and the connection closed: a snapshot reads it
+with ``nc -U``, which costs the node far less than starting a Python program.
+
 ``SOCKLAB_HOLD=SECONDS`` holds the start commands until ``socklab-start --release``
 (sent once socklab's helper has set up the node's network: routes, impairments) or
 for that long at most (then a ``warning`` event says so).
@@ -49,6 +53,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -66,6 +71,7 @@ if TYPE_CHECKING:  # not imported at run time: every node starts this program
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
 SOCKET_NAME = "supervisor.sock"
+SOCKETS_NAME = "sockets.sock"
 STATE_NAME = "apps.json"
 STOP_GRACE = 2.0
 START_GRACE = 1.0
@@ -87,6 +93,11 @@ def run_dir() -> str:
 def socket_path() -> str:
     """Where the supervisor listens for runtime starts."""
     return os.path.join(run_dir(), SOCKET_NAME)
+
+
+def sockets_path() -> str:
+    """Where the supervisor answers with the node's socket table."""
+    return os.path.join(run_dir(), SOCKETS_NAME)
 
 
 class Output:
@@ -364,6 +375,33 @@ def _serve(sup: Supervisor, listener: socket.socket) -> None:
         threading.Thread(target=_handle, args=(sup, conn), daemon=True).start()
 
 
+def _serve_sockets(sup: Supervisor, listener: socket.socket) -> None:
+    while not sup.stopping.is_set():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_answer_sockets, args=(conn,), daemon=True).start()
+
+
+def _answer_sockets(conn: socket.socket) -> None:
+    """The node's socket table (``socklab-sockets --json``) to whoever connects: a snapshot
+    through ``docker exec nc -U`` starts no Python. The connection itself and the sockets
+    of the process on its other end are left out: they exist only for the asking."""
+    from socklab.nodes import sockstat  # only when a snapshot asks
+
+    with conn:
+        try:
+            peer = struct.unpack("3i", conn.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+            mine = os.fstat(conn.fileno()).st_ino
+            rows = [r for r in sockstat.read_sockets()
+                    if r["inode"] != mine and (r["pid"] is None or r["pid"] != peer)]
+            conn.sendall((sockstat.to_json(rows) + "\n").encode("utf-8"))
+        except OSError:
+            pass
+
+
 def _handle(sup: Supervisor, conn: socket.socket) -> None:
     with conn, conn.makefile("rwb") as stream:
         try:
@@ -493,6 +531,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.event("warning", message="cannot listen on %s; socklab-start will not work" % path)
     else:
         threading.Thread(target=_serve, args=(sup, listener), daemon=True).start()
+    answerer = _listen(sockets_path())
+    if answerer is not None:  # without it, socklab reads the sockets with socklab-sockets
+        threading.Thread(target=_serve_sockets, args=(sup, answerer), daemon=True).start()
     if hold > 0 and not sup.released.wait(hold):
         out.event("warning", message="network setup not done after %gs; starting anyway" % hold)
     apps = [sup.start(argv, wait) for argv, wait in commands]
@@ -500,10 +541,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     while not stop.wait(1.0):
         pass
     out.event("stopping", signal=signal.Signals(received[0]).name if received else None)
-    if listener is not None:
-        listener.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    for sock, where in ((listener, path), (answerer, sockets_path())):
+        if sock is not None:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(where)
     sup.stop()
     return 0
 

@@ -20,6 +20,8 @@ HostRead = Callable[[str], "list[dict[str, Any]] | None"]
 it cannot, and the node is read through exec."""
 
 READER = ["socklab-sockets", "--json"]
+ANSWERER = ["nc", "-U", "/run/socklab/sockets.sock"]
+"""the node supervisor's socket table (:mod:`socklab.nodes.supervisor`)"""
 MAX_PARALLEL = 64
 PROTOS = ("tcp", "udp", "unix", "raw")
 STATES = (*dict.fromkeys(sockstat.TCP_STATES.values()), "UNCONN", "LISTENING", "CONNECTED",
@@ -136,8 +138,11 @@ def _read_or_error(run: Exec, node: str, host: HostRead | None) -> list[SocketRo
 
 
 def read_node(run: Exec, node: str) -> list[SocketRow]:
-    """One node's sockets; an image without ``socklab-sockets`` gets the reader's source."""
-    result = run(node, READER)
+    """One node's sockets: asked of its supervisor (``nc -U``, no Python started in the node),
+    else read by ``socklab-sockets``; an image without it gets the reader's source."""
+    result = run(node, ANSWERER)
+    if not result.ok or not result.stdout.startswith("["):  # no nc, or no answering supervisor
+        result = run(node, READER)
     if result.exit_code in (126, 127) and "socklab-sockets" in result.stdout + result.stderr:
         source = Path(sockstat.__file__).read_text()
         result = run(node, ["python3", "-c", source, "--json"])
