@@ -103,7 +103,7 @@ def test_host_snapshot_equals_exec_row_for_row(lab: Lab, monkeypatch: pytest.Mon
 
     def host() -> list[SocketRow]:
         with monkeypatch.context() as m:
-            m.setattr(lab, "exec", no_exec)  # the fast path needs no exec at all
+            m.setattr(lab, "tools_exec", no_exec)  # the fast path needs no exec at all
             return lab.sockets()
 
     def through_exec() -> list[SocketRow]:
@@ -124,14 +124,14 @@ def test_host_snapshot_equals_exec_row_for_row(lab: Lab, monkeypatch: pytest.Mon
 
 def test_exec_path_is_taken_when_asked(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
-    real = lab.exec
+    real = lab.tools_exec
 
     def counted(node: str, argv: list[str]) -> ExecResult:
         ran.append(node)
         return real(node, argv)
 
     monkeypatch.setenv(SETTING, "exec")
-    monkeypatch.setattr(lab, "exec", counted)
+    monkeypatch.setattr(lab, "tools_exec", counted)
     rows = lab.sockets()
     assert sorted(ran) == ["client-1", "client-2", "server"]
     assert {r.node for r in rows} == {"client-1", "client-2", "server"}
@@ -179,13 +179,13 @@ def test_a_daemon_over_tcp_is_read_through_exec(
     remote = Lab.named(lab.name, engine=DockerEngine())
     assert not remote.engine.on_this_host()
     ran: list[str] = []
-    real = remote.exec
+    real = remote.tools_exec
 
     def counted(node: str, argv: list[str]) -> ExecResult:
         ran.append(node)
         return real(node, argv)
 
-    monkeypatch.setattr(remote, "exec", counted)
+    monkeypatch.setattr(remote, "tools_exec", counted)
     over_tcp, local = _same_twice(remote.sockets, lab.sockets)
     assert set(ran) == {"client-1", "client-2", "server"} and len(ran) % 3 == 0
     assert over_tcp == local

@@ -79,7 +79,7 @@ def test_node_names_the_lab_nodes_when_it_is_missing(fake: FakeEngine, tmp_path:
 
 def test_sockets_reads_every_running_node_and_names_addresses(fake: FakeEngine, tmp_path: Path) -> None:
     def answer(node: str, argv: list[str]) -> ExecResult:
-        assert argv == ["socklab-sockets", "--json"]
+        assert argv == ["nc", "-U", "/run/socklab/sockets.sock"]  # the node supervisor answers
         return ExecResult(
             0,
             json.dumps(
