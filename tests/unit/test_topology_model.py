@@ -283,6 +283,30 @@ def test_json_schema_rejects_bad_names_and_keys() -> None:
     assert validator.is_valid({**base, "scenarios": {"d": [{"run": {"node": "a", "cmd": "x y"}}]}})
 
 
+def test_json_schema_accepts_impairments_faults_and_commands_as_written() -> None:
+    """``5%``, ``40ms``, ``1mbit`` and a command string, as the README writes them."""
+    validator = _validator()
+    impair = {"loss": "5%", "delay": "40ms", "jitter": "10ms", "rate": "1mbit", "corrupt": 1}
+    base: dict[str, Any] = {
+        "name": "x",
+        "networks": {"lan": {"impair": impair}, "wan": {}},
+        "nodes": {
+            "a": {"networks": {"lan": {"impair": {"delay": 100}}, "wan": None}, "router": True},
+            "b": {"networks": ["lan"], "command": "nc -l -p 5000"},
+        },
+        "scenarios": {"d": [
+            {"fault": {"loss": {"node": "a", "pct": "30%", "proto": "udp"}}},
+            {"fault": {"delay": {"node": "a", "ms": "40ms", "jitter": "5ms", "net": "lan"}}},
+            {"fault": {"rate": {"node": "a", "rate": "500kbit"}}},
+            {"fault": {"duplicate": {"node": "a", "pct": "1%"}}},
+        ]},
+    }
+    assert not list(validator.iter_errors(base))
+    for bad in ({"loss": "5 percent"}, {"loss": 150}, {"delay": "soon"}, {"rate": 10}):
+        doc = {**base, "networks": {"lan": {"impair": bad}, "wan": {}}}
+        assert not validator.is_valid(doc), bad
+
+
 def test_the_schema_describes_every_step_kind_and_every_key() -> None:
     """An editor shows a description for every key of a step (and of the lab's other models)."""
     from socklab.topology import json_schema

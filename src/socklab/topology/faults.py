@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from socklab.topology.impair import Jitter, Milliseconds, Percent, Rate, parse_percent
+from socklab.topology.impair import Corrupt, Duplicate, Jitter, Milliseconds, Percent, Rate
 
 NodeRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]!-]+$")]
 """A node, a replica, a replicated node's name or a glob (as every step's ``node``)."""
@@ -130,7 +130,7 @@ class CorruptSpec(_Fault):
 
     node: NodeRef
     """A node, a replica, a replicated node's name or a glob."""
-    pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt"))]
+    pct: Corrupt
     """Percent of the packets."""
     net: NetRef | None = None
     """Only on this network (default: every network of the node)."""
@@ -148,7 +148,7 @@ class DuplicateSpec(_Fault):
 
     node: NodeRef
     """A node, a replica, a replicated node's name or a glob."""
-    pct: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate"))]
+    pct: Duplicate
     """Percent of the packets."""
     net: NetRef | None = None
     """Only on this network (default: every network of the node)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
 
 MAX_DELAY_MS = 60_000.0
 RATE_UNITS = {
@@ -92,10 +92,23 @@ def format_ms(ms: float) -> str:
     return f"{ms / 1000:g}s" if ms >= 1000 and ms % 1000 == 0 else f"{ms:g}ms"
 
 
-Percent = Annotated[float, BeforeValidator(parse_percent)]
-Milliseconds = Annotated[float, BeforeValidator(parse_ms)]
-Jitter = Annotated[float, BeforeValidator(lambda v: parse_ms(v, "jitter"))]
-Rate = Annotated[int, BeforeValidator(parse_rate)]
+def _written(number: dict[str, Any], pattern: str) -> WithJsonSchema:
+    """The JSON Schema of a value as a topology writes it: a number, or text (``5%``)."""
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": pattern}]})
+
+
+_PERCENT = _written({"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                    r"^\s*\d+(\.\d+)?\s*%?\s*$")
+_TIME = _written({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DELAY_MS},
+                 r"^\s*\d+(\.\d+)?\s*(us|ms|s)?\s*$")
+_RATE = _written({"type": "integer", "minimum": 8_000}, r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
+
+Percent = Annotated[float, BeforeValidator(parse_percent), _PERCENT]
+Corrupt = Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt")), _PERCENT]
+Duplicate = Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate")), _PERCENT]
+Milliseconds = Annotated[float, BeforeValidator(parse_ms), _TIME]
+Jitter = Annotated[float, BeforeValidator(lambda v: parse_ms(v, "jitter")), _TIME]
+Rate = Annotated[int, BeforeValidator(parse_rate), _RATE]
 
 
 class Impairment(BaseModel):
@@ -113,9 +126,9 @@ class Impairment(BaseModel):
     """± this much on the delay, uniformly."""
     rate: Rate | None = None
     """A rate limit: 1mbit, 500kbit, 2mbps (bytes)."""
-    corrupt: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "corrupt"))] | None = None
+    corrupt: Corrupt | None = None
     """Percent of the packets corrupted (needs the kernel's netem)."""
-    duplicate: Annotated[float, BeforeValidator(lambda v: parse_percent(v, "duplicate"))] | None = None
+    duplicate: Duplicate | None = None
     """Percent of the packets duplicated (needs the kernel's netem)."""
 
     @model_validator(mode="after")

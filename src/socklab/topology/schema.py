@@ -2,9 +2,10 @@
 
 Pydantic's schema describes the models after validation; editors see the YAML
 as written, so the short forms the loader accepts are added here: a command as
-one string, ``networks: [lan, wan]``, ports as ``"8080:80/udp"``, ``lan:`` with
-no value, numbers in ``env``. Names of networks, nodes and scenarios are
-checked with ``propertyNames``.
+one string (a start command, a step's ``cmd``, a node's ``command``),
+``networks: [lan, wan]``, ports as ``"8080:80/udp"``, ``lan:`` with no value, numbers in
+``env``; impairment values (``5%``, ``40ms``, ``1mbit``) carry their own schema. Names
+of networks, nodes and scenarios are checked with ``propertyNames``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def json_schema() -> dict[str, Any]:
         start["items"] = {"anyOf": [_COMMAND_STRING, argv, one]}
         node["start"] = _described({"anyOf": [_COMMAND_STRING, one, start], "default": [],
                                     "title": "Start"}, start)
+    command = node.get("command", {})
+    argv_or_null = command.get("anyOf", [])
+    if any(a.get("type") == "array" for a in argv_or_null):
+        node["command"] = _described(
+            {"anyOf": [_COMMAND_STRING, *argv_or_null], "default": None, "title": "Command"}, command)
     env = node.get("env", {})
     if "additionalProperties" in env:
         env["additionalProperties"] = {"type": ["string", "number", "boolean"]}
