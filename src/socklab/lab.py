@@ -568,6 +568,26 @@ class Lab:
         found = [c.lab for c in eng.containers(labels)] + [n.lab for n in eng.networks(labels)]
         return cls.named(found[0], engine=eng) if found else None
 
+    def with_topology(self) -> Lab:
+        """This lab with its topology: itself when it has one; for a lab that is up, known by
+        name, the lab loaded from the file it was brought up from (its ``io.socklab.file``
+        label, by ``socklab up`` or from an exported compose file) when that file still holds
+        the topology it runs; else a LabError saying to give the file."""
+        if self.topology is not None:
+            return self
+        labels = {c.labels.get(LABEL_FILE, ""): c.labels.get(LABEL_HASH, "")
+                  for c in deploy.nodes_of(self.engine, self.name)}
+        hint = "give the topology file (or a shipped lab's name) instead of its name"
+        for path, running in labels.items():
+            try:
+                lab = Lab.load(path, engine=self.engine, name=self.name) if path else None
+            except (LabError, OSError):
+                continue
+            if lab is not None and lab.content_hash() == running:
+                return lab
+            hint = f"{path} has changed since the lab came up: {hint}"
+        raise LabError(f"lab '{self.name}' is up, but its topology file was not given", hint)
+
     def _topology(self) -> Topology:
         if self.topology is None:
             raise LabError(f"lab '{self.name}' has no topology loaded", "use Lab.load(FILE)")

@@ -167,3 +167,16 @@ def test_command_with_start_is_refused_by_validate(tmp_path: Path) -> None:
         "db": {"networks": ["lan"], "image": "x", "command": "db", "start": ["tcp-server"]}}}
     with pytest.raises(TopologyError, match="a node with `command:` runs it as its main program"):
         Lab.load(write(tmp_path, doc))
+
+
+def test_a_lab_up_known_by_name_finds_its_topology_in_its_file(fake: FakeEngine, tmp_path: Path) -> None:
+    path = write(tmp_path, TOPOLOGY)
+    Lab.load(path, engine=fake, name="renamed").up()
+    found = Lab.named("renamed", engine=fake).with_topology()  # `socklab graph renamed`
+    assert found.topology is not None and found.name == "renamed" and found.source == path
+    assert [n.name for n in found.graph().nodes] == ["web", "client-1", "client-2", "api"]
+    path.write_text(yaml.safe_dump({**TOPOLOGY, "nodes": {"web": {"networks": ["lan"]}}}))
+    with pytest.raises(LabError, match="is up, but its topology file was not given") as err:
+        Lab.named("renamed", engine=fake).with_topology()
+    assert f"{path} has changed since the lab came up" in str(err.value.hint)
+    found.down()

@@ -125,13 +125,7 @@ def graph(
 
 
 def _with_topology(arg: str) -> "Lab":
-    lab = open_lab(arg)
-    if lab.topology is None:
-        raise LabError(
-            f"lab '{lab.name}' is up, but its topology file was not given",
-            "give the topology file (or a shipped lab's name) instead of its name",
-        )
-    return lab
+    return open_lab(arg).with_topology()
 
 
 def _warn(warnings: "tuple[ComposeWarning, ...]") -> None:
