@@ -253,7 +253,7 @@ class Lab:
                                    "build or load it first (no registry is used to pull it)")
                 if not self.engine.image_has(node.image, PYTHON3, self.name):
                     without.add(node.image)
-            if node.image in without and node.start and node.command is None:
+            if node.image in without and node.start:
                 raise LabError(
                     f"node '{name}': image '{node.image}' has no python3, so socklab cannot run "
                     "its `start:` commands",
@@ -334,7 +334,8 @@ class Lab:
         """The node image, and each node's own image with python3 with the node supervisor
         added (for a file or a stack that runs without socklab copying it in)."""
         own = sorted({n.image for n in self._topology().nodes.values()
-                      if n.image and n.command is None and n.image not in without_python})
+                      if n.image and n.command is None and n.entrypoint is None
+                      and n.image not in without_python})
         return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
     def graph(self, status: Sequence[deploy.NodeStatus] | None = None) -> LabGraph:

@@ -240,7 +240,8 @@ services:
     restart: always
   greeter:
     image: {no_python_image}
-    command: ["sh", "-c", "while true; do echo hello from greeter | nc -l -N 8080; done"]
+    entrypoint: ["sh", "-c"]
+    command: ["while true; do echo hello from greeter | nc -l -N 8080; done"]
     networks: [app]
 networks:
   app:
@@ -275,7 +276,8 @@ networks:
         assert int(cap_eff.split()[1], 16) & (1 << 12)  # CAP_NET_ADMIN
         rows = json.loads(runner.invoke(app, ["sockets", str(lab_file), "srv", "--json"]).stdout)
         assert any(r["state"] == "LISTEN" and r["local_port"] == 7000 for r in rows["srv"])
-        # the image without python3 runs its `command:` as compose would, and is observed
+        # the image without python3 runs its `entrypoint:` and `command:` as compose would,
+        # and is observed
         got = client.exec(["nc", "-w", "3", "greeter", "8080"])
         assert got.stdout == "hello from greeter\n", got.stdout + got.stderr
         rows = json.loads(runner.invoke(app, ["sockets", str(lab_file), "greeter", "--json"]).stdout)

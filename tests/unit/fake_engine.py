@@ -60,6 +60,7 @@ class _Container:
     info: ContainerInfo
     env: dict[str, str]
     command: list[str] | None
+    entrypoint: list[str] | None = None
     logs: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -196,7 +197,7 @@ class FakeEngine:
 
     def create_container(
         self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None,
+        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
     ) -> str:
         how = self.behaviour.get(spec.instance, NodeBehaviour())
         time.sleep(how.create_delay)
@@ -223,7 +224,8 @@ class FakeEngine:
             cap_add=spec.cap_add,
         )
         self.boxes[info.id] = _Container(info, dict(env),
-                                         list(command) if command is not None else None)
+                                         list(command) if command is not None else None,
+                                         list(entrypoint) if entrypoint is not None else None)
         return info.id
 
     def start(self, ident: str) -> None:

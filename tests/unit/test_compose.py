@@ -181,7 +181,8 @@ def test_import_maps_each_modelled_key() -> None:
     ]
     assert gateway.env == {"TZ": "UTC"}  # through the << merge of an x- template
     assert topo.nodes["batch-worker"].replicas == 3
-    assert topo.nodes["batch-worker"].command == ["sleep 1000"]  # its own program, as compose
+    worker = topo.nodes["batch-worker"]  # its own program, as compose runs it
+    assert (worker.entrypoint, worker.command) == (["sh", "-c"], ["sleep 1000"])
     assert topo.nodes["cache"].networks == {"default": topo.nodes["cache"].networks["default"]}
 
 
@@ -196,7 +197,6 @@ def test_import_warns_each_key_it_drops_with_its_line() -> None:
         (33, "services.app.deploy.resources"),
         (34, "services.app.healthcheck"),
         (36, "services.batch_worker"),
-        (38, "services.batch_worker.entrypoint"),
         (42, "services.batch_worker.volumes"),
         (45, "services.cache.domainname"),
         (47, "services.cache.depends_on.app.condition"),
@@ -344,3 +344,39 @@ def test_routes_and_impairments_are_listed_as_not_exported() -> None:
         "nodes.a.networks.lan.impair",
         "networks.lan.impair",
     }
+
+
+def test_entrypoint_and_command_travel_as_compose_runs_them() -> None:
+    """A service's `entrypoint: [sh, -c]` with `command: [...]` (the usual way to run a
+    shell line) is imported as the node's entrypoint and command, and exported back as the
+    same keys in the compose file and the stack file (where Swarm runs them as a task's
+    Command and Args)."""
+    text = (
+        "services:\n"
+        "  job:\n"
+        "    image: busybox\n"
+        "    entrypoint: [sh, -c]\n"
+        "    command: ['while true; do sleep 1; done']\n"
+        "  tool:\n"
+        "    image: socklab/node:0123456789ab\n"
+        "    entrypoint: tcp-server\n"
+        "    command: --port 5000\n"
+        "    network_mode: host\n"
+    )
+    result = import_compose(text, "c.yml")
+    topo = parse_topology(result.yaml())
+    job, tool = topo.nodes["job"], topo.nodes["tool"]
+    assert (job.entrypoint, job.command) == (["sh", "-c"], ["while true; do sleep 1; done"])
+    assert (tool.entrypoint, tool.command, tool.start) == (["tcp-server"], ["--port", "5000"], [])
+    assert [w.path for w in result.warnings].count("services.tool.network_mode") == 1
+    specs = {c.instance: c for c in plan(topo).containers}
+    assert not specs["job"].supervised and not specs["tool"].supervised
+    local = yaml.safe_load(export_compose(topo, plan(topo), IMAGES, swarm=False).yaml())
+    assert local["services"]["job"]["entrypoint"] == ["sh", "-c"]
+    assert local["services"]["job"]["command"] == ["while true; do sleep 1; done"]
+    assert "SOCKLAB_START" not in local["services"]["tool"]["environment"]
+    stack = yaml.safe_load(export_compose(topo, plan(topo), IMAGES, swarm=True).yaml())
+    assert stack["services"]["job"]["entrypoint"] == ["sh", "-c"]
+    assert stack["services"]["job"]["command"] == ["while true; do sleep 1; done"]
+    services = {s.name: s for s in stack_plan(topo, plan(topo), IMAGES).services}
+    assert (services["tool"].entrypoint, services["tool"].command) == (("tcp-server",), ("--port", "5000"))

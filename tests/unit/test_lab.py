@@ -127,9 +127,9 @@ def test_a_lab_is_found_by_the_file_it_came_from(fake: FakeEngine, tmp_path: Pat
 
 
 def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
-    """An image without python3 runs its own program; `command:` replaces the image's CMD;
-    neither gets the supervisor nor waits for start commands; both take socklab's tools from
-    a helper."""
+    """An image without python3 runs its own program; `command:` replaces the image's CMD,
+    `entrypoint:` its ENTRYPOINT; none gets the supervisor nor waits for start commands; they
+    take socklab's tools from a helper."""
     fake.add_image("shop/web:1")
     fake.add_image("shop/db:1")
     fake.without_python.add("shop/db:1")
@@ -137,13 +137,17 @@ def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
         "web": {"networks": ["lan"], "image": "shop/web:1", "command": "nginx -g 'daemon off;'"},
         "db": {"networks": ["lan"], "image": "shop/db:1"},
         "app": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 80"]},
+        "job": {"networks": ["lan"], "image": "shop/web:1", "entrypoint": ["sh", "-c"],
+                "command": ["sleep 1000"]},
     }}
     lab = Lab.load(write(tmp_path, doc), engine=fake).up()
     made = {c.node: c for c in fake.containers({"io.socklab.lab": "unit"})}
-    commands = {b.info.node: b.command for b in fake.boxes.values()}
-    assert commands["web"] == ["nginx", "-g", "daemon off;"]
-    assert commands["db"] is None  # the image's own CMD
-    assert commands["app"] == ["python3", "/usr/local/bin/socklab-node"]
+    commands = {b.info.node: (b.entrypoint, b.command) for b in fake.boxes.values()}
+    assert commands["web"] == (None, ["nginx", "-g", "daemon off;"])
+    assert commands["db"] == (None, None)  # the image's own ENTRYPOINT and CMD
+    assert commands["app"] == (None, ["python3", "/usr/local/bin/socklab-node"])
+    assert commands["job"] == (["sh", "-c"], ["sleep 1000"])
+    assert made["job"].labels.get("io.socklab.tools") == "helper"
     assert made["web"].labels.get("io.socklab.tools") == "helper"
     assert made["db"].labels.get("io.socklab.tools") == "helper"
     assert "io.socklab.tools" not in made["app"].labels
@@ -166,6 +170,9 @@ def test_command_with_start_is_refused_by_validate(tmp_path: Path) -> None:
     doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
         "db": {"networks": ["lan"], "image": "x", "command": "db", "start": ["tcp-server"]}}}
     with pytest.raises(TopologyError, match="a node with `command:` runs it as its main program"):
+        Lab.load(write(tmp_path, doc))
+    doc["nodes"]["db"] = {"networks": ["lan"], "entrypoint": "db", "start": ["tcp-server"]}
+    with pytest.raises(TopologyError, match="a node with `entrypoint:` runs it as its main"):
         Lab.load(write(tmp_path, doc))
 
 

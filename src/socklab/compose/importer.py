@@ -2,7 +2,8 @@
 
 Services become nodes (``deploy.replicas``/``scale`` become ``replicas``), networks
 keep their subnets, and each service keeps its addresses, aliases, hostname,
-environment, capabilities, published ports and start order (``depends_on``).
+environment, command and entrypoint, capabilities, published ports and start order
+(``depends_on``).
 Every key socklab does not model is a warning with its file and line, never
 dropped silently. Extension fields (``x-...``) are the file's own templates and
 are skipped.
@@ -266,8 +267,8 @@ class _Importer:
         networks = self._attachments(svc, body, path, extra_aliases)
         for key, value in body.items():
             here = (*path, key)
-            if key in ("networks", "depends_on") or _skipped(key):
-                continue
+            if key in ("networks", "depends_on", "network_mode") or _skipped(key):
+                continue  # (network_mode: a warning of the attachments)
             handler = getattr(self, f"_key_{key}", None)
             if handler is None:
                 self.warn(here, f"'{key}' {_NOT_MODELLED}")
@@ -276,7 +277,8 @@ class _Importer:
         if "build" in body and "image" not in body:
             node["image"] = f"{safe_name(self.src.filename, length=60)}_{svc}"
         node["networks"] = networks
-        order = ["image", "replicas", "host", "networks", "command", "start", "env", "cap_add", "ports"]
+        order = ["image", "replicas", "host", "networks", "entrypoint", "command", "start", "env", "cap_add",
+                 "ports"]
         return {k: node[k] for k in sorted(node, key=lambda k: order.index(k) if k in order else len(order))}
 
     def _attachments(self, svc: str, body: dict[str, Any], path: DocPath, extra_aliases: list[str]) -> Any:
@@ -354,18 +356,16 @@ class _Importer:
         argv = self._argv(value, path)
         if argv is None:
             return
-        if _own_image(self.src.get(path[:-1]) or {}):
+        body = self.src.get(path[:-1]) or {}
+        if _own_image(body) or "entrypoint" in body:
             node["command"] = argv  # its main program, run as compose runs it (no supervisor)
         else:
             node.setdefault("start", []).append(argv)  # socklab's image: its command is an app
 
     def _key_entrypoint(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
-        if self._argv(value, path) is not None:
-            self.warn(
-                path,
-                "not imported: a node's `command:` replaces its image's CMD only (write the "
-                "whole command line there when the image has no ENTRYPOINT)",
-            )
+        argv = self._argv(value, path)
+        if argv is not None:
+            node["entrypoint"] = argv  # replaces the image's ENTRYPOINT, as in compose
 
     def _key_environment(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         pairs: list[tuple[str, Any, DocPath]] = []

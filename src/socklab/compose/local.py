@@ -139,7 +139,9 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
     if spec.supervised:
         out["command"] = [SUPERVISOR]
         out["environment"] = node_environment(spec)
-    else:  # the image's CMD unless `command:` replaces it; no supervisor, so no SOCKLAB_START
+    else:  # the image's program unless the node's replaces it; no supervisor, no SOCKLAB_START
+        if spec.entrypoint is not None:
+            out["entrypoint"] = list(spec.entrypoint)
         if spec.command is not None:
             out["command"] = list(spec.command)
         out["environment"] = dict(spec.env)

@@ -64,6 +64,8 @@ class ServicePlan:
     env: dict[str, str]
     command: tuple[str, ...] | None
     """None: the image's own CMD"""
+    entrypoint: tuple[str, ...] | None
+    """None: the image's own ENTRYPOINT"""
     cap_add: tuple[str, ...]
     ports: tuple[Port, ...]
     networks: tuple[StackAttachment, ...]
@@ -244,6 +246,7 @@ def _service(
         hostname=hostname,
         env=env,
         command=(SUPERVISOR,) if first.supervised else first.command,
+        entrypoint=first.entrypoint,
         cap_add=first.cap_add,
         ports=first.ports,
         networks=attachments,
@@ -277,6 +280,7 @@ def _service_document(s: ServicePlan) -> dict[str, Any]:
         "image": s.image,
         "hostname": s.hostname,
         "init": True,
+        **({"entrypoint": list(s.entrypoint)} if s.entrypoint is not None else {}),
         **({"command": list(s.command)} if s.command is not None else {}),
         "environment": dict(s.env),
     }

@@ -150,10 +150,11 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
-    if not spec.supervised:  # its image's own program (or `command:`), as compose runs it
+    if not spec.supervised:  # its image's own program (or its own entrypoint/command), as
+        # compose runs it
         labels = {**spec.labels, LABEL_TOOLS: "helper"} if spec.tools_in_helper else spec.labels
         ident = engine.create_container(replace(spec, labels=labels), spec.image or image,
-                                        spec.env, spec.command)
+                                        spec.env, spec.command, spec.entrypoint)
     elif spec.image:
         ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
         engine.put_archive(ident, "/", tree)

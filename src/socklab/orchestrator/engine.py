@@ -218,7 +218,7 @@ class DockerEngine:
 
     def create_container(
         self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None,
+        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
     ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
@@ -239,6 +239,7 @@ class DockerEngine:
         made = self._api.create_container(
             image,
             command=list(command) if command is not None else None,
+            entrypoint=list(entrypoint) if entrypoint is not None else None,
             name=spec.container_name,
             hostname=spec.hostname,
             domainname=spec.domainname,

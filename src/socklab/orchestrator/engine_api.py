@@ -266,10 +266,11 @@ class Engine(Protocol):
 
     def create_container(
         self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None,
+        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
     ) -> str:
         """Create (not start) a planned node's container on all its networks; its id.
-        ``command`` replaces the image's CMD (None: the image's own)."""
+        ``command`` replaces the image's CMD (None: the image's own), ``entrypoint`` its
+        ENTRYPOINT (and drops its CMD, as in compose)."""
         ...
 
     def image_has(self, ref: str, paths: Sequence[str], lab: str = "") -> bool:

@@ -157,7 +157,9 @@ class SwarmEngine(DockerEngine):
         labels = {**svc.labels, LABEL_STACK: lab}
         spec = docker.types.ContainerSpec(
             svc.image,
-            command=list(svc.command) if svc.command is not None else None,
+            # as in a stack file: `entrypoint` is the task's Command, `command` its Args
+            command=list(svc.entrypoint) if svc.entrypoint is not None else None,
+            args=list(svc.command) if svc.command is not None else None,
             hostname=svc.hostname,
             env=[f"{k}={v}" for k, v in svc.env.items()],
             labels=labels,

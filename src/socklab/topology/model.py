@@ -272,6 +272,10 @@ class Node(Strict):
     """The node's main program, as compose's `command:` (an argv list, or a string split with
     shell rules): it replaces the image's CMD and runs without socklab's supervisor, so the
     node has no `start:`. exec, logs, sockets, capture and faults work all the same."""
+    entrypoint: Command | None = None
+    """As compose's `entrypoint:` (an argv list, or a string split with shell rules): it
+    replaces the image's ENTRYPOINT and drops its CMD (`command:` gives the arguments); like
+    `command:`, the node runs it without socklab's supervisor, so it has no `start:`."""
     start: list[StartCommand] = []
     """Commands started when the node starts (its apps): strings, argv lists, or
     `{cmd, wait}` mappings; `up` returns once every one is started (see `wait`)."""
@@ -312,11 +316,12 @@ class Node(Strict):
 
     @model_validator(mode="after")
     def _command_or_start(self) -> Node:
-        if self.command is not None and self.start:
+        own = "command" if self.command is not None else "entrypoint" if self.entrypoint else ""
+        if own and self.start:
             raise ValueError(
-                "a node with `command:` runs it as its main program, as compose does: no "
-                "supervisor runs `start:` there — put the program in `command:`, or drop "
-                "`command:` to use `start:`")
+                f"a node with `{own}:` runs it as its main program, as compose does: no "
+                f"supervisor runs `start:` there — put the program in `{own}:`, or drop "
+                f"`{own}:` to use `start:`")
         return self
 
     @field_validator("start", mode="before")

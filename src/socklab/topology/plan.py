@@ -96,9 +96,11 @@ class ContainerPlan:
     """``(name, address)`` lines for /etc/hosts: nodes reached only through a router"""
     command: tuple[str, ...] | None = None
     """the node's ``command:``: its main program, run without the supervisor"""
+    entrypoint: tuple[str, ...] | None = None
+    """the node's ``entrypoint:``, replacing its image's ENTRYPOINT (and CMD)"""
     supervised: bool = True
     """socklab's node supervisor is its main program (runs ``start:``); False: the image's
-    own ENTRYPOINT/CMD or ``command:`` runs, as in compose"""
+    own ENTRYPOINT/CMD, or ``entrypoint:``/``command:``, runs as in compose"""
 
     @property
     def tools_in_helper(self) -> bool:
@@ -259,7 +261,8 @@ def _plan_containers(
             domainname=topo.domain,
             image=node.image,
             command=tuple(node.command) if node.command is not None else None,
-            supervised=node.command is None,
+            entrypoint=tuple(node.entrypoint) if node.entrypoint is not None else None,
+            supervised=node.command is None and node.entrypoint is None,
             start=tuple(node.start),
             env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
             cap_add=tuple(node.cap_add),
