@@ -134,6 +134,11 @@ def test_not_reproducible_resolver_and_unknown_names() -> None:
     assert done.returncode == 1 and "not reproducible" in done.named("error")[0]["message"]
     done = run_app("errno_repro", "TRY_AGAIN")
     assert done.returncode == 1 and "SERVFAIL" in done.named("error")[0]["message"]
+    done = run_app("errno_repro", "NO_RESOLVE_HOST")  # the notes' name of HOST_NOT_FOUND
+    assert done.returncode == 1
+    assert done.named("error")[0]["message"].startswith(
+        "NO_RESOLVE_HOST (the notes' name of HOST_NOT_FOUND) is a resolver failure "
+        "(HOST_NOT_FOUND/EAI_NONAME), not an errno")
     done = run_app("errno_repro", "EBAUF")
     assert done.returncode == 2
     assert done.named("error")[0]["message"] == (

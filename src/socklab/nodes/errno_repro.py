@@ -75,10 +75,11 @@ def known_names() -> "list[str]":
 
 
 def resolver_names() -> "dict[str, str]":
-    """h_errno and EAI_* names -> the h_errno of their row."""
+    """h_errno and EAI_* names, and the notes' spellings of them -> the h_errno of their row."""
     names = {}
     for failure in RESOLVER_FAILURES:
         names[failure.h_errno] = names[failure.eai] = failure.h_errno
+        names[failure.as_written] = failure.h_errno
     return names
 
 
@@ -192,8 +193,10 @@ def reproduce(args: argparse.Namespace) -> int:
     spelling = f"{asked} is how the notes write {name}" if asked in NOTES_SPELLINGS else ""
     if name in resolver_names():
         failure = next(f for f in RESOLVER_FAILURES if f.h_errno == resolver_names()[name])
+        notes = name == failure.as_written != failure.h_errno
+        written = f" (the notes' name of {failure.h_errno})" if notes else ""
         log.failure(
-            f"{name} is a resolver failure ({failure.h_errno}/{failure.eai}), not an errno: "
+            f"{name}{written} is a resolver failure ({failure.h_errno}/{failure.eai}), not an errno: "
             f"`resolve NAME` against a DNS server that answers {failure.dns_answer} gives it "
             "(see the resolver lab)",
             errno_wanted=name,
