@@ -32,7 +32,6 @@ from socklab.topology.impair import (
     parse_percent,
     parse_rate,
 )
-from socklab.topology.netsetup import NetSetup
 from socklab.topology.plan import LABEL_BASE, LABEL_NET, Endpoint, network_name
 
 WORKERS = 16
@@ -506,12 +505,8 @@ class Faults:
         setup = setup_of(node)
         link = setup.links[net]
         self.engine.connect(node.id, Endpoint(net, docker_net, link.ip, link.ipv6, link.aliases))
-        if node.state in LIVE and (setup.needed or self._impaired(setup, node)):
+        if node.state in LIVE:  # its routes, and the impairments in force, on the new link
             self.ctl.apply(self.engine.container(node.id), setup_ops(setup, impair=False))
-
-    def _impaired(self, setup: NetSetup, node: ContainerInfo) -> bool:
-        """Whether a node's namespace holds an impairment (runtime ones included)."""
-        return bool(setup.impair) or bool(self.ctl.show(node)["state"]["impair"])
 
     def _each(self, names: list[str], call: Callable[[str], Any]) -> None:
         try:
