@@ -89,6 +89,7 @@ def test_a_detached_helper_runs_until_down_removes_it(
         ident = engine.start_helper(_helper(lab, node_image, "sleep", "600", purpose="delayer"))
         [found] = engine.containers({LABEL_LAB: lab.name, LABEL_HELPER: "delayer"})
         assert found.id == ident and found.running
+        assert found.name.startswith(f"socklab-{lab.name}-n-delayer-")  # `docker ps` says whose
         assert found.labels[LABEL_TARGET] == engine.container(lab.node("n").container).id
         assert [s.node for s in lab.status()] == ["n"]  # a helper is not a node
     finally:

@@ -12,6 +12,7 @@ import functools
 import io
 import os
 import re
+import secrets
 import select
 import signal
 import socket
@@ -470,8 +471,10 @@ class DockerEngine:
 
     def _create_helper(self, spec: HelperSpec) -> str:
         target_id = ""
+        name = f"{spec.lab if spec.lab.startswith('socklab-') else f'socklab-{spec.lab}'}-{spec.purpose}"
         if spec.target:
             target = self.container(spec.target)
+            name = f"{target.name}-{spec.purpose}"
             if target.state not in ("running", "paused"):  # a paused node's namespaces are there
                 raise LabError(f"container {target.name} is not running (it is {target.state})",
                                NOT_RUNNING_HINT)
@@ -483,7 +486,8 @@ class DockerEngine:
         )
         try:
             made = self._api.create_container(
-                spec.image, entrypoint=list(spec.argv), environment=dict(spec.env) or None,
+                spec.image, name=f"{name}-{secrets.token_hex(3)}",  # what `docker ps` shows
+                entrypoint=list(spec.argv), environment=dict(spec.env) or None,
                 labels={LABEL_LAB: spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target_id},
                 host_config=host_config,
             )
