@@ -380,3 +380,22 @@ def test_entrypoint_and_command_travel_as_compose_runs_them() -> None:
     assert stack["services"]["job"]["command"] == ["while true; do sleep 1; done"]
     services = {s.name: s for s in stack_plan(topo, plan(topo), IMAGES).services}
     assert (services["tool"].entrypoint, services["tool"].command) == (("tcp-server",), ("--port", "5000"))
+
+
+@pytest.mark.parametrize("swarm", [False, True])
+def test_an_own_image_without_its_supervised_image_is_used_as_it_is_with_a_warning(swarm: bool) -> None:
+    topo = parse_topology(
+        "name: own\nnetworks: {lan: {}}\nnodes:\n"
+        "  app: {networks: [lan], image: 'shop/app:1', start: [tcp-server --port 80]}\n"
+        "  job: {networks: [lan], image: 'shop/job:1', command: [run-job]}\n"
+    )
+    made = export_compose(topo, plan(topo), IMAGES, swarm=swarm)
+    services = made.document["services"]
+    assert (services["app"]["image"], services["job"]["image"]) == ("shop/app:1", "shop/job:1")
+    assert [(w.path, w.message[:34]) for w in made.warnings if "used as it is" in w.message] == [
+        ("nodes.app.image", "'shop/app:1' is used as it is: its")
+    ]
+    with_supervisor = Images(IMAGES.node, {"shop/app:1": "socklab/supervised:abc"})
+    made = export_compose(topo, plan(topo), with_supervisor, swarm=swarm)
+    assert made.document["services"]["app"]["image"] == "socklab/supervised:abc"
+    assert not any("used as it is" in w.message for w in made.warnings)

@@ -8,6 +8,9 @@ from typing import Any
 
 import yaml
 
+from socklab.compose.warning import Warnings
+from socklab.topology.plan import ContainerPlan
+
 
 @dataclass(frozen=True)
 class Images:
@@ -16,6 +19,22 @@ class Images:
 
     node: str
     supervised: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, spec: ContainerPlan, warnings: Warnings) -> str:
+        """The image a node's service runs: its own image when it runs its own program (as
+        compose runs it), that image with the node supervisor added when the supervisor runs
+        its start commands, else socklab's node image."""
+        if not spec.supervised:
+            return spec.image or self.node
+        if not spec.image:
+            return self.node
+        if spec.image not in self.supervised:
+            warnings.add(
+                ("nodes", spec.node, "image"),
+                f"'{spec.image}' is used as it is: its node supervisor must be on its PATH as "
+                "`socklab-node` (`socklab up` copies it in at start)",
+            )
+        return self.supervised.get(spec.image, spec.image)
 
 
 def escape_dollars(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from socklab.compose.document import Images, escape_dollars
 from socklab.compose.warning import Warnings
-from socklab.topology.errors import SourceMap
+from socklab.topology.errors import DocPath, SourceMap
 from socklab.topology.model import Port, Topology
 from socklab.topology.plan import (
     LABEL_TOOLS,
@@ -86,19 +86,21 @@ def network_setup(topo: Topology, plan: LabPlan, warnings: Warnings, what: str) 
                 f"helper at `socklab up`: not in {what} (the router forwards; the "
                 "other nodes get no route through it)",
             )
-        for net, att in node.networks.items():
-            if att.impair is not None:
-                warnings.add(
-                    ("nodes", name, "networks", net, "impair"),
-                    f"impairments are set by socklab's helper at `socklab up` (tc, iptables): not in {what}",
-                )
-    for net_name, network in topo.networks.items():
-        if network.impair is not None:
-            warnings.add(
-                ("networks", net_name, "impair"),
-                f"impairments are set by socklab's helper at `socklab up` (tc, iptables): not in {what}",
-            )
+    for path in impairments(topo):
+        warnings.add(
+            path, f"impairments are set by socklab's helper at `socklab up` (tc, iptables): not in {what}"
+        )
     default_routes(plan, warnings)
+
+
+def impairments(topo: Topology) -> list[DocPath]:
+    """Where the topology says ``impair:``: on a node's attachments, then on networks."""
+    return [
+        *(("nodes", name, "networks", net, "impair") for name, node in topo.nodes.items()
+          for net, att in node.networks.items() if att.impair is not None),
+        *(("networks", name, "impair") for name, network in topo.networks.items()
+          if network.impair is not None),
+    ]
 
 
 def default_routes(plan: LabPlan, warnings: Warnings, *, swarm: bool = False) -> None:
@@ -118,19 +120,8 @@ def default_routes(plan: LabPlan, warnings: Warnings, *, swarm: bool = False) ->
 
 
 def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[str, Any]:
-    image = images.node
-    if not spec.supervised:  # its image's own program (or `command:`), as compose runs it
-        image = spec.image or images.node
-    elif spec.image:
-        image = images.supervised.get(spec.image, spec.image)
-        if spec.image not in images.supervised:
-            warnings.add(
-                ("nodes", spec.node, "image"),
-                f"'{spec.image}' is used as it is: its node supervisor must be on its "
-                "PATH as `socklab-node` (`socklab up` copies it in at start)",
-            )
     out: dict[str, Any] = {
-        "image": image,
+        "image": images.of(spec, warnings),
         "container_name": spec.container_name,
         "hostname": spec.hostname,
         "domainname": spec.domainname,

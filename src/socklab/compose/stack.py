@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from socklab.compose.document import Images, escape_dollars
-from socklab.compose.local import SUPERVISOR, default_routes
+from socklab.compose.local import SUPERVISOR, default_routes, impairments
 from socklab.compose.warning import ComposeWarning, Warnings
 from socklab.topology.errors import SourceMap
 from socklab.topology.model import Port, Topology
@@ -120,18 +120,8 @@ def unsupported(topo: Topology, source: SourceMap | None = None) -> list[Compose
                 "routes through a router need every node's "
                 "address in advance, which Swarm decides at deploy time",
             )
-        for net, att in node.networks.items():
-            if att.impair is not None:
-                w.add(
-                    ("nodes", name, "networks", net, "impair"),
-                    "impairments are set by socklab's helper on the local engine only",
-                )
-    for net_name, network in topo.networks.items():
-        if network.impair is not None:
-            w.add(
-                ("networks", net_name, "impair"),
-                "impairments are set by socklab's helper on the local engine only",
-            )
+    for path in impairments(topo):
+        w.add(path, "impairments are set by socklab's helper on the local engine only")
     if topo.dns is not None:
         w.add(
             ("dns",),
@@ -213,17 +203,7 @@ def _service(
         )
         for ep in first.endpoints
     )
-    image = images.node
-    if not first.supervised:  # its image's own program (or `command:`), as compose runs it
-        image = first.image or images.node
-    elif first.image:
-        image = images.supervised.get(first.image, first.image)
-        if first.image not in images.supervised:
-            w.add(
-                ("nodes", first.node, "image"),
-                f"'{first.image}' is used as it is: its node "
-                "supervisor must be on its PATH as `socklab-node` (`socklab up` copies it in)",
-            )
+    image = images.of(first, w)
     labels = {LABEL_LAB: plan.lab, LABEL_NODE: first.node}
     labels.update(
         {
