@@ -302,20 +302,7 @@ class SwarmEngine(DockerEngine):
         if task is not None and not task.container_id:
             return task.info()
         info = engine.container(cid)
-        return (
-            info
-            if task is None
-            else ContainerInfo(
-                id=info.id,
-                name=info.name,
-                state=info.state,
-                labels=task.labels,
-                networks=info.networks,
-                image=info.image,
-                exit_code=info.exit_code,
-                cap_add=info.cap_add,
-            )
-        )
+        return info if task is None else replace(info, labels=task.labels)  # (its ports kept)
 
     def create_container(self, *_: Any, **__: Any) -> str:
         raise LabError(
