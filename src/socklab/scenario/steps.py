@@ -321,6 +321,11 @@ class StepRunner:
         result.detail = f"{len(rows)} sockets on {len(by_node)} nodes"
 
 
+def _count(low: int, high: int | None) -> str:
+    """``2..5``, or ``>= 2`` without an upper bound (a step's title)."""
+    return f"{low}..{high}" if high is not None else f">= {low}"
+
+
 def _bounds(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"between {low:g} and {high:g}"
@@ -370,8 +375,6 @@ def _timed_exec(node: LabNode, argv: list[str]) -> NodeOutput:
     return out
 
 
-
-
 def _connected(want: str, peer_ips: set[str]) -> Callable[[SocketRow], bool]:
     port = int(want.rsplit(":", 1)[1])
 
@@ -413,8 +416,7 @@ def describe(step: Strict) -> str:
         cond = f"listening {spec.listening}" if spec.listening else f"connected {spec.connected}"
         return f"wait {spec.node} {cond}"
     if isinstance(spec, ExpectSocketsSpec):
-        count = f"{spec.min}..{spec.max}" if spec.max is not None else f">= {spec.min}"
-        return f"expect_sockets {spec.node}: {count} {_socket_words(spec)}"
+        return f"expect_sockets {spec.node}: {_count(spec.min, spec.max)} {_socket_words(spec)}"
     if isinstance(step, ParallelStep):
         return f"parallel ({len(step.parallel)} steps)"
     if kind == "sleep":
@@ -432,8 +434,8 @@ def describe(step: Strict) -> str:
     if isinstance(spec, CaptureSpec):
         return f"capture {spec.id} in {spec.node}" + (f": {spec.filter}" if spec.filter else "")
     if isinstance(spec, ExpectCaptureSpec):
-        count = f"{spec.min}..{spec.max}" if spec.max is not None else f">= {spec.min}"
-        return f"expect_capture {spec.capture}: {count} connections with {_capture_words(spec)}"
+        return (f"expect_capture {spec.capture}: {_count(spec.min, spec.max)} connections with "
+                f"{_capture_words(spec)}")
     if isinstance(spec, CompareSocketsSpec):
         return f"compare_sockets {spec.node} with {spec.tool}"
     if kind == "fault":
