@@ -135,3 +135,17 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args: list
     assert error.startswith("error: cannot ") and "/proc/x" in error
     assert "No such file or directory" in error and "unexpected" not in error
     assert "you can write to" in hint
+
+
+@pytest.mark.parametrize(("args", "option", "near"), [
+    (["fault", "x", "loss", "a", "5", "--nett", "lan"], "--nett", "--net"),
+    (["fault", "x", "delay", "a", "5", "--jiter=3"], "--jiter", "--jitter"),
+])
+def test_a_mistyped_option_of_a_command_taking_numbers_is_named(
+    args: list[str], option: str, near: str
+) -> None:
+    """`fault ... delay n -5` takes a negative number as a value to refuse, yet an unknown
+    option there is still called one (not "unexpected extra arguments")."""
+    error, hint = _two_lines(args)
+    assert error == f"error: no such option: {option}"
+    assert hint.startswith(f"hint: did you mean {near}? usage: socklab fault LAB")

@@ -79,8 +79,14 @@ def _usage_error(exc: Any) -> NoReturn:
     text = re.sub(r"\s*\(Possible options: .*\)$", "", text)
     message = re.sub(r"'(-*\w[\w.-]*)'", r"\1", text).rstrip(".")  # 'LAB' -> LAB
     message = message[:1].lower() + message[1:]
-    close = difflib.get_close_matches(getattr(exc, "option_name", ""),
-                                      getattr(exc, "possibilities", None) or [], n=1)
+    option, possibilities = getattr(exc, "option_name", ""), getattr(exc, "possibilities", None)
+    extra = re.fullmatch(r"got unexpected extra argument(?:\(s\)|s)? \((--[\w-]+).*\)", message)
+    if extra and exc.ctx is not None:  # a command that takes negative numbers (`delay n -5`)
+        option = extra.group(1)
+        message = f"no such option: {option}"
+        possibilities = [o for p in exc.ctx.command.params for o in getattr(p, "opts", [])
+                         if o.startswith("--")]
+    close = difflib.get_close_matches(option, possibilities or [], n=1)
     suggestion = close[0] if close else suggestion.rstrip("?").strip("'")
     hint = f"did you mean {suggestion}? " if suggestion else ""
     ctx = exc.ctx
