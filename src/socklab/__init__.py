@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from socklab.observe.connections import Connection
     from socklab.observe.sockets import SocketRow
     from socklab.observe.timeline import Event
+    from socklab.orchestrator.faults import FaultResult, NodeFaults
     from socklab.scenario.results import RunResult, StepResult
     from socklab.topology.errors import TopologyError
 
@@ -33,11 +34,13 @@ __all__ = [
     "Event",
     "ExecResult",
     "ExecTimeout",
+    "FaultResult",
     "Lab",
     "LabAlreadyUp",
     "LabError",
     "LabNetwork",
     "LabNode",
+    "NodeFaults",
     "NodeNotFound",
     "NodeNotRunning",
     "RunResult",
@@ -55,6 +58,8 @@ _LAZY = {
     "Connection": "socklab.observe.connections",
     "SocketRow": "socklab.observe.sockets",
     "Event": "socklab.observe.timeline",
+    "FaultResult": "socklab.orchestrator.faults",
+    "NodeFaults": "socklab.orchestrator.faults",
     "RunResult": "socklab.scenario.results",
     "StepResult": "socklab.scenario.results",
     "TopologyError": "socklab.topology.errors",

@@ -187,3 +187,12 @@ def test_a_lab_up_known_by_name_finds_its_topology_in_its_file(fake: FakeEngine,
         Lab.named("renamed", engine=fake).with_topology()
     assert f"{path} has changed since the lab came up" in str(err.value.hint)
     found.down()
+
+
+def test_every_exported_name_resolves_fault_results_included() -> None:
+    import socklab
+    from socklab.orchestrator.faults import FaultResult, NodeFaults
+
+    for name in socklab.__all__:
+        assert getattr(socklab, name) is not None, name
+    assert (socklab.FaultResult, socklab.NodeFaults) == (FaultResult, NodeFaults)
