@@ -399,3 +399,21 @@ def test_an_own_image_without_its_supervised_image_is_used_as_it_is_with_a_warni
     made = export_compose(topo, plan(topo), with_supervisor, swarm=swarm)
     assert made.document["services"]["app"]["image"] == "socklab/supervised:abc"
     assert not any("used as it is" in w.message for w in made.warnings)
+
+
+def test_a_container_name_stays_a_name_that_resolves() -> None:
+    result = import_compose(
+        "services:\n  db:\n    image: postgres\n    container_name: mydb\n"
+        "  app:\n    image: busybox\n    networks: [a, b]\n    container_name: app\n"
+        "networks: {a: {}, b: {}}\n",
+        "c.yml",
+    )
+    topo = parse_topology(result.yaml())
+    assert topo.nodes["db"].networks["default"].aliases == ["mydb"]
+    assert all(not att.aliases for att in topo.nodes["app"].networks.values())  # its own name
+    assert [str(w) for w in result.warnings if "container_name" in w.path] == [
+        "c.yml:4: services.db.container_name: the container is named socklab-<lab>-db; 'mydb' "
+        "stays a name that resolves (an alias)",
+        "c.yml:8: services.app.container_name: the container is named socklab-<lab>-app; 'app' "
+        "stays a name that resolves (an alias)",
+    ]

@@ -264,6 +264,9 @@ class _Importer:
                     f"service '{svc}' is node '{name}': the name '{svc}' does not "
                     "resolve (socklab names have no '_')",
                 )
+        container = body.get("container_name")
+        if isinstance(container, str) and _HOSTNAME.fullmatch(container) and container not in (name, svc):
+            extra_aliases.append(container)  # Docker's DNS answers a container's name too
         networks = self._attachments(svc, body, path, extra_aliases)
         for key, value in body.items():
             here = (*path, key)
@@ -493,6 +496,13 @@ class _Importer:
     def _key_init(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         if value is not True:
             self.warn(path, "every socklab node runs docker-init as its first process")
+
+    def _key_container_name(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
+        self.warn(
+            path,
+            f"the container is named socklab-<lab>-{self.node_names[svc]}; '{value}' stays a name "
+            "that resolves (an alias)" if _HOSTNAME.fullmatch(str(value)) else f"'{value}' not kept",
+        )
 
     def _key_domainname(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         self.warn(path, f"not kept: every node's domain is '<lab>.test' ('{value}' dropped)")
