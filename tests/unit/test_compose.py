@@ -417,3 +417,15 @@ def test_a_container_name_stays_a_name_that_resolves() -> None:
         "c.yml:8: services.app.container_name: the container is named socklab-<lab>-app; 'app' "
         "stays a name that resolves (an alias)",
     ]
+
+
+def test_a_service_compose_builds_runs_the_image_compose_tags() -> None:
+    """docker-compose 1.x tags what it builds `<project>_<service>`, the project being the
+    file's folder (lower case, letters, digits, '-' and '_' only), not the file's name."""
+    text = "services:\n  web:\n    build: .\n  api:\n    build: ./api\n    image: shop/api:2\n"
+    result = import_compose(text, "docker-compose.yml", default_name="My.Shop")
+    topo = parse_topology(result.yaml())
+    assert (topo.nodes["web"].image, topo.nodes["api"].image) == ("myshop_web", "shop/api:2")
+    built = [w.message for w in result.warnings if w.path.endswith(".build")]
+    assert built[0].endswith("the node runs the image compose tags (myshop_web)")
+    assert built[1].endswith("the node runs the image compose tags")  # its `image:`

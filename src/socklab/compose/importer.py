@@ -94,6 +94,7 @@ class _Importer:
         self.publishing: set[str] = set()
         self.used: dict[str, DocPath] = {}  # socklab network -> where a service first joins it
         self.origin: dict[str, DocPath] = {}  # topology key path -> the compose key it came from
+        self.project = ""
 
     def warn(self, path: DocPath, message: str) -> None:
         self.w.add(path, message)
@@ -110,6 +111,9 @@ class _Importer:
                 continue
             self.warn((key,), f"top-level '{key}' {_NOT_MODELLED}")
         lab = safe_name(str(name or self.doc.get("name") or default_name))
+        # compose's project name (its file's `name:`, else its folder's), which names the
+        # images it builds: `<project>_<service>` (docker-compose 1.x)
+        self.project = re.sub(r"[^-_a-z0-9]", "", str(self.doc.get("name") or default_name).lower())
         self._networks()
         for svc in services:
             self.node_names[str(svc)] = self._node_name(str(svc), services)
@@ -278,7 +282,7 @@ class _Importer:
             else:
                 handler(node, value, here, svc)
         if "build" in body and "image" not in body:
-            node["image"] = f"{safe_name(self.src.filename, length=60)}_{svc}"
+            node["image"] = self._built_image(svc)
         node["networks"] = networks
         order = ["image", "replicas", "host", "networks", "entrypoint", "command", "start", "env", "cap_add",
                  "ports"]
@@ -343,11 +347,17 @@ class _Importer:
             node["image"] = image
 
     def _key_build(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
+        built = "" if "image" in (self.src.get(path[:-1]) or {}) else f" ({self._built_image(svc)})"
         self.warn(
             path,
             "socklab does not build images: build it first (`docker-compose "
-            "build`); the node runs the image compose tags",
+            f"build`); the node runs the image compose tags{built}",
         )
+
+    def _built_image(self, svc: str) -> str:
+        """The tag docker-compose 1.x gives the image it builds for a service without
+        ``image:`` (docker compose 2 writes ``<project>-<service>``)."""
+        return f"{self.project}_{svc}"
 
     def _key_hostname(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:
         if self.node_names[svc] != value:
