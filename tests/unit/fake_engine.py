@@ -334,6 +334,8 @@ class FakeEngine:
 
     def start_helper(self, spec: HelperSpec) -> str:
         target = self.container(spec.target)
+        if target.state not in ("running", "paused"):  # as the Docker adapter refuses it
+            raise LabError(f"container {target.name} is not running (it is {target.state})")
         info = ContainerInfo(
             id=self._id(),
             name=f"helper-{spec.purpose}",

@@ -14,7 +14,7 @@ from socklab.errors import LabError, NodeNotFound
 from socklab.orchestrator import image
 from socklab.orchestrator.engine_api import ExecResult
 
-from .fake_engine import FakeEngine
+from .fake_engine import FakeEngine, NodeBehaviour
 
 TOPOLOGY = {
     "name": "unit",
@@ -196,3 +196,22 @@ def test_every_exported_name_resolves_fault_results_included() -> None:
     for name in socklab.__all__:
         assert getattr(socklab, name) is not None, name
     assert (socklab.FaultResult, socklab.NodeFaults) == (FaultResult, NodeFaults)
+
+
+def test_a_program_that_ends_as_it_starts_is_named_with_its_exit_code(
+    fake: FakeEngine, tmp_path: Path
+) -> None:
+    """A node of its own program whose network the helper sets up: when the program ends at
+    once, `up` says so (exit code, last line) instead of 'not running', before the rollback
+    takes its logs away."""
+    fake.add_image("shop/web:1")
+    fake.without_python.add("shop/web:1")
+    fake.behaviour["web"] = NodeBehaviour(exits=True)
+    doc = {"name": "unit", "networks": {"lan": {"impair": {"loss": "5%"}}}, "nodes": {
+        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "web --config /nope"}}}
+    with pytest.raises(LabError) as err:
+        Lab.load(write(tmp_path, doc), engine=fake).up()
+    assert "web: its program (`entrypoint:`/`command:`) ended as it started, exit code 1: " \
+        "socklab-node: cannot start" in err.value.message
+    assert "docker run --rm shop/web:1" in str(err.value.hint)
+    assert fake.containers({}) == []

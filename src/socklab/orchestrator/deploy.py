@@ -168,8 +168,13 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         raise PortTaken(exc.host_ip, exc.host_port, exc.proto, who, spec.instance) from exc
     if spec.net.needed:
         ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
-        node = engine.container(ident)
-        ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
+        try:
+            node = engine.container(ident)
+            ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
+        except Exception:  # (the daemon's own error when the program has just ended)
+            if not spec.supervised:
+                _program_ended(engine, ident, spec)
+            raise
         if spec.supervised:  # (a node of its own program does not wait for the setup)
             ctl.release(node)
     if spec.supervised:  # a node of its own program has no ready event to wait for
@@ -296,6 +301,23 @@ def _pool_all(
             + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
+
+
+def _program_ended(engine: Engine, ident: str, spec: ContainerPlan) -> None:
+    """Raise, when a node of its own program has stopped, that it did: its exit code and
+    the last line it printed (the rollback takes its logs away)."""
+    info = engine.container(ident)
+    if info.state in ("running", "paused"):
+        return
+    lines = [ln for ln in engine.logs(ident, tail=5).splitlines() if ln.strip()]
+    said = f": {lines[-1].strip()[:200]}" if lines else " (it printed nothing)"
+    own = ("`entrypoint:`/`command:`" if spec.entrypoint is not None or spec.command is not None
+           else "the image's ENTRYPOINT/CMD")
+    raise LabError(
+        f"its program ({own}) ended as it started, exit code {info.exit_code}{said}",
+        f"try the image by hand: `docker run --rm {spec.image or 'IMAGE'}` (with its command), "
+        "and fix its program or the node's `command:`",
+    )
 
 
 def _one_line(exc: BaseException | None) -> str:
