@@ -91,3 +91,20 @@ def test_timeline_and_capture_print_ipv6_peers_whole(v6_lab: Lab, tmp_path: Path
     code, out, err = captured["cli"]
     assert code == 0, err
     assert f"{local} → {server}" in out, out
+
+
+def test_connections_print_ipv6_ends_whole_and_ipv4_ones_unmapped(v6_lab: Lab) -> None:
+    lab, client = v6_lab, v6_lab.node("client")
+    # a dual-stack server that holds each connection (it echoes after 20 s)
+    assert lab.node("server").exec("socklab-start tcp-server --port 5100 --delay 20").ok
+    lab.wait_listening("server", "tcp/5100")
+    for family in ("inet6", "inet"):
+        started = client.exec(f"socklab-start tcp-client server 5100 --family {family} --timeout 30")
+        assert started.ok, started.stderr
+    assert wait_for(lambda: len(lab.connections()) == 2)
+    code, out, err = cli("connections", str(lab.source))
+    assert code == 0, err
+    v6 = lab.node("server").ipv6()
+    v4 = lab.node("server").ip()
+    assert f"[{v6}]:5100" in out and f" {v4}:5100 " in out, out
+    assert "::ffff:" not in out, out

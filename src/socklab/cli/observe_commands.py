@@ -79,6 +79,7 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
     """Who is connected to whom: ESTABLISHED TCP sockets matched end to end, and Mermaid."""
     from socklab.observe.connections import connections as matched
     from socklab.observe.connections import mermaid
+    from socklab.observe.sockets import ip_port, unmapped
 
     the_lab = open_lab(lab, up=True)
     order = [s.node for s in the_lab.status() if s.state == "running"]
@@ -89,7 +90,8 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
         return
     if found:
         render.print_wide(render.wide_table(None, ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"], [
-            (c.client.node, c.client.local, c.server.node, c.server.local,
+            (c.client.node, ip_port(unmapped(c.client.local_ip), c.client.local_port),
+             c.server.node, ip_port(unmapped(c.server.local_ip), c.server.local_port),
              f"{c.client.program or '-'} → {c.server.program or '-'}") for c in found]))
     else:
         render.out.print("no established TCP connection between nodes of the lab")

@@ -12,6 +12,8 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
+from socklab.observe.sockets import ip_port
+
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
           b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
@@ -136,10 +138,6 @@ class TcpConversation:
                 "teardown": self.teardown, "outcome": self.outcome}
 
 
-def _ep(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def conversations(packets: list[Packet]) -> list[TcpConversation]:
     """TCP packets grouped per connection, with the steps of its handshake and teardown.
 
@@ -152,7 +150,7 @@ def conversations(packets: list[Packet]) -> list[TcpConversation]:
     for p in packets:
         if p.proto != "tcp":
             continue
-        src, dst = _ep(p.src, p.sport), _ep(p.dst, p.dport)
+        src, dst = ip_port(p.src, p.sport), ip_port(p.dst, p.dport)
         key = frozenset((src, dst))
         conv = found.get(key)
         if conv is None:

@@ -96,6 +96,11 @@ def unmapped(ip: str) -> str:
     return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
 
 
+def ip_port(ip: str, port: int) -> str:
+    """``10.0.0.2:80``, ``[fd5c::2]:80``: an IPv6 address in brackets, as URLs write it."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def proto_matches(want: str, proto: str) -> bool:
     """``tcp`` matches IPv4 and IPv6 TCP sockets; ``tcp6`` only IPv6 ones."""
     return proto == want or (not want.endswith("6") and proto.rstrip("6") == want)

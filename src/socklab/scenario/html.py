@@ -13,6 +13,7 @@ import math
 from html import escape
 from typing import Any
 
+from socklab.observe.sockets import ip_port
 from socklab.observe.timeline import fields_text
 from socklab.scenario.conversations import conversations
 from socklab.scenario.results import RunResult, StepResult
@@ -250,8 +251,8 @@ def snapshots(steps: list[StepResult]) -> str:
             body = "".join(
                 "<tr>" + "".join(f'<td class="{cls}">{escape(str(cell))}</td>' for cls, cell in (
                     ("", r["proto"]), ("num", r["recv_q"]), ("num", r["send_q"]),
-                    ("addr", _address(r["local_ip"], r["local_port"])),
-                    ("addr", _address(r["remote_ip"], r["remote_port"])), ("", r["state"]),
+                    ("addr", ip_port(r["local_ip"], r["local_port"])),
+                    ("addr", ip_port(r["remote_ip"], r["remote_port"])), ("", r["state"]),
                     ("addr", f"{r['pid'] or '-'}/{r['program'] or '-'}"))) + "</tr>"
                 for r in rows if r["proto"] != "unix"
             )
@@ -259,10 +260,6 @@ def snapshots(steps: list[StepResult]) -> str:
             out.append(f'<h4>{escape(node)}</h4><div class="scroll"><table><tr>{head}</tr>{body}'
                        "</table></div>")
     return "".join(out)
-
-
-def _address(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def timeline(result: RunResult) -> str:
