@@ -2,9 +2,9 @@
 
 Rows: up and down of 30 and 200 nodes (``--big``: 500 too) against the raw docker SDK and
 docker-compose, a 1-node lab, CLI start, the socket snapshot of 40 nodes (from the host and
-through exec) and the default lab end to end. Each row is socklab against its baseline,
-side by side in this process, alternating, best of N. The table printed at the end is the
-one of the README's performance section.
+through exec), the default lab end to end, and what a published port costs at ``up``.
+Each row is socklab against its baseline, side by side in this process, alternating, best
+of N. The table printed at the end is the one of the README's performance section.
 
     .venv/bin/python bench/run_all.py [--out runs/bench.json] [--big] [--only deploy cli ...]
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 import cli_start
 import deploy
+import netsetup
 import one_node
 import run_overhead
 import sockets
@@ -33,6 +34,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "deploy": lambda a: deploy.measure([30, 200], 2, compose_max=30, big=a.big),
     "sockets": lambda a: sockets.measure(40, 7),
     "run": lambda a: run_overhead.measure(2),
+    "netsetup": lambda a: netsetup.measure(30, 1),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 from socklab import interrupt
 from socklab.errors import LabAlreadyUp, LabError
 from socklab.nodes import supervisor
-from socklab.orchestrator import hostports, netcontrol
+from socklab.orchestrator import hostnet, hostports, netcontrol
 from socklab.orchestrator.engine_api import LABEL_HELPER, ContainerInfo, Engine, PortTaken
 from socklab.orchestrator.image import IN_BIN, node_tree_tar
 from socklab.topology.plan import (
@@ -166,7 +167,7 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         who = exc.holder or _publisher(engine, exc.host_port, exc.proto) or hostports.holder(
             exc.host_port, exc.proto)
         raise PortTaken(exc.host_ip, exc.host_port, exc.proto, who, spec.instance) from exc
-    if spec.net.needed:
+    if spec.net.needed and not _set_up_from_host(engine, engine.container(ident), spec):
         ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
         try:
             node = engine.container(ident)
@@ -179,6 +180,21 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
             ctl.release(node)
     if spec.supervised:  # a node of its own program has no ready event to wait for
         started[spec.instance] = ident
+
+
+def _set_up_from_host(engine: Engine, node: ContainerInfo, spec: ContainerPlan) -> bool:
+    """The node's routes set, and its supervisor let go, from this host when it can
+    (:mod:`socklab.orchestrator.hostnet`); False: a helper is to do it (all of it again)."""
+    if not hostnet.host_setup(os.environ.get(hostnet.SETTING), os.geteuid(),
+                              engine.on_this_host(), spec.net):
+        return False
+    try:
+        hostnet.apply(node, spec.net)
+        if spec.supervised:
+            hostnet.release(node)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:
