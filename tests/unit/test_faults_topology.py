@@ -119,6 +119,15 @@ scenarios:
             ],
             id="order",
         ),
+        pytest.param(
+            """\
+    - fault: {partition: [r, lan]}
+""",
+            [
+                "lab.yml:11: scenarios.default[0].fault.partition: 'r' and 'lan' leave no node to cut: a node on both sides is cut from neither — partition two sides that each have nodes of their own (e.g. [client, server])"
+            ],
+            id="router_on_both_sides",
+        ),
     ],
 )
 def test_fault_steps_are_checked_by_validate(steps: str, expected: list[str]) -> None:

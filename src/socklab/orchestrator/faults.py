@@ -24,6 +24,7 @@ from socklab.orchestrator.engine_api import ContainerInfo, Engine
 from socklab.orchestrator.netcontrol import NetControl, setup_of, setup_ops
 from socklab.topology import faults as steps
 from socklab.topology.errors import did_you_mean, listing
+from socklab.topology.fault_checks import NO_CUT, NO_CUT_HINT
 from socklab.topology.impair import (
     Impairment,
     format_ms,
@@ -239,7 +240,7 @@ class Faults:
         nodes = self._nodes_now()
         side_a, side_b = _apart(self._side(a, nodes), self._side(b, nodes))
         if not side_a or not side_b:
-            raise LabError(f"'{a}' and '{b}' are the same nodes", "partition two different sides")
+            raise LabError(f"'{a}' and '{b}' {NO_CUT}", NO_CUT_HINT)
         self._live([*side_a, *side_b], nodes)
         ops = {
             x: [

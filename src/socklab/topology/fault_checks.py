@@ -20,6 +20,8 @@ from socklab.topology.errors import DocPath, Problem, SourceMap, did_you_mean, l
 from socklab.topology.faults import Fault, fault_kind
 from socklab.topology.model import Topology
 
+NO_CUT = "leave no node to cut: a node on both sides is cut from neither"
+NO_CUT_HINT = "partition two sides that each have nodes of their own (e.g. [client, server])"
 _NODE_REF = re.compile(r"^[a-z0-9*?\[\]!-]+$")
 
 
@@ -114,9 +116,7 @@ class _Checker:
         yield from pb
         pairs = _pairs(a, b)
         if a and b and not pairs:
-            yield self.source.problem(
-                where, f"{spec[0]!r} and {spec[1]!r} are the same nodes", "partition two different sides"
-            )
+            yield self.source.problem(where, f"{spec[0]!r} and {spec[1]!r} {NO_CUT}", NO_CUT_HINT)
         state.partitioned |= pairs
 
     def _heal(self, spec: Any, where: DocPath, state: _State) -> Iterator[Problem]:
