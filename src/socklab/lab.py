@@ -48,7 +48,7 @@ from socklab.orchestrator.engine_api import (
     HelperSpec,
 )
 from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swarm
-from socklab.orchestrator.faults import Faults
+from socklab.orchestrator.faults import Faults, up_hint
 from socklab.orchestrator.hostlock import host_lock
 from socklab.topology import Topology, load_topology, parse_topology
 from socklab.topology.errors import SourceMap
@@ -183,7 +183,7 @@ class Lab:
         ``.heal()``, ``.loss(node, pct)``, ``.delay(node, ms)``, ``.rate(node, "1mbit")``,
         ``.kill(node)``, ``.restart(node)``, ``.list()``..."""
         if self._faults is None:
-            self._faults = Faults(self.engine, self.name)
+            self._faults = Faults(self.engine, self.name, str(self.source) if self.source else None)
         return self._faults
 
     def plan(self) -> LabPlan:
@@ -542,7 +542,7 @@ class Lab:
         NodeNotFound when it matches none of the nodes that are up."""
         up = [s.node for s in self.status()]
         if not up:
-            raise NodeNotFound(f"lab '{self.name}' is not up", "start it with `socklab up FILE`")
+            raise NodeNotFound(f"lab '{self.name}' is not up", up_hint(self.source))
         if self.topology is not None:
             found = [n for n in self.topology.match_nodes(selector) if n in up]
             found = found or match_names(selector, up)  # a node the planner added (``dns``)

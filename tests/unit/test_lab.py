@@ -68,8 +68,10 @@ def test_a_missing_node_image_fails_before_anything_is_made(fake: FakeEngine, tm
 
 def test_node_names_the_lab_nodes_when_it_is_missing(fake: FakeEngine, tmp_path: Path) -> None:
     lab = Lab.load(write(tmp_path, TOPOLOGY), engine=fake)
-    with pytest.raises(LabError, match="lab 'unit' is not up"):
-        lab.node("web")
+    for call in (lambda: lab.node("web"), lambda: lab.fault.kill("web")):
+        with pytest.raises(LabError, match="lab 'unit' is not up") as not_up:
+            call()
+        assert not_up.value.hint == f"start it with `socklab up {tmp_path / 'lab.yml'}`"
     lab.up()
     with pytest.raises(NodeNotFound) as err:
         lab.node("wbe")

@@ -109,6 +109,11 @@ def _value(parse: Callable[[Any], T], value: Any) -> T:
         raise LabError(message, hint or None) from None
 
 
+def up_hint(source: object | None) -> str:
+    """How to bring a lab up: with its file when it is known."""
+    return f"start it with `socklab up {source}`" if source else "start it with `socklab up` and its file"
+
+
 def _natural(name: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
@@ -116,9 +121,11 @@ def _natural(name: str) -> list[Any]:
 class Faults:
     """The fault actions of one lab that is up."""
 
-    def __init__(self, engine: Engine, lab: str) -> None:
+    def __init__(self, engine: Engine, lab: str, source: str | None = None) -> None:
         self.engine = engine
         self.lab = lab
+        self.source = source
+        """the lab's topology file, named in the hint when the lab is not up"""
         self._ctl: NetControl | None = None
 
     @property
@@ -132,7 +139,7 @@ class Faults:
     def _nodes_now(self) -> dict[str, ContainerInfo]:
         found = {c.node: c for c in deploy.nodes_of(self.engine, self.lab)}
         if not found:
-            raise LabError(f"lab '{self.lab}' is not up", "start it with `socklab up FILE`")
+            raise LabError(f"lab '{self.lab}' is not up", up_hint(self.source))
         if not any(LABEL_NET in c.labels for c in found.values()):
             raise LabError(f"lab '{self.lab}' has no network setup socklab can fault",
                            "faults work on labs brought up by `socklab up` on the local engine "
