@@ -100,6 +100,27 @@ def leftovers(engine: Engine, lab: str) -> list[str]:
     ]
 
 
+#: What the ENTRYPOINT of :func:`entrypoint_image` prints when it runs instead of socklab's.
+NOT_SOCKLAB = "the image ENTRYPOINT ran"
+
+
+@pytest.fixture(scope="session")
+def entrypoint_image(
+    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A user's image with python3 and an ENTRYPOINT of its own (which would take socklab's
+    supervisor as an argument, were it given as the command)."""
+    context = tmp_path_factory.mktemp("entrypoint")
+    (context / "Dockerfile").write_text(
+        f"FROM {image.base_image_tag()}\n"
+        f'ENTRYPOINT ["sh", "-c", "echo {NOT_SOCKLAB}; exec sleep infinity", "--"]\n'
+    )
+    tag = f"socklab-test/entrypoint:{RUN_ID}"
+    engine.build_image(context, tag)
+    yield tag
+    engine.remove_image(tag)
+
+
 @pytest.fixture(scope="session")
 def ipv6_unsupported(engine: Engine) -> str | None:
     """Why this daemon cannot make an IPv6 network, or None when it can (a labelled probe

@@ -14,7 +14,7 @@ from socklab.observe.capture import capture
 from socklab.orchestrator.engine_api import Engine
 from socklab.orchestrator.image import base_image_tag
 
-from .conftest import RUN_ID, leftovers
+from .conftest import NOT_SOCKLAB, RUN_ID, leftovers
 
 SERVICE = "while true; do echo hello from the service | nc -l -N 8080; done"
 
@@ -37,7 +37,8 @@ def no_python_image(
 
 
 @pytest.fixture(scope="module")
-def lab(no_python_image: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(no_python_image: str, entrypoint_image: str, engine: Engine,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from .conftest import lab_name
 
     doc = {
@@ -51,6 +52,8 @@ def lab(no_python_image: str, engine: Engine, tmp_path_factory: pytest.TempPathF
                 "command": ["sh", "-c", "echo started by command; exec nc -lk 9000"],
             },
             "client": {"networks": ["lan"]},
+            # python3 and an ENTRYPOINT of its own: socklab's supervisor runs its start:
+            "ep": {"networks": ["lan"], "image": entrypoint_image, "start": ["udp-server --port 5454"]},
         },
     }
     with Lab.from_yaml(doc, engine=engine) as up:
@@ -71,6 +74,11 @@ def test_its_own_program_runs_and_exec_reaches_it(lab: Lab) -> None:
 def test_command_and_logs(lab: Lab) -> None:
     assert "started by command" in lab.wait_log("cmd", "started by command", timeout=30)
     lab.wait_listening("cmd", "tcp/9000", timeout=30)
+
+
+def test_an_image_with_python3_and_its_own_entrypoint_runs_the_start_commands(lab: Lab) -> None:
+    lab.wait_listening("ep", "udp/5454", timeout=30)  # `up` waited for it: no wait here
+    assert NOT_SOCKLAB not in lab.node("ep").logs()
 
 
 def test_sockets_name_the_program_and_its_pid(lab: Lab) -> None:

@@ -59,7 +59,8 @@ def getent(node: LabNode, name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def composed(
-    engine: Engine, node_image: str, no_python_image: str, tmp_path_factory: pytest.TempPathFactory
+    engine: Engine, node_image: str, no_python_image: str, entrypoint_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Lab, dict[str, Any]]]:
     """A two-network lab with static addresses, aliases and lab DNS, exported and brought up
     by docker-compose (a project name unique per run, other than the lab's)."""
@@ -81,10 +82,11 @@ def composed(
                 "start": ["udp-server --port 5353"],
             },
             "client": {"replicas": 2, "networks": ["front"]},
-            # a node of another image (with python3): the file runs it with the supervisor added
+            # a node of another image (with python3 and an ENTRYPOINT of its own): the file
+            # runs it with the supervisor added, as its entrypoint
             "own": {
                 "networks": ["back"],
-                "image": image.base_image_tag(),
+                "image": entrypoint_image,
                 "start": ["udp-server --port 5454"],
             },
             # an image without python3: its own program, as compose runs it
@@ -109,7 +111,7 @@ def composed(
         assert done.returncode == 0, done.stderr
         lab = Lab.named(name, engine=engine)
         for node, svc in exported["compose"]["services"].items():  # compose returns once
-            if svc.get("command") == ["socklab-node"]:  # they are started: wait for their apps
+            if ["socklab-node"] in (svc.get("command"), svc.get("entrypoint")):  # started: wait
                 wait_ready(lab.node(node))
         yield lab, {**exported, "project": project}
     finally:

@@ -397,7 +397,10 @@ def test_an_own_image_without_its_supervised_image_is_used_as_it_is_with_a_warni
     ]
     with_supervisor = Images(IMAGES.node, {"shop/app:1": "socklab/supervised:abc"})
     made = export_compose(topo, plan(topo), with_supervisor, swarm=swarm)
-    assert made.document["services"]["app"]["image"] == "socklab/supervised:abc"
+    app = made.document["services"]["app"]
+    assert app["image"] == "socklab/supervised:abc"
+    # the supervisor is the entrypoint: an ENTRYPOINT of the image would take it as an argument
+    assert app["entrypoint"] == ["socklab-node"] and "command" not in app
     assert not any("used as it is" in w.message for w in made.warnings)
 
 

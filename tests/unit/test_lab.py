@@ -147,7 +147,7 @@ def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
     commands = {b.info.node: (b.entrypoint, b.command) for b in fake.boxes.values()}
     assert commands["web"] == (None, ["nginx", "-g", "daemon off;"])
     assert commands["db"] == (None, None)  # the image's own ENTRYPOINT and CMD
-    assert commands["app"] == (None, ["python3", "/usr/local/bin/socklab-node"])
+    assert commands["app"] == (["python3", "/usr/local/bin/socklab-node"], None)
     assert commands["job"] == (["sh", "-c"], ["sleep 1000"])
     assert made["job"].labels.get("io.socklab.tools") == "helper"
     assert made["web"].labels.get("io.socklab.tools") == "helper"

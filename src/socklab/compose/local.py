@@ -127,8 +127,8 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
         "domainname": spec.domainname,
         "init": True,
     }
-    if spec.supervised:
-        out["command"] = [SUPERVISOR]
+    if spec.supervised:  # (of its own image: as the entrypoint, whatever the image's is)
+        out["entrypoint" if spec.image else "command"] = [SUPERVISOR]
         out["environment"] = node_environment(spec)
     else:  # the image's program unless the node's replaces it; no supervisor, no SOCKLAB_START
         if spec.entrypoint is not None:

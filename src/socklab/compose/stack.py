@@ -225,8 +225,9 @@ def _service(
         image=image,
         hostname=hostname,
         env=env,
-        command=(SUPERVISOR,) if first.supervised else first.command,
-        entrypoint=first.entrypoint,
+        # the supervisor of a node of its own image is its entrypoint, whatever the image's is
+        command=(SUPERVISOR,) if first.supervised and not first.image else first.command,
+        entrypoint=(SUPERVISOR,) if first.supervised and first.image else first.entrypoint,
         cap_add=first.cap_add,
         ports=first.ports,
         networks=attachments,

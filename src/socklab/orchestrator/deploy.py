@@ -157,7 +157,9 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         ident = engine.create_container(replace(spec, labels=labels), spec.image or image,
                                         spec.env, spec.command, spec.entrypoint)
     elif spec.image:
-        ident = engine.create_container(spec, spec.image, env, ["python3", SUPERVISOR])
+        # the supervisor as its entrypoint: an ENTRYPOINT of the image would take it as an
+        # argument (and the image's CMD is dropped, as in compose)
+        ident = engine.create_container(spec, spec.image, env, None, ["python3", SUPERVISOR])
         engine.put_archive(ident, "/", tree)
     else:
         ident = engine.create_container(spec, image, env, ["socklab-node"])
