@@ -386,10 +386,12 @@ class Lab:
     def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
         """Every socket of the running nodes (or of the selected ones: names, replicated
         nodes' base names, globs), all read in parallel."""
-        running = [s.node for s in self.status() if s.state == "running"]
+        nodes = self.status()
+        running = [s.node for s in nodes if s.state == "running"]
         selectors = [] if node is None else [node] if isinstance(node, str) else list(node)
+        up = [s.node for s in nodes]
         wanted = running if node is None else list(dict.fromkeys(
-            name for sel in selectors for name in self.select(sel)))
+            name for sel in selectors for name in self._select(sel, up)))
         for name in wanted:
             if name not in running:
                 raise NodeNotRunning(f"node '{name}' of lab '{self.name}' is not running",
@@ -540,7 +542,10 @@ class Lab:
         """The node names a selector matches, in topology order: a node (``client-2``), a
         replicated node's base name (``client``: every replica) or a glob (``client-*``).
         NodeNotFound when it matches none of the nodes that are up."""
-        up = [s.node for s in self.status()]
+        return self._select(selector, [s.node for s in self.status()])
+
+    def _select(self, selector: str, up: list[str]) -> list[str]:
+        """``select`` among the nodes ``up`` (a status already read)."""
         if not up:
             raise NodeNotFound(f"lab '{self.name}' is not up", up_hint(self.source))
         if self.topology is not None:

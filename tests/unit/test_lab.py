@@ -114,6 +114,12 @@ def test_sockets_reads_every_running_node_and_names_addresses(fake: FakeEngine, 
         ("api", 0),
     ]
     assert [r.node for r in lab.sockets("api")] == ["api"]
+    listings = []
+    real = fake.containers
+    fake.containers = lambda labels: listings.append(labels) or real(labels)  # type: ignore[method-assign]
+    assert [r.node for r in lab.sockets(["api", "client", "web"])] == ["api", "client-1", "client-2", "web"]
+    assert len(listings) == 1  # the lab is listed once, not once more per selector
+    fake.containers = real  # type: ignore[method-assign]
     names = lab.address_names()
     assert sorted(names.values()) == ["api", "client-1", "client-2", "web"]
     assert names[lab.status()[0].networks["lan"].split("/")[0]] == "web"
