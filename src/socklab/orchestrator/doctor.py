@@ -130,9 +130,9 @@ def run(connect: Any, topo: Topology | None = None) -> list[Check]:
         engine = None
         checks.append(Check("docker daemon", False, exc.message, exc.hint, needed=True))
     if engine is not None:
-        d = engine.daemon()
-        checks.append(Check("docker daemon", True, f"{d.version} (API {d.api_version}), "
-                            f"kernel {d.kernel}"))
+        daemon = engine.daemon()
+        checks.append(Check("docker daemon", True, f"{daemon.version} (API "
+                            f"{daemon.api_version}), kernel {daemon.kernel}"))
     image_checks = _image(engine)
     checks += image_checks
     checks += _kernel(engine, needs(topo))
@@ -142,7 +142,7 @@ def run(connect: Any, topo: Topology | None = None) -> list[Check]:
                         "where no registry is reachable)",
                         needed=tool is None and engine is not None and not image_checks[0].ok))
     if engine is not None:
-        swarm = engine.daemon().swarm
+        swarm = daemon.swarm
         checks.append(Check("swarm", True, f"{swarm}" + (
             " (only `--engine swarm` needs it)" if swarm == "inactive" else "")))
         checks.append(_address_space(engine))
