@@ -272,7 +272,8 @@ def test_the_hosts_iptables_and_qdiscs_are_never_touched(
     rules1, qdiscs1 = _host_tables()
     # what other labs of a shared daemon did meanwhile is theirs; ours left no trace
     assert not _ours(rules1, bridges + subnets) and not _ours(qdiscs1, bridges)
-    foreign = re.compile(r"br-[0-9a-f]{12}|veth|docker0|10\.100\.|fd5c:")
+    # other networks' rules (labs, the default bridge, a swarm's gateway bridge and ingress)
+    foreign = re.compile(r"br-[0-9a-f]{12}|veth|docker0|docker_gwbridge|DOCKER-INGRESS|10\.100\.|fd5c:")
     assert [ln for ln in rules0 if not foreign.search(ln)] == [
         ln for ln in rules1 if not foreign.search(ln)]
     assert [ln for ln in qdiscs0 if not foreign.search(ln)] == [
