@@ -60,6 +60,7 @@ from socklab.topology.plan import (
     LABEL_FILE,
     LABEL_HASH,
     LABEL_LAB,
+    LABEL_PROGRAM,
     LABEL_TOOLS,
     LabPlan,
     container_name,
@@ -620,7 +621,7 @@ class LabNode:
         """Run a command (argv, or a string split with shell rules; no shell) to completion.
         ``stdin`` is fed to it; after ``timeout`` s it is killed and ExecTimeout raised.
         CommandNotFound when the node has no such program, NodeNotRunning when it stopped."""
-        args = shlex.split(argv) if isinstance(argv, str) else list(argv)
+        args = _argv(argv)
         if not args:
             raise LabError("no command given", "e.g. node.exec(['ip', 'addr'])")
         data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -652,12 +653,31 @@ class LabNode:
     def start(self, cmd: Sequence[str] | str) -> ExecResult:
         """Start a program in the background under the node's supervisor (its output and
         events join the node's logs and the timeline); returns once it is started."""
-        args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
-        result = self.exec(["socklab-start", *args])
+        argv = self.start_argv(cmd)
+        result = self.exec(argv)
         if not result.ok:
-            raise LabError(f"cannot start '{shlex.join(args)}' in node {self.name}: "
-                           f"{(result.stderr or result.stdout).strip()}")
+            said = [(result.stderr or result.stdout).strip(), *self._app_output(argv[1])]
+            raise LabError(f"cannot start '{shlex.join(argv[1:])}' in node {self.name}: "
+                           + "\n".join(said))
         return result
+
+    def start_argv(self, cmd: Sequence[str] | str) -> list[str]:
+        """The exec that starts ``cmd`` under the node's supervisor; LabError when the node
+        has none (it runs its own program)."""
+        args = _argv(cmd)
+        if self.lab.engine.container(self.container).labels.get(LABEL_PROGRAM) == "own":
+            raise LabError(
+                f"node '{self.name}' runs its own program (its image's, or its `command:`), not "
+                "socklab's supervisor, so nothing can be started in it in the background",
+                "run the command to completion with exec (a `run` step), or give the node an "
+                "image with python3 and no `command:`/`entrypoint:`")
+        return ["socklab-start", *args]
+
+    def _app_output(self, program: str, lines: int = 3) -> list[str]:
+        """The last lines a program started in the node printed (its JSON events left out)."""
+        tag = f" {PurePosixPath(program).name}["
+        said = [line.split("] ", 1)[-1] for line in self.logs().splitlines() if tag in line]
+        return [line for line in said if not line.startswith("{")][-lines:]
 
     def exec_stream(self, argv: list[str]) -> ExecStream:
         """Start a command and stream its output (for long-running ones such as tcpdump)."""
@@ -824,6 +844,17 @@ def _own_programs(lab_plan: LabPlan, images: set[str]) -> LabPlan:
         return lab_plan
     return replace(lab_plan, containers=tuple(
         replace(c, supervised=False) if c.image in images else c for c in lab_plan.containers))
+
+
+def _argv(cmd: Sequence[str] | str) -> list[str]:
+    """A command as argv: a string is split with shell rules (no shell runs it)."""
+    if not isinstance(cmd, str):
+        return list(cmd)
+    try:
+        return shlex.split(cmd)
+    except ValueError as exc:
+        raise LabError(f"cannot split the command {cmd!r}: {exc}",
+                       "close its quotes, or give an argv list") from None
 
 
 def _renamed(topo: Topology, name: str | None) -> Topology:

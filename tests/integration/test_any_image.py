@@ -142,3 +142,42 @@ def test_start_on_an_image_without_python_is_refused_at_up(
     )
     assert err.value.hint and "command:" in err.value.hint
     assert leftovers(engine, Lab.load(path).name) == []
+
+
+def test_restart_brings_its_own_program_back(lab: Lab) -> None:
+    """No supervisor: restart waits for no ready event (and releases no held start)."""
+    lab.wait_listening("svc", "tcp/8080", timeout=30)
+    result = lab.fault.restart("svc")
+    assert result.message == "restarted svc: its program runs again"
+    lab.wait_listening("svc", "tcp/8080", timeout=30)
+    assert lab.node("client").exec("nc -w 5 svc 8080").stdout == "hello from the service\n"
+
+
+def test_nothing_is_started_in_it_in_the_background(lab: Lab) -> None:
+    for node in ("svc", "cmd"):
+        with pytest.raises(LabError, match=f"node '{node}' runs its own program") as err:
+            lab.node(node).start("tcp-server --port 7000")
+        assert err.value.hint and "exec" in err.value.hint
+
+
+def test_a_program_that_exits_at_once_fails_up_with_what_it_said(
+    no_python_image: str, write_lab: Callable[..., Path], engine: Engine
+) -> None:
+    path = write_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "svc": {"networks": ["lan"], "image": no_python_image, "ports": [8080],
+                        "command": ["sh", "-c", "echo no such flag: -ll; exit 3"]},
+                "client": {"networks": ["lan"]},
+            },
+        },
+        "anyexit",
+    )
+    with pytest.raises(LabError) as err:
+        Lab.load(path, engine=engine).up()
+    assert err.value.message.splitlines()[1:3] == [
+        "  svc: its program `sh -c 'echo no such flag: -ll; exit 3'` exited at once (code 3), saying:",
+        "    no such flag: -ll",
+    ]
+    assert leftovers(engine, Lab.load(path).name) == []

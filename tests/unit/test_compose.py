@@ -375,7 +375,10 @@ def test_entrypoint_and_command_travel_as_compose_runs_them() -> None:
     assert local["services"]["job"]["entrypoint"] == ["sh", "-c"]
     assert local["services"]["job"]["command"] == ["while true; do sleep 1; done"]
     assert "SOCKLAB_START" not in local["services"]["tool"]["environment"]
+    # its container says it runs its own program (`socklab fault restart` waits for no supervisor)
+    assert local["services"]["job"]["labels"]["io.socklab.program"] == "own"
     stack = yaml.safe_load(export_compose(topo, plan(topo), IMAGES, swarm=True).yaml())
+    assert stack["services"]["job"]["labels"]["io.socklab.program"] == "own"
     assert stack["services"]["job"]["entrypoint"] == ["sh", "-c"]
     assert stack["services"]["job"]["command"] == ["while true; do sleep 1; done"]
     services = {s.name: s for s in stack_plan(topo, plan(topo), IMAGES).services}

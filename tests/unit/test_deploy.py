@@ -11,9 +11,9 @@ import pytest
 
 from socklab.errors import LabError
 from socklab.orchestrator import deploy
-from socklab.orchestrator.engine_api import ContainerInfo, Engine, HelperSpec, PortInfo
+from socklab.orchestrator.engine_api import ContainerInfo, Engine, HelperSpec, ImageInfo, PortInfo
 from socklab.topology.model import Topology
-from socklab.topology.plan import LABEL_LAB, LabPlan, plan
+from socklab.topology.plan import LABEL_LAB, LABEL_NODE, LABEL_PROGRAM, LABEL_TOOLS, LabPlan, plan
 
 from .fake_engine import FakeEngine, NodeBehaviour
 
@@ -238,3 +238,30 @@ def test_status_with_apps_reads_each_nodes_state_file(fake: FakeEngine) -> None:
     assert [a.state for a in found["router"].apps or ()] == ["stopped"]
     assert found["client-1"].apps is None and "apps" not in found["client-1"].as_dict()
     assert all(s.apps is None for s in deploy.status(fake, "lab"))  # only when asked
+
+
+def test_a_node_of_its_own_program_is_labelled_so(fake: FakeEngine) -> None:
+    fake.add_image("shop/web:1")
+    deploy.up(fake, lab_plan({"web": {"networks": ["lan"], "image": "shop/web:1", "command": ["serve"]},
+                              "client": {"networks": ["lan"]}}), IMAGE)
+    web, client = (fake.containers({LABEL_NODE: n})[0] for n in ("web", "client"))
+    assert web.labels[LABEL_PROGRAM] == "own" and web.labels[LABEL_TOOLS] == "helper"
+    assert LABEL_PROGRAM not in client.labels and LABEL_TOOLS not in client.labels
+
+
+def test_a_program_that_exits_at_once_fails_up_naming_it(fake: FakeEngine) -> None:
+    """`command:` gives the arguments of an ENTRYPOINT (as in compose): a program that ends at
+    once is named as it ran, with its exit code and output, and the lab is removed."""
+    fake.images["shop/web:1"] = ImageInfo(id="1", tags=("shop/web:1",), entrypoint=("/bin/httpd", "-f"))
+    fake.behaviour["web"] = NodeBehaviour(exits=True)
+    nodes = {"web": {"networks": ["lan"], "image": "shop/web:1", "command": "nc -l -p 9000"},
+             "client": {"networks": ["lan"]}}
+    with pytest.raises(LabError) as err:
+        deploy.up(fake, lab_plan(nodes), IMAGE)
+    assert err.value.message.splitlines()[:3] == [
+        "1 of 1 nodes of their own program failed; the lab was removed:",
+        "  web: its program `/bin/httpd -f nc -l -p 9000` exited at once (code 1), saying:",
+        "    socklab-node: cannot start",
+    ]
+    assert err.value.hint is not None and "ENTRYPOINT" in err.value.hint
+    assert fake.containers({}) == [] and fake.networks({}) == []

@@ -219,7 +219,34 @@ def test_a_program_that_ends_as_it_starts_is_named_with_its_exit_code(
         "web": {"networks": ["lan"], "image": "shop/web:1", "command": "web --config /nope"}}}
     with pytest.raises(LabError) as err:
         Lab.load(write(tmp_path, doc), engine=fake).up()
-    assert "web: its program (`entrypoint:`/`command:`) ended as it started, exit code 1: " \
-        "socklab-node: cannot start" in err.value.message
+    assert "web: its program `web --config /nope` exited at once (code 1), saying:\n" \
+        "    socklab-node: cannot start" in err.value.message
     assert "docker run --rm shop/web:1" in str(err.value.hint)
     assert fake.containers({}) == []
+
+
+def test_a_command_that_cannot_be_split_is_a_lab_error(fake: FakeEngine, tmp_path: Path) -> None:
+    with Lab.load(write(tmp_path, TOPOLOGY), engine=fake) as lab:
+        for call in (lambda: lab.node("web").exec("echo 'unclosed"),
+                     lambda: lab.node("web").start("tcp-server --message 'hi")):
+            with pytest.raises(LabError, match="cannot split the command") as err:
+                call()
+            assert err.value.hint == "close its quotes, or give an argv list"
+
+
+def test_a_start_that_failed_says_what_the_program_printed(fake: FakeEngine, tmp_path: Path) -> None:
+    said = "socklab-start: tcp-client exited with code 2 before it was ready"
+    fake.on_exec = lambda node, argv: ExecResult(1, "", said)
+    with Lab.load(write(tmp_path, TOPOLOGY), engine=fake) as lab:
+        box = fake.boxes[fake.containers({"io.socklab.node": "web"})[0].id]
+        box.logs += ["2024-01-01T00:00:00.000000Z tcp-client[9] {\"event\": \"created\"}",
+                     "2024-01-01T00:00:00.000000Z tcp-client[9] usage: tcp-client HOST [PORT]",
+                     "2024-01-01T00:00:00.000000Z tcp-client[9] tcp-client: error: "
+                     "unrecognized arguments: --bogus"]
+        with pytest.raises(LabError) as err:
+            lab.node("web").start("tcp-client server --bogus")
+    assert err.value.message.splitlines() == [
+        f"cannot start 'tcp-client server --bogus' in node web: {said}",
+        "usage: tcp-client HOST [PORT]",
+        "tcp-client: error: unrecognized arguments: --bogus",
+    ]

@@ -819,6 +819,29 @@ dns:
             "lab.yml:19: dns.records[2].a: '10.1.1.300' is neither an IPv4 address nor a node name",
         ],
         id="dns_no_follow_on_errors",
+    ),
+    pytest.param(
+        """name: lab
+networks: {lan: {}}
+nodes:
+  web:
+    networks: [lan]
+    image: shop/web:1
+    command: serve
+  client: {networks: [lan], replicas: 2}
+scenarios:
+  default:
+    - parallel:
+        - start: {node: web, cmd: tcp-server --port 5000}
+    - start: {node: client, cmd: tcp-server --port 5000}
+""",
+        [
+            "lab.yml:12: scenarios.default[0].parallel[0].start.node: node 'web' runs its own program "
+            "(its `command:`), not socklab's supervisor: nothing can be started there in the "
+            "background — use a `run` step (the command runs to completion), or drop `command:` "
+            "from the node",
+        ],
+        id="start_step_on_a_node_of_its_own_program",
     ),]
 
 

@@ -15,7 +15,6 @@ from socklab.compose.warning import Warnings
 from socklab.topology.errors import DocPath, SourceMap
 from socklab.topology.model import Port, Topology
 from socklab.topology.plan import (
-    LABEL_TOOLS,
     SETUP_LABELS,
     ContainerPlan,
     LabPlan,
@@ -145,9 +144,7 @@ def _service(spec: ContainerPlan, images: Images, warnings: Warnings) -> dict[st
         out["sysctls"] = dict(spec.sysctls)
     if spec.extra_hosts:  # nodes reached only through a router
         out["extra_hosts"] = [f"{name}:{ip}" for name, ip in spec.extra_hosts]
-    out["labels"] = {k: v for k, v in spec.labels.items() if k not in SETUP_LABELS}
-    if spec.tools_in_helper:  # socklab's tools run in a helper sharing its namespaces
-        out["labels"][LABEL_TOOLS] = "helper"
+    out["labels"] = {k: v for k, v in spec.node_labels.items() if k not in SETUP_LABELS}
     networks: dict[str, Any] = {}
     for i, ep in enumerate(spec.endpoints):
         att: dict[str, Any] = {"ipv4_address": str(ep.ip)}

@@ -21,7 +21,6 @@ from socklab.topology.model import Port, Topology
 from socklab.topology.plan import (
     LABEL_LAB,
     LABEL_NODE,
-    LABEL_TOOLS,
     SETUP_LABELS,
     ContainerPlan,
     LabPlan,
@@ -208,14 +207,12 @@ def _service(
     labels.update(
         {
             k: v
-            for k, v in first.labels.items()
+            for k, v in first.node_labels.items()
             if k not in labels and k != LABEL_NODE and k not in SETUP_LABELS
         }
     )
     if replicated:
         labels[LABEL_REPLICAS] = str(len(specs))
-    if first.tools_in_helper:  # socklab's tools run in a helper sharing its namespaces
-        labels[LABEL_TOOLS] = "helper"
     host = node.host if node is not None else None
     return ServicePlan(
         name=first.node,

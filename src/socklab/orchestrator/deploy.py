@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import sys
 import threading
 import time
@@ -31,7 +32,6 @@ from socklab.topology.plan import (
     LABEL_INDEX,
     LABEL_LAB,
     LABEL_NODE,
-    LABEL_TOOLS,
     ContainerPlan,
     LabPlan,
     node_environment,
@@ -126,9 +126,14 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
         # and its state file are written. Waiting costs the daemon nothing, so the starts
         # above keep their 8 workers busy with starts, and all nodes are waited for at once
         # after them (most are ready by then).
-        waiting = [n for n in names if n in started]
+        own = {c.instance: c for c in rest if not c.supervised and c.instance in started}
+        waiting = [n for n in names if n in started and n not in own]
         _pool_all([partial(wait_ready, engine, started[n], NODE_APPS, cancel) for n in waiting],
                   "ready", report, waiting, cancel=cancel, workers=READY_WORKERS, what="nodes")
+        # a node of its own program has no ready event: it must at least still run (a wrong
+        # `command:` ends it at once), seen after the others' starts gave it time to end
+        _pool_all([partial(_still_running, engine, started[n], spec) for n, spec in own.items()],
+                  "programs", lambda *_: None, list(own), what="nodes of their own program")
     except BaseException:
         down(engine, plan.lab)
         raise
@@ -140,8 +145,7 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
     start commands (``what`` in errors) are started."""
     started: dict[str, str] = {}
     _start(engine, spec, image, tree, started)
-    if spec.instance in started:
-        wait_ready(engine, started[spec.instance], what, cancel)
+    wait_ready(engine, started[spec.instance], what, cancel)
 
 
 def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
@@ -153,9 +157,9 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
     if not spec.supervised:  # its image's own program (or its own entrypoint/command), as
         # compose runs it
-        labels = {**spec.labels, LABEL_TOOLS: "helper"} if spec.tools_in_helper else spec.labels
-        ident = engine.create_container(replace(spec, labels=labels), spec.image or image,
-                                        spec.env, spec.command, spec.entrypoint)
+        ident = engine.create_container(replace(spec, labels=spec.node_labels),
+                                        spec.image or image, spec.env, spec.command,
+                                        spec.entrypoint)
     elif spec.image:
         # the supervisor as its entrypoint: an ENTRYPOINT of the image would take it as an
         # argument (and the image's CMD is dropped, as in compose)
@@ -169,6 +173,10 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         who = exc.holder or _publisher(engine, exc.host_port, exc.proto) or hostports.holder(
             exc.host_port, exc.proto)
         raise PortTaken(exc.host_ip, exc.host_port, exc.proto, who, spec.instance) from exc
+    except LabError:  # runc may fail to start a program that ends at once: say that instead
+        if not spec.supervised:
+            _still_running(engine, ident, spec)
+        raise
     if spec.net.needed and not _set_up_from_host(engine, engine.container(ident), spec):
         ctl = netcontrol.NetControl(engine, spec.labels[LABEL_LAB], image)
         try:
@@ -176,12 +184,35 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
             ctl.apply(node, netcontrol.setup_ops(spec.net, impair=True))
         except Exception:  # (the daemon's own error when the program has just ended)
             if not spec.supervised:
-                _program_ended(engine, ident, spec)
+                _still_running(engine, ident, spec)
             raise
         if spec.supervised:  # (a node of its own program does not wait for the setup)
             ctl.release(node)
-    if spec.supervised:  # a node of its own program has no ready event to wait for
-        started[spec.instance] = ident
+    started[spec.instance] = ident
+
+
+def _still_running(engine: Engine, ident: str, spec: ContainerPlan) -> None:
+    """LabError when a node running its own program has already stopped: the program that
+    ran (the image's ENTRYPOINT and CMD, or the node's), its exit code and last output."""
+    info = engine.container(ident)
+    if info.state != "exited":  # running (or never started: the engine's error says why)
+        return
+    image = engine.image(info.image) if info.image else None
+    entrypoint = spec.entrypoint if spec.entrypoint is not None else (
+        image.entrypoint if image else ())
+    command = spec.command if spec.command is not None else (
+        image.command if image and spec.entrypoint is None else ())
+    program = shlex.join([*entrypoint, *command])
+    hint = ("`command:` gives the arguments of the image's ENTRYPOINT, as in compose; "
+            "`entrypoint:` replaces it" if spec.command is not None and spec.entrypoint is None
+            and image and image.entrypoint else
+            f"try the image by hand: `docker run --rm {info.image or 'IMAGE'}` (with its command), "
+            "and fix its program or the node's `command:`")
+    said = [ln for ln in engine.logs(ident).splitlines() if ln.strip()]
+    if len(said) > 6:  # its error may come first (then its usage) or last
+        said = [*said[:2], "...", *said[-3:]]
+    raise LabError(f"its program `{program}` exited at once (code {info.exit_code}), "
+                   "saying:\n" + ("\n".join(said) or "(nothing)"), hint)
 
 
 def _set_up_from_host(engine: Engine, node: ContainerInfo, spec: ContainerPlan) -> bool:
@@ -319,23 +350,6 @@ def _pool_all(
             + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
-
-
-def _program_ended(engine: Engine, ident: str, spec: ContainerPlan) -> None:
-    """Raise, when a node of its own program has stopped, that it did: its exit code and
-    the last line it printed (the rollback takes its logs away)."""
-    info = engine.container(ident)
-    if info.state in ("running", "paused"):
-        return
-    lines = [ln for ln in engine.logs(ident, tail=5).splitlines() if ln.strip()]
-    said = f": {lines[-1].strip()[:200]}" if lines else " (it printed nothing)"
-    own = ("`entrypoint:`/`command:`" if spec.entrypoint is not None or spec.command is not None
-           else "the image's ENTRYPOINT/CMD")
-    raise LabError(
-        f"its program ({own}) ended as it started, exit code {info.exit_code}{said}",
-        f"try the image by hand: `docker run --rm {spec.image or 'IMAGE'}` (with its command), "
-        "and fix its program or the node's `command:`",
-    )
 
 
 def _one_line(exc: BaseException | None) -> str:

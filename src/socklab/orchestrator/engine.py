@@ -295,7 +295,7 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             taken = _PORT_TAKEN.search(str(exc.explanation or exc))
             if taken is None:
-                raise
+                raise LabError(f"cannot start container {ident[:12]}: {_reason(exc)}") from exc
             proto, ip, port = taken["proto"], taken["ip"].strip("[]"), int(taken["port"])
             raise PortTaken(ip, port, proto) from exc
 
@@ -446,7 +446,7 @@ class DockerEngine:
         """Run a helper to completion in the target's namespaces; removed afterwards."""
         ident = self._create_helper(spec)
         try:
-            self._api.start(ident)
+            self._start_helper(ident, spec)
             try:
                 code = int(self._api.wait(ident, timeout=timeout)["StatusCode"])
             except requests.exceptions.RequestException as exc:  # the wait timed out
@@ -463,11 +463,18 @@ class DockerEngine:
         """Start a long-running helper, detached; its id."""
         ident = self._create_helper(spec)
         try:
-            self._api.start(ident)
+            self._start_helper(ident, spec)
         except BaseException:
             self.remove_container(ident)
             raise
         return ident
+
+    def _start_helper(self, ident: str, spec: HelperSpec) -> None:
+        try:
+            self._api.start(ident)
+        except docker.errors.APIError as exc:  # e.g. its target stopped since it was made
+            raise LabError(f"cannot start a {spec.purpose!r} helper: {_reason(exc)}",
+                           NOT_RUNNING_HINT) from exc
 
     def _create_helper(self, spec: HelperSpec) -> str:
         target_id = ""

@@ -33,7 +33,7 @@ from socklab.topology.impair import (
     parse_percent,
     parse_rate,
 )
-from socklab.topology.plan import LABEL_BASE, LABEL_NET, Endpoint, network_name
+from socklab.topology.plan import LABEL_BASE, LABEL_NET, LABEL_PROGRAM, Endpoint, network_name
 
 WORKERS = 16
 BACKEND_WORDS = {"nfqueue": "the NFQUEUE delayer", "netem": "netem", "tbf": "tbf", "htb": "htb",
@@ -431,11 +431,9 @@ class Faults:
         dead = [n for n in names if nodes[n].state not in LIVE]
         peers_state = self._partitions_towards(dead, nodes) if dead else {}
         self._each(names, lambda n: self._restart_one(nodes[n], nodes, peers_state.get(n)))
-        return FaultResult(
-            "restart",
-            tuple(names),
-            f"restarted {', '.join(names)}: its start commands run again and its servers listen",
-        )
+        own = all(nodes[n].labels.get(LABEL_PROGRAM) == "own" for n in names)
+        what = "its program runs again" if own else "its start commands run again and its servers listen"
+        return FaultResult("restart", tuple(names), f"restarted {', '.join(names)}: {what}")
 
     def _partitions_towards(
         self, dead: list[str], nodes: dict[str, ContainerInfo]
@@ -466,6 +464,7 @@ class Faults:
             ]
         if node.state == "paused":
             self.engine.unpause(node.id)
+        supervised = node.labels.get(LABEL_PROGRAM) != "own"  # else: no hold, no ready event
         seen = deploy.ready_count(self.engine, node.id)
         self.ctl.remove_delayers(node)
         self.engine.stop(node.id)
@@ -473,9 +472,10 @@ class Faults:
         fresh = self.engine.container(node.id)
         if setup.needed or saved["impair"] or saved["partition"]:
             self.ctl.apply(fresh, ops)
-        if setup.needed:
+        if supervised and setup.needed:
             self.ctl.release(fresh)
-        deploy.wait_ready(self.engine, node.id, seen=seen)
+        if supervised:
+            deploy.wait_ready(self.engine, node.id, seen=seen)
 
     def disconnect(self, node: str, net: str) -> FaultResult:
         """Unplug NODE from network NET (its address stays its own for `connect`)."""

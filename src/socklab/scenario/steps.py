@@ -149,7 +149,7 @@ class StepRunner:
     # -- the step kinds -----------------------------------------------------
 
     def _start(self, spec: StartSpec, result: StepResult) -> None:
-        outs = self._on_nodes(spec.node, lambda n: _timed_exec(n, ["socklab-start", *spec.cmd]))
+        outs = self._on_nodes(spec.node, lambda n: _timed_exec(n, n.start_argv(spec.cmd)))
         result.outputs = outs
         failed = [o for o in outs if o.exit_code != 0]
         if failed:

@@ -156,6 +156,7 @@ def check(source: SourceMap) -> list[Problem]:
         *_published_ports(lab),
         *_step_nodes(lab),
         *_commands(lab),
+        *_starts_without_supervisor(lab),
         *_step_references(lab),
         *_dns(lab),
         *_routers(lab),
@@ -480,6 +481,26 @@ def _commands(lab: _Lab) -> Iterator[Problem]:
             matched = lab.topology.match_nodes(node) if isinstance(node, str) else []
             if matched and not {bases[m] for m in matched} & own_image:
                 yield from _command(lab, (*path, kind, "cmd"), [(None, spec.get("cmd"))])
+
+
+def _starts_without_supervisor(lab: _Lab) -> Iterator[Problem]:
+    """``start`` steps on a node that runs its own program (``command:``/``entrypoint:``):
+    no supervisor there starts anything in the background."""
+    own = {name: key for name, raw in lab.nodes.items() if isinstance(raw, dict)
+           for key in ("command", "entrypoint") if raw.get(key) is not None}
+    bases = {inst: base for inst, base, _ in lab.topology.instances()}
+    for scenario, steps in _mapping(lab.source.data.get("scenarios")).items():
+        for path, kind, spec in _walk_steps(steps, ("scenarios", scenario)):
+            node = spec.get("node") if kind == "start" and isinstance(spec, dict) else None
+            matched = lab.topology.match_nodes(node) if isinstance(node, str) else []
+            base = next((bases[m] for m in matched if bases[m] in own), None)
+            if base is not None:
+                yield lab.source.problem(
+                    (*path, kind, "node"),
+                    f"node {base!r} runs its own program (its `{own[base]}:`), not socklab's "
+                    "supervisor: nothing can be started there in the background",
+                    "use a `run` step (the command runs to completion), or drop "
+                    f"`{own[base]}:` from the node")
 
 
 def _walk_steps(steps: Any, path: DocPath) -> Iterator[tuple[DocPath, str, Any]]:

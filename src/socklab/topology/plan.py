@@ -37,6 +37,9 @@ NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 """on a network Docker gives a gateway: nothing is translated on the way out"""
 LABEL_TOOLS = "io.socklab.tools"
 """on a node whose image lacks socklab's tools (``helper``): they run in a helper container"""
+LABEL_PROGRAM = "io.socklab.program"
+"""on a node that runs its own program (``own``: its image's, or ``command:``/``entrypoint:``),
+not socklab's node supervisor: no ``start``, no ready event"""
 LABEL_HASH = "io.socklab.hash"
 """a hash of the topology's content (its name left out): ``up(reuse=True)`` finds it"""
 
@@ -107,6 +110,17 @@ class ContainerPlan:
         """socklab's tools (socket reader, tcpdump) are not in the node: a helper sharing
         its namespaces runs them."""
         return self.image is not None and not self.supervised
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        """Its labels and what its container must say of it: that it runs its own program,
+        and that socklab's tools run in a helper (known once its image is, so not planned)."""
+        labels = dict(self.labels)
+        if not self.supervised:
+            labels[LABEL_PROGRAM] = "own"
+        if self.tools_in_helper:
+            labels[LABEL_TOOLS] = "helper"
+        return labels
 
     @property
     def fqdn(self) -> str:
