@@ -36,6 +36,11 @@ class Interrupted(KeyboardInterrupt):
 _fired: list[int] = []
 
 
+def fired() -> int | None:
+    """The signal this process was interrupted by (through :func:`install`), if any."""
+    return _fired[0] if _fired else None
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code for an interruption: 143 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C."""
     return exc.exit_code if isinstance(exc, Interrupted) else 130

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -58,6 +59,7 @@ _RUN = pytest.StashKey["SocklabRun"]()
 _USED = pytest.StashKey[list[Lab]]()
 _RESULT = pytest.StashKey[RunResult]()
 _MARKED = pytest.StashKey[Lab]()
+_WORKER_RUN = "socklab_run"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,8 +91,33 @@ def pytest_configure(config: pytest.Config) -> None:
         "socklab(lab, scenario=None): the module's lab (a path, YAML text or a "
         "dict), up for the marked tests; with scenario, that scenario runs as the test",
     )
-    config.stash[_RUN] = SocklabRun(config)
+    # pytest-xdist workers share their controller's run id (a worker's own id in lab names)
+    shared = getattr(config, "workerinput", {}).get(_WORKER_RUN)
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    config.stash[_RUN] = SocklabRun(config, id=shared, worker=worker) if shared else SocklabRun(config)
     config.pluginmanager.register(JunitSystemOut(config), "socklab-junit")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist's controller starting a worker: it gets this run's id."""
+    node.workerinput[_WORKER_RUN] = node.config.stash[_RUN].id
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.pluginmanager.hasplugin("dsession"):
+        # a pytest-xdist controller: a SIGTERM or SIGHUP ends the session like Ctrl-C (its
+        # workers are stopped, their labs removed), not the controller alone
+        interrupt.install((signal.SIGTERM, signal.SIGHUP), only_default=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An interrupted pytest-xdist controller passes the signal on to the workers that hold
+    labs of this run, before it stops them: they tear their labs down as it would."""
+    fired = interrupt.fired()
+    if fired is not None and session.config.pluginmanager.hasplugin("dsession"):
+        session.config.stash[_RUN].signal_owners(fired)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -105,6 +132,8 @@ class SocklabRun:
 
     config: pytest.Config
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    worker: str = ""
+    """the pytest-xdist worker this process is (``gw0``), which shares its controller's id"""
     labs: dict[tuple[str, str], Lab] = field(default_factory=dict)
     kept: list[Lab] = field(default_factory=list)
     current: pytest.Item | None = None
@@ -141,11 +170,9 @@ class SocklabRun:
         if self._swept or self._engine is None:
             return
         self._swept = True
-        host = socket.gethostname()
         owners = {c.labels.get(LABEL_OWNER, ""): c.lab for c in self._engine.containers({LABEL_OWNER: ""})}
         for owner, lab in owners.items():
-            where, _, rest = owner.partition(":")
-            if where == host and not _alive(rest):
+            if owner.startswith(f"{socket.gethostname()}:") and _local_owner(owner) is None:
                 deploy.down(self._engine, lab)
 
     def artifacts(self) -> Path:
@@ -189,7 +216,7 @@ class SocklabRun:
         else:
             lab = Lab.load(_find(source, where), engine=engine, labels=labels, image=image)
         self._made += 1
-        lab.rename(_run_name(lab.name, f"{self.id}-{self._made}"))
+        lab.rename(_run_name(lab.name, "-".join(filter(None, (self.id, self.worker, str(self._made))))))
         return lab
 
     def release(self, scope_key: str) -> None:
@@ -203,23 +230,47 @@ class SocklabRun:
                 lab.down()
 
     def finish(self) -> None:
-        """The end of the session: whatever is left of this run's labs is removed."""
+        """The end of the session: whatever is left of this run's labs is removed (by a
+        pytest-xdist controller: its workers' too, once they are stopped)."""
         for key in list(self.labs):
             self.release(key[0])
-        if self._engine is not None and not self.keep:
-            for name in deploy.labs(self._engine):
-                if self._engine.containers({LABEL_LAB: name, LABEL_RUN: self.id}) or self._engine.networks(
+        engine = self._engine or (self._connect() if self._controls_workers else None)
+        if engine is not None and not self.keep:
+            for name in deploy.labs(engine):
+                if engine.containers({LABEL_LAB: name, LABEL_RUN: self.id}) or engine.networks(
                     {LABEL_LAB: name, LABEL_RUN: self.id}
                 ):
-                    deploy.down(self._engine, name)
+                    deploy.down(engine, name)
+
+    def signal_owners(self, signum: int) -> None:
+        """Send a signal to the live processes on this host that own labs of this run."""
+        engine = self._connect()
+        found = engine.containers({LABEL_RUN: self.id}) if engine else []
+        pids = {_local_owner(c.labels.get(LABEL_OWNER, "")) for c in found}
+        for pid in filter(None, pids):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signum)
+
+    @property
+    def _controls_workers(self) -> bool:
+        return self.config.pluginmanager.hasplugin("dsession")
+
+    def _connect(self) -> Engine | None:
+        try:
+            return default_engine()
+        except DaemonUnavailable:
+            return None
 
 
-def _alive(pid_and_start: str) -> bool:
-    pid, _, start = pid_and_start.partition(":")
+def _local_owner(owner: str) -> int | None:
+    """The pid of the live process on this host that an owner label (``host:pid:start``)
+    names; None when it is gone (or on another host)."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
     try:
-        return _start_time(int(pid)) == start
+        return int(pid) if host == socket.gethostname() and _start_time(int(pid)) == start else None
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def _start_time(pid: int) -> str:

@@ -260,3 +260,42 @@ def test_sigterm_tears_down_and_a_killed_sessions_lab_is_swept(
     run(project).assert_outcomes(passed=1)  # its first lab sweeps the dead session's
     assert leftovers(engine, name) == []
     assert labs_of(engine) <= before
+
+
+def test_sigterm_to_an_xdist_controller_removes_its_workers_labs(
+    project: pytest.Pytester, engine: Engine
+) -> None:
+    """A CI job cancelled where only pytest's own process gets SIGTERM (a container's PID 1, a
+    job started in the background of a script: SIGINT ignored, so execnet's nudge to the
+    workers does nothing): the controller passes it to the workers, and when it exits no lab
+    of its run is left."""
+    project.makepyfile(
+        test_it="""
+        import time
+        from pathlib import Path
+
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_waits(socklab_lab, n):
+            lab = socklab_lab("lab.yml")
+            Path(f"{lab.name}.up").write_text("")
+            time.sleep(300)
+        """
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2", "test_it.py"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 180
+    while len(list(project.path.glob("*.up"))) < 2:
+        assert time.monotonic() < deadline, "the labs never came up"
+        time.sleep(0.2)
+    names = [p.stem for p in project.path.glob("*.up")]
+    assert len({n.rsplit("-", 2)[-3] for n in names}) == 1  # one run id, two workers
+    session.send_signal(signal.SIGTERM)
+    out, _ = session.communicate(timeout=120)
+    assert [leftovers(engine, n) for n in names] == [[], []], out.decode()
