@@ -3,7 +3,10 @@ and tc, how it reads its state back, and how socklab-netdelay holds packets."""
 
 from __future__ import annotations
 
+import os
 import random
+import threading
+import time
 
 import pytest
 
@@ -196,3 +199,56 @@ def test_the_delayer_lets_packets_go_in_time_and_on_reconfiguration() -> None:
     fake.incoming = [(5, 51)]
     d.receive(now=1.0)
     assert fake.dropped == [(5, 51)] and not d.held
+
+
+class PipeQueue(FakeQueue):
+    """A fake queue the packet loop can select on: a byte written means a packet came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_fd, self.write_fd = os.pipe()
+
+    def fileno(self) -> int:
+        return self.read_fd
+
+    def arrive(self, q: int, packet: int) -> None:
+        self.incoming.append((q, packet))
+        os.write(self.write_fd, b".")
+
+    def packets(self) -> list[tuple[int, int]]:
+        os.read(self.read_fd, 4096)
+        return super().packets()
+
+
+def test_held_packets_go_on_time_while_the_rules_are_being_read() -> None:
+    """iptables-save can take 0.1 s on a loaded host: the rules are read by a thread of
+    their own, and the packet loop never waits for it."""
+    fake = PipeQueue()
+    delayer = netdelay.Delayer(fake, seed=0)  # type: ignore[arg-type]
+    stuck, reads = threading.Event(), []
+
+    def read() -> dict[int, tuple[float, float] | None]:
+        reads.append(1)
+        if len(reads) > 1:
+            stuck.wait(10)  # the second read hangs until the end of the test
+        return {1: (10.0, 0.0)}
+
+    rules = netdelay.RuleReader(read)
+    stopping: list[int] = []
+    loop = threading.Thread(target=netdelay.serve, args=(delayer, rules, stopping))
+    rules.start()
+    loop.start()
+    try:
+        deadline = time.monotonic() + 5
+        while fake.bound != {1} or len(reads) < 2:
+            assert time.monotonic() < deadline, "the first rules were not applied"
+            time.sleep(0.01)
+        fake.arrive(1, 7)  # the reader is stuck in its second read now
+        while fake.accepted != [(1, 7)]:
+            assert time.monotonic() < deadline, "a held packet waited for the rules reader"
+            time.sleep(0.01)
+    finally:
+        stopping.append(1)
+        stuck.set()
+        loop.join(5)
+        rules.stopping.set()

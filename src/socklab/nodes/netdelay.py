@@ -9,8 +9,9 @@ queue; it accepts a delayed packet D ± J ms (uniform) after it came, and drops 
 one at once (silently: a DROP rule on the output path would fail the sender's send()
 with EPERM instead). A queue whose rule is gone has its packets let go at once and is
 unbound; a new delay comes on a new queue number, so ``netctl`` knows the change is
-served once the queue is bound. SIGTERM lets every held packet go, then exits. On a
-kernel with netem there is nothing to do: it exits 0.
+served once the queue is bound. The rules are read by a thread of their own, so that held
+packets are let go on time while ``iptables-save`` runs. SIGTERM lets every held packet go,
+then exits. On a kernel with netem there is nothing to do: it exits 0.
 
 Standard library only, Python >= 3.9.
 """
@@ -19,19 +20,21 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
 import random
 import select
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from socklab.nodes import nfqueue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
+    from typing import Callable, Dict, List, Optional, Tuple
 
 POLL = 0.2
 
@@ -137,6 +140,72 @@ class Delayer:
         sys.stdout.flush()
 
 
+class RuleReader(threading.Thread):
+    """Reads socklab's NFQUEUE rules every ``POLL`` s in the background and wakes the packet
+    loop (through a pipe) when they change: ``iptables-save`` takes up to 0.1 s on a loaded
+    host, and held packets must not wait for it to be let go."""
+
+    def __init__(self, read: Optional[Callable[[], Dict[int, Optional[Tuple[float, float]]]]] = None) -> None:
+        super().__init__(name="rules", daemon=True)
+        self.read = read or _rules
+        self.wake_fd, self._signal_fd = os.pipe()
+        self.latest: Optional[Dict[int, Optional[Tuple[float, float]]]] = None
+        self.error: Optional[OSError] = None
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        last: Optional[Dict[int, Optional[Tuple[float, float]]]] = None
+        while not self.stopping.is_set():
+            try:
+                rules = self.read()
+            except OSError as exc:
+                self.error = exc
+                os.write(self._signal_fd, b"!")
+                return
+            if rules != last:
+                with self._lock:
+                    self.latest = last = rules
+                os.write(self._signal_fd, b".")
+            self.stopping.wait(POLL)
+
+    def fileno(self) -> int:
+        return self.wake_fd
+
+    def take(self) -> Optional[Dict[int, Optional[Tuple[float, float]]]]:
+        """The rules read since the last take (None: no change)."""
+        os.read(self.wake_fd, 4096)
+        with self._lock:
+            latest, self.latest = self.latest, None
+        return latest
+
+
+def serve(delayer: Delayer, rules: RuleReader, stopping: List[int]) -> int:
+    """Hold and let go packets until ``stopping``; the rules reader reconfigures the delayer
+    between packets. 0, or 3 when the rules cannot be read."""
+    while not stopping:
+        wake = delayer.held[0][0] - time.monotonic() if delayer.held else POLL
+        try:
+            ready, _, _ = select.select([delayer.queue.fileno(), rules.fileno()], [], [],
+                                        min(POLL, max(0.0, wake)))
+        except InterruptedError:
+            continue
+        if rules.fileno() in ready:
+            if rules.error is not None:
+                sys.stderr.write("socklab-netdelay: %s\n" % rules.error)
+                return 3
+            config = rules.take()
+            if config is not None:
+                delayer.configure(config)
+        if delayer.queue.fileno() in ready:
+            try:
+                delayer.receive(time.monotonic())
+            except OSError as exc:  # ENOBUFS: the kernel had more than the buffer holds
+                Delayer.log("warning", error=exc)
+        delayer.due(time.monotonic())
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     if _has_netem():
         Delayer.log("exiting", reason="the kernel has netem, which delays by itself")
@@ -149,30 +218,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     delayer = Delayer(queue)
     stopping: List[int] = []
     signal.signal(signal.SIGTERM, lambda sig, _frame: stopping.append(sig))
-    next_poll = 0.0
-    while not stopping:
-        now = time.monotonic()
-        if now >= next_poll:
-            try:
-                delayer.configure(_rules())
-            except OSError as exc:
-                sys.stderr.write("socklab-netdelay: %s\n" % exc)
-                return 3
-            next_poll = now + POLL
-        wake = min([next_poll] + [h[0] for h in delayer.held[:1]])
-        try:
-            ready, _, _ = select.select([queue], [], [], max(0.0, wake - time.monotonic()))
-        except InterruptedError:
-            continue
-        if ready:
-            try:
-                delayer.receive(time.monotonic())
-            except OSError as exc:  # ENOBUFS: the kernel had more than the buffer holds
-                Delayer.log("warning", error=exc)
-        delayer.due(time.monotonic())
+    rules = RuleReader()
+    rules.start()
+    code = serve(delayer, rules, stopping)
+    rules.stopping.set()
     delayer.release()
     queue.close()
-    return 0
+    return code
 
 
 if __name__ == "__main__":
