@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Failed
 
 from socklab import interrupt
 from socklab.errors import DaemonUnavailable, LabError
@@ -414,13 +415,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             lines.append(result.error)
         raise ScenarioFailed(
             f"scenario {result.lab}/{result.scenario} failed "
-            f"(report: {Path(result.run_dir) / 'report.html'}):\n" + "\n".join(lines)
+            f"(report: {Path(result.run_dir) / 'report.html'}):\n" + "\n".join(lines),
+            pytrace=False,
         )
     yield
 
 
-class ScenarioFailed(AssertionError):
-    """A marked test's scenario had a failed step."""
+class ScenarioFailed(Failed):
+    """A marked test's scenario had a failed step: shown as its failed steps, without a
+    traceback (the plugin's, not the test's)."""
 
 
 @pytest.hookimpl(wrapper=True)
