@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import random
+import socket
+import struct
 import threading
 import time
 
 import pytest
 
-from socklab.nodes import netctl, netdelay
+from socklab.nodes import netctl, netdelay, nfqueue
 from socklab.nodes.netctl import Refused
 
 NO_NETEM = {"netem": False, "tbf": True, "htb": True, "statistic": True, "nfqueue": True}
@@ -166,6 +168,7 @@ class FakeQueue:
         self.accepted: list[tuple[int, int]] = []
         self.dropped: list[tuple[int, int]] = []
         self.incoming: list[tuple[int, int]] = []
+        self.pending: list[tuple[int, int]] = []
 
     def bind(self, q: int) -> None:
         self.bound.add(q)
@@ -252,3 +255,38 @@ def test_held_packets_go_on_time_while_the_rules_are_being_read() -> None:
         stuck.set()
         loop.join(5)
         rules.stopping.set()
+
+
+class OneRead:
+    """A netlink socket whose next read holds a packet of queue 1 and then the ACK of a
+    config request: both came while the request waited."""
+
+    def __init__(self) -> None:
+        packet = (
+            struct.pack("=BBH", 0, 0, socket.htons(1))
+            + struct.pack("=HH", 11, 1)
+            + struct.pack(">IHB", 42, 0x0800, 3)
+            + b"\0"
+        )
+        ack = struct.pack("=i", 0) + b"\0" * 16
+        self.reads = [
+            struct.pack("=IHHII", 16 + len(packet), 3 << 8, 0, 0, 0)
+            + packet
+            + struct.pack("=IHHII", 16 + len(ack), 2, 0, 1, 0)
+            + ack
+        ]
+
+    def send(self, data: bytes) -> int:
+        return len(data)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if not self.reads:
+            raise BlockingIOError
+        return self.reads.pop(0)
+
+
+def test_a_packet_that_comes_during_a_config_request_keeps_its_turn() -> None:
+    queue = nfqueue.Queue.__new__(nfqueue.Queue)
+    queue.sock, queue._seq, queue.pending = OneRead(), 0, []  # type: ignore[assignment]
+    queue.unbind(2)  # binding or unbinding a queue while queue 1 has traffic
+    assert queue.packets() == [(1, 42)]  # given to the delayer, not left without a verdict

@@ -197,7 +197,7 @@ def serve(delayer: Delayer, rules: RuleReader, stopping: List[int]) -> int:
             config = rules.take()
             if config is not None:
                 delayer.configure(config)
-        if delayer.queue.fileno() in ready:
+        if delayer.queue.fileno() in ready or delayer.queue.pending:
             try:
                 delayer.receive(time.monotonic())
             except OSError as exc:  # ENOBUFS: the kernel had more than the buffer holds

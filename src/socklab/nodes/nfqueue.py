@@ -61,6 +61,8 @@ class Queue:
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         self._seq = 0
+        self.pending: List[Tuple[int, int]] = []
+        """packets that came while a config request waited for its answer"""
 
     def close(self) -> None:
         self.sock.close()
@@ -78,7 +80,8 @@ class Queue:
         """Send a config request and wait for its acknowledgement (raises on an error)."""
         self.sock.send(self._message(NFQNL_MSG_CONFIG, queue, attrs, NLM_F_REQUEST | NLM_F_ACK))
         while True:
-            data = self.sock.recv(65536)
+            data = self.sock.recv(1 << 20)
+            self.pending += _packet_ids(data)  # (a packet of a bound queue keeps its turn)
             for kind, payload in _messages(data):
                 if kind == NLMSG_ERROR:
                     code = struct.unpack_from("=i", payload)[0]
@@ -96,22 +99,14 @@ class Queue:
         self._config(queue, _attr(NFQA_CFG_CMD, struct.pack("=BBH", NFQNL_CFG_CMD_UNBIND, 0, 0)))
 
     def packets(self) -> List[Tuple[int, int]]:
-        """The ``(queue, packet id)`` pairs of one read (blocks unless the socket is ready)."""
-        data = self.sock.recv(1 << 20)
-        out = []
-        for kind, payload in _messages(data):
-            if kind != (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
-                continue
-            queue = socket.ntohs(struct.unpack_from("=H", payload, 2)[0])
-            offset = 4
-            while offset + 4 <= len(payload):
-                length, attr = struct.unpack_from("=HH", payload, offset)
-                if length < 4:
-                    break
-                if attr & 0x7FFF == NFQA_PACKET_HDR:
-                    out.append((queue, struct.unpack_from(">I", payload, offset + 4)[0]))
-                offset += (length + 3) & ~3
-        return out
+        """The ``(queue, packet id)`` pairs that came: those a config request read, then one
+        read (which blocks unless the socket is ready or some were pending)."""
+        out, self.pending = self.pending, []
+        try:
+            data = self.sock.recv(1 << 20, socket.MSG_DONTWAIT if out else 0)
+        except BlockingIOError:
+            return out
+        return out + _packet_ids(data)
 
     def accept(self, queue: int, packet: int) -> None:
         self.verdict(queue, packet, NF_ACCEPT)
@@ -122,6 +117,24 @@ class Queue:
     def verdict(self, queue: int, packet: int, verdict: int) -> None:
         body = _attr(NFQA_VERDICT_HDR, struct.pack(">II", verdict, packet))
         self.sock.send(self._message(NFQNL_MSG_VERDICT, queue, body, NLM_F_REQUEST))
+
+
+def _packet_ids(data: bytes) -> List[Tuple[int, int]]:
+    """The ``(queue, packet id)`` of each packet message in one read."""
+    out = []
+    for kind, payload in _messages(data):
+        if kind != (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
+            continue
+        queue = socket.ntohs(struct.unpack_from("=H", payload, 2)[0])
+        offset = 4
+        while offset + 4 <= len(payload):
+            length, attr = struct.unpack_from("=HH", payload, offset)
+            if length < 4:
+                break
+            if attr & 0x7FFF == NFQA_PACKET_HDR:
+                out.append((queue, struct.unpack_from(">I", payload, offset + 4)[0]))
+            offset += (length + 3) & ~3
+    return out
 
 
 def _messages(data: bytes) -> List[Tuple[int, bytes]]:
