@@ -43,7 +43,6 @@ from socklab.orchestrator import deploy
 from socklab.orchestrator.engine import default_engine
 from socklab.orchestrator.engine_api import Engine
 from socklab.scenario.results import RunResult
-from socklab.topology.plan import LABEL_LAB
 
 LABEL_RUN = "io.socklab.run"
 """on every resource of a lab the plugin made: the id of its test run"""
@@ -236,12 +235,12 @@ class SocklabRun:
         for key in list(self.labs):
             self.release(key[0])
         engine = self._engine or (self._connect() if self._controls_workers else None)
-        if engine is not None and not self.keep:
-            for name in deploy.labs(engine):
-                if engine.containers({LABEL_LAB: name, LABEL_RUN: self.id}) or engine.networks(
-                    {LABEL_LAB: name, LABEL_RUN: self.id}
-                ):
-                    deploy.down(engine, name)
+        if engine is None or self.keep:
+            return
+        # a worker's own labs only: the other workers of the run may still use theirs
+        mine = {LABEL_RUN: self.id, **({} if self._controls_workers else {LABEL_OWNER: _owner()})}
+        for name in sorted({c.lab for c in engine.containers(mine)} | {n.lab for n in engine.networks(mine)}):
+            deploy.down(engine, name)
 
     def signal_owners(self, signum: int) -> None:
         """Send a signal to the live processes on this host that own labs of this run."""

@@ -300,3 +300,41 @@ def test_sigterm_to_an_xdist_controller_removes_its_workers_labs(
     session.send_signal(signal.SIGTERM)
     out, _ = session.communicate(timeout=120)
     assert [leftovers(engine, n) for n in names] == [[], []], out.decode()
+
+
+def test_an_xdist_worker_that_is_done_leaves_the_other_workers_labs_alone(
+    project: pytest.Pytester, engine: Engine
+) -> None:
+    """The workers share a run id; the one that finishes first removes its own labs only."""
+    project.makeconftest(
+        """
+        import os
+        from pathlib import Path
+
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(config):
+            if hasattr(config, "workerinput"):  # after socklab's own end of the session
+                Path(f"{config.workerinput['workerid']}.done").write_text("")
+        """
+    )
+    for name, wait in (("test_quick", False), ("test_slow", True)):
+        project.makepyfile(**{name: f"""
+            import time
+            from pathlib import Path
+
+            def test_it(socklab_lab, worker_id):
+                lab = socklab_lab("lab.yml")
+                Path(f"{{lab.name}}.lab").write_text("")
+                if {wait}:
+                    deadline = time.monotonic() + 120
+                    while not [p for p in Path().glob("*.done") if p.stem != worker_id]:
+                        assert time.monotonic() < deadline, "the other worker never finished"
+                        time.sleep(0.2)
+                    assert lab.node("client").exec("tcp-client server 7000 --count 1").ok
+            """})
+    result = run(project, "-n", "2", "--dist", "loadfile")
+    result.assert_outcomes(passed=2)
+    names = [p.stem for p in project.path.glob("*.lab")]
+    assert len(names) == 2 and [leftovers(engine, n) for n in names] == [[], []]

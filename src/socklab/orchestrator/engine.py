@@ -334,8 +334,13 @@ class DockerEngine:
             raise LabError(f"cannot disconnect {ident} from {network}: {_reason(exc)}") from exc
 
     def remove_container(self, ident: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             self._api.remove_container(ident, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):  # (else: another process removes it)
+                raise LabError(f"cannot remove container {ident[:12]}: {_reason(exc)}") from exc
 
     def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
              stdout: bool = True) -> str:
