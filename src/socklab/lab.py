@@ -51,7 +51,7 @@ from socklab.orchestrator.engine_swarm import SwarmEngine, engine_for, local_swa
 from socklab.orchestrator.faults import Faults, up_hint
 from socklab.orchestrator.hostlock import host_lock
 from socklab.topology import Topology, load_topology, parse_topology
-from socklab.topology.errors import SourceMap
+from socklab.topology.errors import DocPath, Problem, SourceMap, format_path
 from socklab.topology.graph import LabGraph, lab_graph
 from socklab.topology.loader import read_document
 from socklab.topology.model import LAB_NAME
@@ -242,25 +242,46 @@ class Lab:
         """The nodes' own images that have no python3 (their nodes run the image's own
         program); LabError for an image that is missing, or one without python3 whose node
         has ``start:`` commands."""
+        without, refused = self._own_images()
+        if refused:
+            _, message, hint = refused[0]
+            raise LabError(message, hint)
+        return without
+
+    def image_problems(self) -> list[Problem]:
+        """What ``up`` would refuse of the nodes' own images on this host (an image that is
+        not here, one without python3 for a node with ``start:``), located in the file."""
+        source = self._source_map()
+        return [source.problem(path, message, hint) if source else
+                Problem("<yaml>", None, format_path(path), message, hint)
+                for path, message, hint in self._own_images()[1]]
+
+    def _own_images(self) -> tuple[set[str], list[tuple[DocPath, str, str]]]:
+        """The nodes' own images without python3, and what ``up`` refuses of them (the key
+        of the node, a message and a hint)."""
         without: set[str] = set()
         checked: set[str] = set()
+        refused: list[tuple[DocPath, str, str]] = []
         for name, node in self._topology().nodes.items():
             if not node.image:
                 continue
             if node.image not in checked:
                 checked.add(node.image)
                 if self.engine.image(node.image) is None:
-                    raise LabError(f"node '{name}': image '{node.image}' is not on this host",
-                                   "build or load it first (no registry is used to pull it)")
+                    refused.append((("nodes", name, "image"),
+                                    f"node '{name}': image '{node.image}' is not on this host",
+                                    "build or load it first (no registry is used to pull it)"))
+                    continue
                 if not self.engine.image_has(node.image, PYTHON3, self.name):
                     without.add(node.image)
             if node.image in without and node.start:
-                raise LabError(
+                refused.append((
+                    ("nodes", name, "start"),
                     f"node '{name}': image '{node.image}' has no python3, so socklab cannot run "
                     "its `start:` commands",
                     "leave `start:` out: the node runs the image's own program (its CMD, or "
-                    "`command:`), and `socklab exec` runs more; or use an image with python3")
-        return without
+                    "`command:`), and `socklab exec` runs more; or use an image with python3"))
+        return without, refused
 
     def _node_image(self, on_build: Callable[[str], None] | None) -> str:
         if self.image is None:

@@ -3,6 +3,8 @@ exec, logs, sockets (pid and program, through a helper), capture and faults work
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,6 +144,10 @@ def test_start_on_an_image_without_python_is_refused_at_up(
     )
     assert err.value.hint and "command:" in err.value.hint
     assert leftovers(engine, Lab.load(path).name) == []
+    checked = subprocess.run([sys.executable, "-m", "socklab.cli", "validate", str(path)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2
+    assert f"nodes.svc.start: {err.value.message} — leave `start:` out" in checked.stderr
 
 
 def test_restart_brings_its_own_program_back(lab: Lab) -> None:

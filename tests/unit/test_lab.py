@@ -250,3 +250,21 @@ def test_a_start_that_failed_says_what_the_program_printed(fake: FakeEngine, tmp
         "usage: tcp-client HOST [PORT]",
         "tcp-client: error: unrecognized arguments: --bogus",
     ]
+
+
+def test_image_problems_are_what_up_refuses_located_in_the_file(fake: FakeEngine, tmp_path: Path) -> None:
+    fake.add_image("shop/web:1")
+    fake.without_python.add("shop/web:1")
+    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
+        "web": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 5000"]},
+        "db": {"networks": ["lan"], "image": "nosuch/db:1"},
+        "plain": {"networks": ["lan"], "image": "shop/web:1"}}}
+    lab = Lab.load(write(tmp_path, doc), engine=fake)
+    found = [(p.line, p.path, p.message) for p in lab.image_problems()]
+    assert found == [
+        (9, "nodes.web.start", "node 'web': image 'shop/web:1' has no python3, so socklab cannot "
+         "run its `start:` commands"),
+        (14, "nodes.db.image", "node 'db': image 'nosuch/db:1' is not on this host"),
+    ]
+    with pytest.raises(LabError, match="node 'web': image 'shop/web:1' has no python3"):
+        lab.up()  # the first of them

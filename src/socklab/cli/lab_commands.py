@@ -5,6 +5,7 @@ import shutil
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -42,6 +43,8 @@ def validate(file: Annotated[str, typer.Argument(
     path = find_lab_file(file)
     try:
         topo = load_topology(path or file)
+        if any(n.image for n in topo.nodes.values()):
+            _check_images(Path(path or file))
     except LabError as exc:
         if not as_json:
             raise
@@ -59,6 +62,24 @@ def validate(file: Annotated[str, typer.Argument(
         render.out.print(f"[green]✓[/] {topo.name}: {render.plural(len(topo.networks), 'network')}, "
                          f"{render.plural(len(topo.instances()), 'node')}, "
                          f"{render.plural(len(topo.scenarios), 'scenario')}")
+
+
+def _check_images(path: Path) -> None:
+    """The nodes' own images as `up` would find them, when a Docker daemon answers (else
+    they go unchecked): TopologyError for an image that is not here, or one without python3
+    for a node with `start:`."""
+    from socklab.errors import DaemonUnavailable
+    from socklab.lab import Lab
+    from socklab.orchestrator.engine import default_engine
+    from socklab.topology import TopologyError
+
+    try:
+        engine = default_engine()
+    except DaemonUnavailable:
+        return
+    problems = Lab.load(path, engine=engine).image_problems()
+    if problems:
+        raise TopologyError(problems)
 
 
 @app.command()
