@@ -49,6 +49,28 @@ def node_image(engine: Engine) -> str:
     return image.ensure(engine)
 
 
+NO_PYTHON_SERVICE = "while true; do echo hello from the service | nc -l -N 8080; done"
+"""the CMD of :func:`no_python_image`: a greeting on port 8080"""
+
+
+@pytest.fixture(scope="session")
+def no_python_image(
+    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A user's service image without python3 (Debian's shell and netcat only), whose CMD
+    is :data:`NO_PYTHON_SERVICE`."""
+    context = tmp_path_factory.mktemp("nopy")
+    (context / "Dockerfile").write_text(
+        f"FROM {image.base_image_tag()}\n"
+        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
+        f'CMD ["sh", "-c", "{NO_PYTHON_SERVICE}"]\n'
+    )
+    tag = f"socklab-test/nopy:{RUN_ID}"
+    engine.build_image(context, tag)
+    yield tag
+    engine.remove_image(tag)
+
+
 def lab_name(tag: str) -> str:
     return f"t{RUN_ID}-{tag}-{next(_counter)}"[:31]
 

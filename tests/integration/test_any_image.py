@@ -14,28 +14,8 @@ import pytest
 from socklab import CommandNotFound, Lab, LabError
 from socklab.observe.capture import capture
 from socklab.orchestrator.engine_api import Engine
-from socklab.orchestrator.image import base_image_tag
 
-from .conftest import NOT_SOCKLAB, RUN_ID, leftovers
-
-SERVICE = "while true; do echo hello from the service | nc -l -N 8080; done"
-
-
-@pytest.fixture(scope="module")
-def no_python_image(
-    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A user's service image without python3 (Debian's shell and netcat only)."""
-    context = tmp_path_factory.mktemp("noppy")
-    (context / "Dockerfile").write_text(
-        f"FROM {base_image_tag()}\n"
-        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
-        f'CMD ["sh", "-c", "{SERVICE}"]\n'
-    )
-    tag = f"socklab-test/noppy:{RUN_ID}"
-    engine.build_image(context, tag)
-    yield tag
-    engine.remove_image(tag)
+from .conftest import NOT_SOCKLAB, leftovers
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from socklab import Lab, LabNode
 from socklab.cli import app
-from socklab.orchestrator import deploy, image
+from socklab.orchestrator import deploy
 from socklab.orchestrator.engine_api import Engine
 
-from .conftest import RUN_ID, free_subnet, lab_name, leftovers
+from .conftest import free_subnet, lab_name, leftovers
 
 COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
@@ -194,22 +194,6 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
     for args in (["status", "--lab", project], ["status", lab.name]):
         result = runner.invoke(app, [*args, "--json"])
         assert {n["node"] for n in json.loads(result.stdout)} >= {"server", "client-1"}, args
-
-
-@pytest.fixture(scope="module")
-def no_python_image(
-    engine: Engine, node_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A user's image without python3 (Debian's shell and netcat)."""
-    context = tmp_path_factory.mktemp("nopy")
-    (context / "Dockerfile").write_text(
-        f"FROM {image.base_image_tag()}\n"
-        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
-    )
-    tag = f"socklab-test/compose-nopy:{RUN_ID}"
-    engine.build_image(context, tag)
-    yield tag
-    engine.remove_image(tag)
 
 
 def test_a_compose_file_of_our_own_imported_and_run_by_socklab_up(

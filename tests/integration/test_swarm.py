@@ -98,21 +98,6 @@ def swarm_engine(engine: Engine) -> Iterator[SwarmEngine]:
         assert has_gwbridge(client) == gwbridge_before
 
 
-@pytest.fixture(scope="module")
-def no_python_image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A user's image without python3 (Debian's shell and netcat)."""
-    context = tmp_path_factory.mktemp("nopy")
-    (context / "Dockerfile").write_text(
-        f"FROM {image.base_image_tag()}\n"
-        "RUN rm -rf /usr/bin/python3* /usr/local/bin/python3* /usr/lib/python3* /opt/socklab\n"
-    )
-    tag = f"socklab-test/swarm-nopy:{RUN_ID}"
-    image.ensure(engine)
-    engine.build_image(context, tag)
-    yield tag
-    engine.remove_image(tag)
-
-
 def topology(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
