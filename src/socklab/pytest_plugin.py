@@ -170,10 +170,13 @@ class SocklabRun:
         if self._swept or self._engine is None:
             return
         self._swept = True
-        owners = {c.labels.get(LABEL_OWNER, ""): c.lab for c in self._engine.containers({LABEL_OWNER: ""})}
-        for owner, lab in owners.items():
-            if owner.startswith(f"{socket.gethostname()}:") and _local_owner(owner) is None:
-                deploy.down(self._engine, lab)
+        engine = self._engine
+        owned = {(c.lab, c.labels[LABEL_OWNER]) for c in engine.containers({LABEL_OWNER: ""})}
+        owned |= {(n.lab, n.labels[LABEL_OWNER]) for n in engine.networks({LABEL_OWNER: ""})}
+        here = f"{socket.gethostname()}:"
+        gone = {owner for _, owner in owned if owner.startswith(here) and _local_owner(owner) is None}
+        for lab in sorted({lab for lab, owner in owned if owner in gone}):  # every lab of each
+            deploy.down(engine, lab)
 
     def artifacts(self) -> Path:
         given = self.config.getoption("socklab_artifacts")

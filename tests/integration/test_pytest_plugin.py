@@ -218,7 +218,8 @@ def test_sigterm_tears_down_and_a_killed_sessions_lab_is_swept(
 
         def test_waits(socklab_lab):
             lab = socklab_lab("lab.yml")
-            Path(f"{lab.name}.up").write_text("")
+            other = socklab_lab("lab.yml", scope="module")  # two labs of one session
+            Path(f"{lab.name}.up").write_text(other.name)
             time.sleep(300)
         """
     )
@@ -232,26 +233,27 @@ def test_sigterm_tears_down_and_a_killed_sessions_lab_is_swept(
             stderr=subprocess.STDOUT,
         )
 
-    def up_lab() -> str:
+    def up_labs() -> list[str]:
         deadline = time.monotonic() + 120
         while not list(project.path.glob("*.up")):
-            assert time.monotonic() < deadline, "the lab never came up"
+            assert time.monotonic() < deadline, "the labs never came up"
             time.sleep(0.1)
         found = next(project.path.glob("*.up"))
+        other = found.read_text()
         found.unlink()
-        return found.stem
+        return [found.stem, other]
 
     terminated = session()
-    name = up_lab()
+    names = up_labs()
     terminated.send_signal(signal.SIGTERM)
     terminated.communicate(timeout=120)
-    assert leftovers(engine, name) == []  # torn down like after Ctrl-C
+    assert [leftovers(engine, n) for n in names] == [[], []]  # torn down like after Ctrl-C
 
     killed = session()
-    name = up_lab()
+    names = up_labs()
     killed.kill()  # SIGKILL: nothing of that session can clean up
     killed.communicate(timeout=60)
-    assert leftovers(engine, name)
+    assert all(leftovers(engine, n) for n in names)
     project.makepyfile(
         test_it="""
         def test_any(socklab_lab):
@@ -259,7 +261,7 @@ def test_sigterm_tears_down_and_a_killed_sessions_lab_is_swept(
         """
     )
     run(project).assert_outcomes(passed=1)  # its first lab sweeps the dead session's
-    assert leftovers(engine, name) == []
+    assert [leftovers(engine, n) for n in names] == [[], []]
     assert labs_of(engine) <= before
 
 
