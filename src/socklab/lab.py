@@ -479,9 +479,9 @@ class Lab:
         a node: in the node, or in its tools helper when its image has none of them."""
         return LabNode(self, node).tools().exec(argv)
 
-    def exec(self, node: str, argv: list[str]) -> ExecResult:
-        """Run a command (argv, no shell) in a node to completion."""
-        return self.engine.exec(container_name(self.name, node), argv)
+    def exec(self, node: str, argv: Sequence[str] | str) -> ExecResult:
+        """Run a command (argv, no shell) in a node to completion: ``lab.node(node).exec``."""
+        return LabNode(self, node).exec(argv)
 
     def logs(self, nodes: Sequence[str] | None = None) -> dict[str, str]:
         """The output so far of every node (or of the named ones), read in parallel."""
@@ -724,12 +724,9 @@ class LabNode:
             argv=("sleep", "infinity"), pid=True))
         return NodeTools(self.name, engine, helper)
 
-    def read_file(self, path: str) -> bytes:
-        return self.lab.engine.read_file(self.container, path)
-
     def get_file(self, path: str) -> bytes:
         """The content of a regular file of the node."""
-        return self.read_file(path)
+        return self.lab.engine.read_file(self.container, path)
 
     def put_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         """Write a file into the node (its directories are made as needed)."""
