@@ -60,6 +60,7 @@ _USED = pytest.StashKey[list[Lab]]()
 _RESULT = pytest.StashKey[RunResult]()
 _MARKED = pytest.StashKey[Lab]()
 _WORKER_RUN = "socklab_run"
+_KEPT = "socklab_kept"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -104,6 +105,12 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[_WORKER_RUN] = node.config.stash[_RUN].id
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """A pytest-xdist worker is done: the labs it kept are listed with the controller's."""
+    node.config.stash[_RUN].kept += getattr(node, "workeroutput", {}).get(_KEPT, [])
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if session.config.pluginmanager.hasplugin("dsession"):
         # a pytest-xdist controller: a SIGTERM or SIGHUP ends the session like Ctrl-C (its
@@ -135,7 +142,8 @@ class SocklabRun:
     worker: str = ""
     """the pytest-xdist worker this process is (``gw0``), which shares its controller's id"""
     labs: dict[tuple[str, str], Lab] = field(default_factory=dict)
-    kept: list[Lab] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    """the labs left up (``--socklab-keep``), a pytest-xdist controller's workers' too"""
     current: pytest.Item | None = None
     """the test being run: the labs it asks for are its evidence when it fails"""
     _finalizers: set[str] = field(default_factory=set)
@@ -228,7 +236,9 @@ class SocklabRun:
         for key in [k for k in self.labs if k[0] == scope_key]:
             lab = self.labs.pop(key)
             if self.keep:
-                self.kept.append(lab)
+                self.kept.append(lab.name)
+                if hasattr(self.config, "workeroutput"):  # a pytest-xdist worker tells them
+                    self.config.workeroutput.setdefault(_KEPT, []).append(lab.name)
             else:
                 lab.down()
 
@@ -480,8 +490,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     if run.kept:
         terminalreporter.section("socklab")
-        for lab in run.kept:
-            terminalreporter.write_line(f"lab '{lab.name}' is still up: socklab down --lab {lab.name}")
+        for name in run.kept:
+            terminalreporter.write_line(f"lab '{name}' is still up: socklab down --lab {name}")
 
 
 def collect_artifacts(lab: Lab, folder: Path) -> str:

@@ -131,7 +131,10 @@ def test_a_failure_carries_logs_sockets_and_timeline(
     assert leftovers(engine, name) == []
 
 
-def test_keep_leaves_the_lab_up_and_says_how_to_remove_it(project: pytest.Pytester, engine: Engine) -> None:
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_keep_leaves_the_lab_up_and_says_how_to_remove_it(
+    project: pytest.Pytester, engine: Engine, xdist: list[str]
+) -> None:
     project.makepyfile(
         test_it="""
         from pathlib import Path
@@ -140,7 +143,7 @@ def test_keep_leaves_the_lab_up_and_says_how_to_remove_it(project: pytest.Pytest
             Path("name.txt").write_text(socklab_lab("lab.yml").name)
         """
     )
-    result = run(project, "--socklab-keep")
+    result = run(project, "--socklab-keep", *xdist)  # (under xdist a worker kept it)
     result.assert_outcomes(passed=1)
     name = (project.path / "name.txt").read_text()
     try:
