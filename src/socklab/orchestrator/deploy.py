@@ -119,21 +119,37 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
                       "DNS server", report, [first[0].instance], cancel=cancel)
         rest = [c for c in plan.containers if c not in first]
         names = [c.instance for c in rest]
-        started: dict[str, str] = {}
-        _pool_all([partial(_start, engine, c, image, tree, started) for c in rest], "nodes",
-                  report, names, cancel=cancel)
         # every node: its supervisor's ready event also says that the lab DNS's resolv.conf
-        # and its state file are written. Waiting costs the daemon nothing, so the starts
-        # above keep their 8 workers busy with starts, and all nodes are waited for at once
-        # after them (most are ready by then).
-        own = {c.instance: c for c in rest if not c.supervised and c.instance in started}
-        waiting = [n for n in names if n in started and n not in own]
-        _pool_all([partial(wait_ready, engine, started[n], NODE_APPS, cancel) for n in waiting],
-                  "ready", report, waiting, cancel=cancel, workers=READY_WORKERS, what="nodes")
+        # and its state file are written. Waiting costs the daemon nothing: a node is
+        # waited for by a pool of its own from the moment it is started, and the 8 workers
+        # go on starting the others.
+        waits: dict[str, Future[None]] = {}
+        own: dict[str, tuple[str, ContainerPlan]] = {}
+        waiters = ThreadPoolExecutor(max_workers=READY_WORKERS, thread_name_prefix="socklab-ready")
+        try:
+            def start(spec: ContainerPlan) -> None:
+                started: dict[str, str] = {}
+                _start(engine, spec, image, tree, started)
+                if not spec.supervised:
+                    own[spec.instance] = (started[spec.instance], spec)
+                else:
+                    waits[spec.instance] = waiters.submit(
+                        wait_ready, engine, started[spec.instance], NODE_APPS, cancel)
+
+            _pool_all([partial(start, c) for c in rest], "nodes", report, names, cancel=cancel)
+            waiting = [n for n in names if n in waits]
+            _pool_all([waits[n].result for n in waiting], "ready", report, waiting,
+                      cancel=cancel, workers=READY_WORKERS, what="nodes")
+        except BaseException:
+            cancel.set()  # the waits still under way end at once
+            raise
+        finally:
+            waiters.shutdown(wait=True, cancel_futures=True)
         # a node of its own program has no ready event: it must at least still run (a wrong
         # `command:` ends it at once), seen after the others' starts gave it time to end
-        _pool_all([partial(_still_running, engine, started[n], spec) for n, spec in own.items()],
-                  "programs", lambda *_: None, list(own), what="nodes of their own program")
+        _pool_all([partial(_still_running, engine, *own[n]) for n in names if n in own],
+                  "programs", lambda *_: None, [n for n in names if n in own],
+                  what="nodes of their own program")
     except BaseException:
         down(engine, plan.lab)
         raise
