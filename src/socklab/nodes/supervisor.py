@@ -53,20 +53,19 @@ import json
 import os
 import signal
 import socket
-import struct
-import subprocess
 import sys
 import threading
 import time
 
-from socklab.nodes import (
-    APP_NAME_ENV,  # not via events: the supervisor starts light
-    readiness,
-)
+from socklab.nodes import APP_NAME_ENV  # not via events: the supervisor starts light
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time: every node starts this program
+    import subprocess
     from typing import IO, Any, Dict, List, Optional, Tuple
+
+# subprocess and socklab.nodes.readiness are imported by the first app started: a node
+# without start commands never needs them.
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
@@ -212,6 +211,8 @@ class Supervisor:
                 pass
 
     def _spawn(self, app: App) -> None:
+        import subprocess
+
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         for key in ("SOCKLAB_START", "SOCKLAB_RESOLV_CONF"):
             env.pop(key, None)
@@ -248,6 +249,8 @@ class Supervisor:
             threading.Thread(target=self._watch, args=(app,), daemon=True).start()
 
     def _read(self, app: App, pipe: Optional[IO[bytes]], err: bool) -> None:
+        from socklab.nodes import readiness
+
         assert pipe is not None and app.proc is not None
         pid = app.proc.pid
         with pipe:
@@ -280,6 +283,8 @@ class Supervisor:
 
     def _watch(self, app: App) -> None:
         """Decide when a spawned app is ready, as its ``wait`` says (until it exits)."""
+        from socklab.nodes import readiness
+
         assert app.proc is not None
         pid = app.proc.pid
         t0 = time.monotonic()
@@ -388,6 +393,8 @@ def _answer_sockets(conn: socket.socket) -> None:
     """The node's socket table (``socklab-sockets --json``) to whoever connects: a snapshot
     through ``docker exec nc -U`` starts no Python. The connection itself and the sockets
     of the process on its other end are left out: they exist only for the asking."""
+    import struct
+
     from socklab.nodes import sockstat  # only when a snapshot asks
 
     with conn:
