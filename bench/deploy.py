@@ -35,16 +35,14 @@ MIB_PER_NODE = 25  # measured here: about 13 MiB a node (supervisor, docker-init
 
 
 def socklab_lab(n: int, tmp: Path) -> Lab:
+    """N nodes on one network: one replicated node (``replicas:`` goes to 200), more when N
+    is larger (``node``, ``node2``...)."""
     lan: dict[str, Any] = {} if n <= 250 else {"subnet": str(free_subnet(n))}
+    sizes = [min(200, n - i) for i in range(0, n, 200)]
+    nodes = {f"node{i or ''}": {"replicas": k, "networks": ["lan"]} for i, k in enumerate(sizes)}
     path = tmp / f"socklab-{n}.yml"
     path.write_text(
-        yaml.safe_dump(
-            {
-                "name": f"{RUN}-socklab-{n}-{next(ROUND)}",
-                "networks": {"lan": lan},
-                "nodes": {"node": {"replicas": n, "networks": ["lan"]}},
-            }
-        )
+        yaml.safe_dump({"name": f"{RUN}-socklab-{n}-{next(ROUND)}", "networks": {"lan": lan}, "nodes": nodes})
     )
     return Lab.load(path)
 

@@ -166,10 +166,10 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
 
 def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
            started: dict[str, str]) -> None:
-    """Create and start a node's container (its network set up by a helper when it needs
-    one); its id in ``started``."""
+    """Create and start a node's container (its network set up, from this host or by a
+    helper, when it needs it); its id in ``started`` when its supervisor is to be awaited."""
     env = node_environment(spec)
-    if spec.net.needed:  # routes, impairments: set up by a helper before the start commands
+    if spec.net.needed:  # routes, impairments: set up before the start commands run
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
     if not spec.supervised:  # its image's own program (or its own entrypoint/command), as
         # compose runs it
