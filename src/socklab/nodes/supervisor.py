@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import signal
 import socket
@@ -58,14 +57,15 @@ import threading
 import time
 
 from socklab.nodes import APP_NAME_ENV  # not via events: the supervisor starts light
+from socklab.nodes.json_text import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time: every node starts this program
     import subprocess
     from typing import IO, Any, Dict, List, Optional, Tuple
 
-# subprocess and socklab.nodes.readiness are imported by the first app started: a node
-# without start commands never needs them.
+# json (it reads what apps print), subprocess and socklab.nodes.readiness are imported by
+# the first app started: a node without start commands never needs them.
 
 SELF = "socklab-node"
 DEFAULT_RUN_DIR = "/run/socklab"
@@ -117,7 +117,7 @@ class Output:
     def event(self, event: str, **fields: Any) -> Dict[str, Any]:
         record: Dict[str, Any] = {"event": event}
         record.update(fields)
-        self.line(SELF, os.getpid(), json.dumps(record))
+        self.line(SELF, os.getpid(), dumps(record))
         return record
 
 
@@ -201,7 +201,7 @@ class Supervisor:
             return
         with self._save_lock:  # one writer at a time: a later state never loses to an older
             with self._lock:
-                text = json.dumps([a.record() for a in self.apps])
+                text = dumps([a.record() for a in self.apps])
             tmp = self.state_path + ".tmp"
             try:
                 with open(tmp, "w") as f:
@@ -360,6 +360,8 @@ def _signal(app: App, sig: int) -> None:
 def _is_listening(text: str) -> bool:
     if '"listening"' not in text:
         return False
+    import json
+
     start = text.find("{")
     try:
         record = json.loads(text[start:]) if start >= 0 else None
@@ -412,6 +414,8 @@ def _answer_sockets(conn: socket.socket) -> None:
 def _handle(sup: Supervisor, conn: socket.socket) -> None:
     with conn, conn.makefile("rwb") as stream:
         try:
+            import json
+
             request = json.loads(stream.readline(MAX_LINE).decode("utf-8"))
             release = isinstance(request, dict) and request.get("release") is True
             argv: Any = request.get("argv") if isinstance(request, dict) else None
@@ -428,7 +432,7 @@ def _handle(sup: Supervisor, conn: socket.socket) -> None:
                 app.started.wait()
                 reply = _start_reply(app)
         try:
-            stream.write((json.dumps(reply) + "\n").encode("utf-8"))
+            stream.write((dumps(reply) + "\n").encode("utf-8"))
             stream.flush()
         except OSError:
             pass
@@ -469,7 +473,11 @@ def _listen(path: str) -> Optional[socket.socket]:
 
 def _parse_start(text: str) -> List[Tuple[List[str], Any]]:
     """``(argv, wait)`` of every entry: an argv list, or ``{"argv": [...], "wait": W}``."""
-    entries = json.loads(text) if text.strip() else []
+    if text.strip() in ("", "[]"):  # no start commands: no json module either
+        return []
+    import json
+
+    entries = json.loads(text)
     out: List[Tuple[List[str], Any]] = []
     for entry in entries if isinstance(entries, list) else [None]:
         argv, wait = (entry.get("argv"), entry.get("wait", "auto")) if isinstance(
@@ -559,6 +567,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def start_main(argv: Optional[List[str]] = None) -> int:
     """``socklab-start ARGV...``: start one more app in the running node supervisor."""
+    import json
+
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--"]:
         args = args[1:]
