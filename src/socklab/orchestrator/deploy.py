@@ -167,7 +167,7 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
 def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
            started: dict[str, str]) -> None:
     """Create and start a node's container (its network set up, from this host or by a
-    helper, when it needs it); its id in ``started`` when its supervisor is to be awaited."""
+    helper, when it needs it); its id in ``started``."""
     env = node_environment(spec)
     if spec.net.needed:  # routes, impairments: set up before the start commands run
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
