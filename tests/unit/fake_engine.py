@@ -53,6 +53,8 @@ class NodeBehaviour:
     """seconds after a reader follows the logs before the ready event comes (None: never)"""
     failed_apps: list[str] = field(default_factory=list)
     """start commands the ready event lists as failed"""
+    output: list[str] = field(default_factory=list)
+    """the apps' output before the ready event (``<time> <app>[<pid>] <text>`` lines)"""
 
 
 @dataclass
@@ -236,6 +238,7 @@ class FakeEngine:
             raise PortTaken("127.0.0.1", how.port_taken, "tcp")
         state = "exited" if how.exits else "running"
         box.info = replace(box.info, state=state, exit_code=1 if how.exits else None)
+        box.logs.extend(how.output)
         if how.exits:
             box.logs.append("socklab-node: cannot start")
 

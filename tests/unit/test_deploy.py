@@ -15,7 +15,7 @@ from socklab.orchestrator.engine_api import ContainerInfo, Engine, HelperSpec, I
 from socklab.topology.model import Topology
 from socklab.topology.plan import LABEL_LAB, LABEL_NODE, LABEL_PROGRAM, LABEL_TOOLS, LabPlan, plan
 
-from .fake_engine import FakeEngine, NodeBehaviour
+from .fake_engine import LOG_TIME, FakeEngine, NodeBehaviour
 
 IMAGE = "socklab/node:test"
 
@@ -94,6 +94,17 @@ def test_start_commands_that_failed_fail_the_node(fake: FakeEngine) -> None:
         "      tcp-server: exited with code 1 before it was ready",
     ]
     assert fake.containers({}) == []
+
+
+def test_a_failure_shows_the_last_output_of_the_failed_apps(fake: FakeEngine) -> None:
+    """Not the others': a server that came up after the failed one must not hide its reason."""
+    said = [f"{LOG_TIME} tcp-server[2] EADDRINUSE (98): address :::5000 is already in use"]
+    said += [f"{LOG_TIME} tcp-server#2[3] line {i}" for i in range(8)]
+    fake.behaviour["server"] = NodeBehaviour(failed_apps=["tcp-server"], output=said)
+    with pytest.raises(LabError) as err:
+        deploy.up(fake, lab_plan(NODES), IMAGE)
+    assert err.value.message.splitlines()[-1].endswith("EADDRINUSE (98): address :::5000 is already in use")
+    assert "line 7" not in err.value.message
 
 
 def test_a_node_that_stops_at_once_fails_with_its_output(fake: FakeEngine) -> None:

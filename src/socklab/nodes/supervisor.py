@@ -265,8 +265,11 @@ class Supervisor:
     def _wait(self, app: App, readers: List[threading.Thread]) -> None:
         assert app.proc is not None
         code = app.proc.wait()
-        for thread in readers:  # let the last lines out first (a grandchild may hold the pipe)
-            thread.join(0.5)
+        # let the last lines out first (a grandchild may hold the pipe): a failure's reason
+        # is in them, so a failed app is waited for longer
+        until = time.monotonic() + (0.5 if code == 0 else 3.0)
+        for thread in readers:
+            thread.join(max(0.0, until - time.monotonic()))
         self.out.event("exited", app=app.name, pid=app.proc.pid, code=code)
         app.code = code
         port_wait = isinstance(app.wait, str) and "/" in app.wait

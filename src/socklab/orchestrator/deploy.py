@@ -305,8 +305,9 @@ def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,
     if failed:
         errors = event.get("errors") or {}
         reasons = "".join(f"\n  {a}: {errors[a]}" for a in failed if errors.get(a))
+        theirs = [ln for ln in said if _app_of(ln) in failed]
         raise LabError(f"{what} did not start ({', '.join(failed)}){reasons}\nits last "
-                       f"output:\n{_tail(said, 6)}")
+                       f"output:\n{_tail(theirs or said, 6)}")
 
 
 def ready_count(engine: Engine, ident: str) -> int:
@@ -326,6 +327,12 @@ def supervisor_event(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) and "event" in event else None
+
+
+def _app_of(line: str) -> str:
+    """The app that printed a node's output line (``<time> <app>[<pid>] <text>``)."""
+    parts = line.split(" ", 2)
+    return parts[1].partition("[")[0] if len(parts) > 1 else ""
 
 
 def _tail(lines: list[str], count: int = 5) -> str:
