@@ -33,7 +33,8 @@ demo: image
 	$(SOCKLAB) down labs/hello.yml
 
 lint: venv
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: venv
 	$(BIN)/mypy

@@ -143,9 +143,12 @@ def measure_lab(clients: list[int], delay: float) -> dict[str, dict[int, float]]
         "name": f"bench-conc-{os.getpid()}",
         "networks": {"lan": {}},
         "nodes": {
-            "server": {"networks": ["lan"], "start": [
-                f"tcp-server --port {port} --mode {mode} --delay {delay}"
-                for mode, port in ports.items()]},
+            "server": {
+                "networks": ["lan"],
+                "start": [
+                    f"tcp-server --port {port} --mode {mode} --delay {delay}" for mode, port in ports.items()
+                ],
+            },
             "client": {"replicas": 2, "networks": ["lan"]},
         },
     }
@@ -160,26 +163,25 @@ def measure_lab(clients: list[int], delay: float) -> dict[str, dict[int, float]]
                     start = time.time() + 1.5
                     halves = {"client-1": n - n // 2, "client-2": n // 2}
 
-                    def run(node: str, count: int, port: int = port, start: float = start
-                            ) -> list[dict[str, Any]]:
+                    def run(
+                        node: str, count: int, port: int = port, start: float = start
+                    ) -> list[dict[str, Any]]:
                         if not count:
                             return []
                         done = lab.node(node).exec(
-                            ["python3", "-c", CROWD, "server", str(port), str(count),
-                             f"{start:.3f}"])
+                            ["python3", "-c", CROWD, "server", str(port), str(count), f"{start:.3f}"]
+                        )
                         if not done.ok:
                             raise RuntimeError(f"{node}: {done.stderr[-500:]}")
                         result: list[dict[str, Any]] = json.loads(done.stdout)
                         return result
 
                     with ThreadPoolExecutor(2) as pool:
-                        results = [r for part in pool.map(run, halves, halves.values())
-                                   for r in part]
+                        results = [r for part in pool.map(run, halves, halves.values()) for r in part]
                     failed = [r for r in results if r["code"] != 0]
                     if failed:
                         raise RuntimeError(f"{len(failed)} of {n} clients failed ({mode})")
-                    stamps = [(e["event"], float(e["ts"])) for r in results
-                              for e in r["events"]]
+                    stamps = [(e["event"], float(e["ts"])) for r in results for e in r["events"]]
                     first = min(ts for event, ts in stamps if event == "connected")
                     last = max(ts for event, ts in stamps if event == "received")
                     row[n] = last - first
@@ -187,7 +189,9 @@ def measure_lab(clients: list[int], delay: float) -> dict[str, dict[int, float]]
 
 
 def render(
-    table: dict[str, dict[int, float]], clients: list[int], delay: float,
+    table: dict[str, dict[int, float]],
+    clients: list[int],
+    delay: float,
     where: str = "host loopback",
 ) -> str:
     lines = [f"tcp-server --delay {delay}: seconds until every client got its echo ({where})"]
@@ -208,8 +212,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--lab", action="store_true",
-                        help="across containers: a server node and two client nodes")
+    parser.add_argument(
+        "--lab", action="store_true", help="across containers: a server node and two client nodes"
+    )
     args = parser.parse_args()
     table = (measure_lab if args.lab else measure)(args.clients, args.delay)
     where = "across containers" if args.lab else "host loopback"

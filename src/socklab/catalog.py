@@ -31,13 +31,14 @@ class CourseTopic:
 
 #: The curriculum, in the order of the notes (the table at the end of the design).
 COURSE: tuple[CourseTopic, ...] = (
-    CourseTopic("ports and addresses",
-                "socket = IP + port + protocol; 2^16 ports; a bound port can't be reopened"),
-    CourseTopic("iterative and concurrent servers",
-                "client-server model; iterative vs concurrent server"),
-    CourseTopic("server and client steps",
-                "server steps (create, bind, listen, loop) / client steps (create, resolve, "
-                "send, wait, parse)"),
+    CourseTopic(
+        "ports and addresses", "socket = IP + port + protocol; 2^16 ports; a bound port can't be reopened"
+    ),
+    CourseTopic("iterative and concurrent servers", "client-server model; iterative vs concurrent server"),
+    CourseTopic(
+        "server and client steps",
+        "server steps (create, bind, listen, loop) / client steps (create, resolve, send, wait, parse)",
+    ),
     CourseTopic("communication domains", "domains PF_UNIX/PF_LOCAL, PF_INET, PF_INET6"),
     CourseTopic("socket types", "types STREAM, DGRAM, RAW, SEQPACKET, RDM"),
     CourseTopic("accept", "accept() returns a new socket + peer address"),
@@ -47,12 +48,13 @@ COURSE: tuple[CourseTopic, ...] = (
     CourseTopic("sockets as files and pipes", "makefile, socketpair instead of pipes"),
     CourseTopic("local and remote names", "getsockname / getpeername"),
     CourseTopic("netstat", "netstat -a"),
-    CourseTopic("socket options",
-                "socket options: SO_REUSEADDR, TCP_NODELAY, getsockopt/setsockopt"),
-    CourseTopic("address conversion and byte order",
-                "address conversion inet_pton/ntop/aton/ntoa, byte order"),
-    CourseTopic("the resolver",
-                "resolver: gethostbyname(_ex), gethostbyaddr, getaddrinfo, getfqdn, services"),
+    CourseTopic("socket options", "socket options: SO_REUSEADDR, TCP_NODELAY, getsockopt/setsockopt"),
+    CourseTopic(
+        "address conversion and byte order", "address conversion inet_pton/ntop/aton/ntoa, byte order"
+    ),
+    CourseTopic(
+        "the resolver", "resolver: gethostbyname(_ex), gethostbyaddr, getaddrinfo, getfqdn, services"
+    ),
     CourseTopic("errno", "errno table"),
 )
 TOPICS = [t.topic for t in COURSE]
@@ -78,8 +80,12 @@ class ShippedLab:
 def _read(path: Path) -> ShippedLab:
     with path.open(encoding="utf-8") as fh:
         doc = yaml.safe_load(fh) or {}
-    return ShippedLab(path.stem, path, str(doc.get("topic") or "").strip(),
-                      " ".join(str(doc.get("description", "")).split()))
+    return ShippedLab(
+        path.stem,
+        path,
+        str(doc.get("topic") or "").strip(),
+        " ".join(str(doc.get("description", "")).split()),
+    )
 
 
 def shipped_labs() -> list[ShippedLab]:
@@ -96,9 +102,10 @@ def shipped_lab(name: str) -> ShippedLab:
         return _read(path)
     names = [lab.name for lab in shipped_labs()]
     close = difflib.get_close_matches(name, names, n=1)
-    raise LabError(f"no shipped lab named '{name}'",
-                   f"did you mean '{close[0]}'?" if close else
-                   "`socklab labs` lists them: " + ", ".join(names))
+    raise LabError(
+        f"no shipped lab named '{name}'",
+        f"did you mean '{close[0]}'?" if close else "`socklab labs` lists them: " + ", ".join(names),
+    )
 
 
 def copy_lab(name: str, folder: Path, force: bool = False) -> Path:
@@ -113,8 +120,9 @@ def copy_lab(name: str, folder: Path, force: bool = False) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lab.path, target)
     except OSError as exc:
-        raise LabError(f"cannot copy lab '{name}' to {folder}: {exc.strerror or exc}",
-                       "give a DIR you can write to") from None
+        raise LabError(
+            f"cannot copy lab '{name}' to {folder}: {exc.strerror or exc}", "give a DIR you can write to"
+        ) from None
     return target
 
 

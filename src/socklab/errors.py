@@ -47,8 +47,7 @@ class CommandNotFound(LabError):
 class ExecTimeout(LabError):
     """A command run in a node did not finish in time; what it printed so far is kept."""
 
-    def __init__(self, message: str, hint: str | None = None, *, stdout: str = "",
-                 stderr: str = "") -> None:
+    def __init__(self, message: str, hint: str | None = None, *, stdout: str = "", stderr: str = "") -> None:
         super().__init__(message, hint, exit_code=124)
         self.stdout = stdout
         self.stderr = stderr

@@ -83,9 +83,16 @@ __all__ = ["ExecResult", "Lab", "LabNetwork", "LabNode", "down_all", "running_la
 class Lab:
     """A lab: loaded from a topology file, or known only by name when it is already up."""
 
-    def __init__(self, name: str, topology: Topology | None = None, *,
-                 source: Path | None = None, engine: Engine | None = None,
-                 labels: Mapping[str, str] | None = None, image: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        topology: Topology | None = None,
+        *,
+        source: Path | None = None,
+        engine: Engine | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+    ) -> None:
         self.name = name
         self.topology = topology
         self.source = source
@@ -98,22 +105,33 @@ class Lab:
         self._brought_up = False
 
     @classmethod
-    def load(cls, path: str | Path, *, engine: Engine | None = None, name: str | None = None,
-             labels: Mapping[str, str] | None = None, image: str | None = None) -> Lab:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        engine: Engine | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+    ) -> Lab:
         """Read and validate a topology file (raises TopologyError listing every problem).
         ``name`` renames the lab (two copies of one file side by side)."""
         topo = _renamed(load_topology(path), name)
-        return cls(topo.name, topo, source=Path(path).resolve(), engine=engine, labels=labels,
-                   image=image)
+        return cls(topo.name, topo, source=Path(path).resolve(), engine=engine, labels=labels, image=image)
 
     @classmethod
-    def from_yaml(cls, document: str | Mapping[str, Any], *, engine: Engine | None = None,
-                  name: str | None = None, labels: Mapping[str, str] | None = None,
-                  image: str | None = None) -> Lab:
+    def from_yaml(
+        cls,
+        document: str | Mapping[str, Any],
+        *,
+        engine: Engine | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        image: str | None = None,
+    ) -> Lab:
         """A lab from topology YAML text, or from the same as a dict (TopologyError listing
         every problem, with lines of the text)."""
-        text = document if isinstance(document, str) else yaml.safe_dump(
-            dict(document), sort_keys=False)
+        text = document if isinstance(document, str) else yaml.safe_dump(dict(document), sort_keys=False)
         topo = _renamed(parse_topology(text, "<yaml>"), name)
         return cls(topo.name, topo, engine=engine, labels=labels, image=image)
 
@@ -140,9 +158,10 @@ class Lab:
             project = lab_of_project(arg, engine)
             if project is not None:
                 return cls.named(project, engine=engine)
-        raise LabError(f"topology file not found: {arg}",
-                       "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that "
-                       "is up (`socklab ls`)")
+        raise LabError(
+            f"topology file not found: {arg}",
+            "give a path to a YAML file, a shipped lab (`socklab labs`) or a lab that is up (`socklab ls`)",
+        )
 
     @classmethod
     def to_remove(cls, arg: str, *, engine: Engine | None = None) -> Lab:
@@ -155,9 +174,11 @@ class Lab:
                 return up_from_file
             if path is not None:
                 return cls.load(path, engine=engine)
-            raise LabError(f"topology file not found: {arg}",
-                           "to remove a lab whose file is gone use `socklab down --lab NAME` "
-                           "(`socklab ls` lists them) or `socklab down --all`")
+            raise LabError(
+                f"topology file not found: {arg}",
+                "to remove a lab whose file is gone use `socklab down --lab NAME` "
+                "(`socklab ls` lists them) or `socklab down --all`",
+            )
         return cls.up_as(arg, engine=engine)
 
     @classmethod
@@ -189,8 +210,12 @@ class Lab:
 
     def plan(self) -> LabPlan:
         """The concrete resources this lab would get on this host now."""
-        return plan(self._topology(), self.engine.subnets_in_use(), self._source_label(),
-                    {**self.labels, LABEL_HASH: self.content_hash()})
+        return plan(
+            self._topology(),
+            self.engine.subnets_in_use(),
+            self._source_label(),
+            {**self.labels, LABEL_HASH: self.content_hash()},
+        )
 
     def content_hash(self) -> str:
         """A hash of what the topology says, its name left out: a lab up with the same hash
@@ -198,8 +223,12 @@ class Lab:
         doc = self._topology().model_dump(mode="json", exclude={"name"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
-    def up(self, reuse: bool = False, progress: deploy.Progress | None = None,
-           on_build: Callable[[str], None] | None = None) -> Lab:
+    def up(
+        self,
+        reuse: bool = False,
+        progress: deploy.Progress | None = None,
+        on_build: Callable[[str], None] | None = None,
+    ) -> Lab:
         """Deploy every node; returns once all are running and their start commands started.
 
         With ``reuse``, a lab already up from the same topology (same file and content, under
@@ -217,13 +246,17 @@ class Lab:
             try:
                 if isinstance(engine, SwarmEngine):
                     lab_plan = _own_programs(self.plan(), own_program)
-                    stack = stack_plan(self._topology(), lab_plan,
-                                       self._images(tag, on_build, own_program))
+                    stack = stack_plan(self._topology(), lab_plan, self._images(tag, on_build, own_program))
                     swarm.up(engine, lab_plan, stack, progress)
                 else:  # socklab processes plan and make networks one at a time: no clash
                     with host_lock("subnets") as lock:
-                        deploy.up(engine, _own_programs(self.plan(), own_program), tag, progress,
-                                  networks_made=lock.release)
+                        deploy.up(
+                            engine,
+                            _own_programs(self.plan(), own_program),
+                            tag,
+                            progress,
+                            networks_made=lock.release,
+                        )
                 self._brought_up = True
                 return self
             except SubnetTaken as exc:  # another tool took it since we looked: plan again
@@ -252,9 +285,12 @@ class Lab:
         """What ``up`` would refuse of the nodes' own images on this host (an image that is
         not here, one without python3 for a node with ``start:``), located in the file."""
         source = self._source_map()
-        return [source.problem(path, message, hint) if source else
-                Problem("<yaml>", None, format_path(path), message, hint)
-                for path, message, hint in self._own_images()[1]]
+        return [
+            source.problem(path, message, hint)
+            if source
+            else Problem("<yaml>", None, format_path(path), message, hint)
+            for path, message, hint in self._own_images()[1]
+        ]
 
     def _own_images(self) -> tuple[set[str], list[tuple[DocPath, str, str]]]:
         """The nodes' own images without python3, and what ``up`` refuses of them (the key
@@ -268,27 +304,36 @@ class Lab:
             if node.image not in checked:
                 checked.add(node.image)
                 if self.engine.image(node.image) is None:
-                    refused.append((("nodes", name, "image"),
-                                    f"node '{name}': image '{node.image}' is not on this host",
-                                    "build or load it first (no registry is used to pull it)"))
+                    refused.append(
+                        (
+                            ("nodes", name, "image"),
+                            f"node '{name}': image '{node.image}' is not on this host",
+                            "build or load it first (no registry is used to pull it)",
+                        )
+                    )
                     continue
                 if not self.engine.image_has(node.image, PYTHON3, self.name):
                     without.add(node.image)
             if node.image in without and node.start:
-                refused.append((
-                    ("nodes", name, "start"),
-                    f"node '{name}': image '{node.image}' has no python3, so socklab cannot run "
-                    "its `start:` commands",
-                    "leave `start:` out: the node runs the image's own program (its CMD, or "
-                    "`command:`), and `socklab exec` runs more; or use an image with python3"))
+                refused.append(
+                    (
+                        ("nodes", name, "start"),
+                        f"node '{name}': image '{node.image}' has no python3, so socklab cannot run "
+                        "its `start:` commands",
+                        "leave `start:` out: the node runs the image's own program (its CMD, or "
+                        "`command:`), and `socklab exec` runs more; or use an image with python3",
+                    )
+                )
         return without, refused
 
     def _node_image(self, on_build: Callable[[str], None] | None) -> str:
         if self.image is None:
             return image.ensure(self.engine, on_progress=on_build)
         if self.engine.image(self.image) is None:
-            raise LabError(f"node image '{self.image}' is not on this host",
-                           "build it (`socklab image build` makes socklab's own) or load it")
+            raise LabError(
+                f"node image '{self.image}' is not on this host",
+                "build it (`socklab image build` makes socklab's own) or load it",
+            )
         return self.image
 
     def _adopt(self) -> bool:
@@ -304,7 +349,8 @@ class Lab:
         if same_name:
             raise LabAlreadyUp(
                 f"a lab named '{self.name}' is already up, from another topology",
-                f"take it down first: `socklab down --lab {self.name}`")
+                f"take it down first: `socklab down --lab {self.name}`",
+            )
         return False
 
     def rename(self, name: str) -> None:
@@ -312,11 +358,17 @@ class Lab:
         self.topology = _renamed(self._topology(), name)
         self.name = name
 
-    def run(self, scenario: str = "default", report_dir: str | Path | None = None, *,
-            keep: bool = False, junit: str | Path | None = None,
-            progress: deploy.Progress | None = None,
-            on_step_start: Callable[[str, str], None] | None = None,
-            on_step: StepHook | None = None) -> RunResult:
+    def run(
+        self,
+        scenario: str = "default",
+        report_dir: str | Path | None = None,
+        *,
+        keep: bool = False,
+        junit: str | Path | None = None,
+        progress: deploy.Progress | None = None,
+        on_step_start: Callable[[str, str], None] | None = None,
+        on_step: StepHook | None = None,
+    ) -> RunResult:
         """Run a scenario, as ``socklab run`` does: up, the steps, collect, report, down
         (unless ``keep``). On a lab this object brought up, the steps run on it and it stays
         up. ``scenario="default"`` is the scenario of that name, else the lab's only one.
@@ -324,13 +376,20 @@ class Lab:
         from socklab.scenario import run as scenario_run
 
         return scenario_run.run(
-            self, None if scenario == scenario_run.DEFAULT_SCENARIO else scenario,
-            run_dir=Path(report_dir) if report_dir is not None else None, keep=keep,
-            junit=Path(junit) if junit is not None else None, progress=progress,
-            on_step_start=on_step_start, on_step=on_step, deploy=not self._brought_up)
+            self,
+            None if scenario == scenario_run.DEFAULT_SCENARIO else scenario,
+            run_dir=Path(report_dir) if report_dir is not None else None,
+            keep=keep,
+            junit=Path(junit) if junit is not None else None,
+            progress=progress,
+            on_step_start=on_step_start,
+            on_step=on_step,
+            deploy=not self._brought_up,
+        )
 
-    def export_compose(self, *, swarm: bool = False,
-                       on_build: Callable[[str], None] | None = None) -> Exported:
+    def export_compose(
+        self, *, swarm: bool = False, on_build: Callable[[str], None] | None = None
+    ) -> Exported:
         """The lab as a docker-compose file (``swarm``: a stack file for ``docker stack
         deploy``), with every key it could not hold as a warning. The node image is built
         when missing, and auto subnets avoid the host's networks; without a reachable Docker
@@ -340,24 +399,36 @@ class Lab:
             engine = self.engine
         except LabError as exc:
             tag = image.node_image_tag()
-            exported = export_compose(topo, plan(topo, (), self._source_label()),
-                                      Images(tag), swarm=swarm, source=self._source_map())
-            note = ComposeWarning("", f"{exc.message}: the image {tag} is not built (run "
-                                  "`socklab image build` before deploying the file) and the "
-                                  "allocated subnets are not checked against the host's")
+            exported = export_compose(
+                topo,
+                plan(topo, (), self._source_label()),
+                Images(tag),
+                swarm=swarm,
+                source=self._source_map(),
+            )
+            note = ComposeWarning(
+                "",
+                f"{exc.message}: the image {tag} is not built (run "
+                "`socklab image build` before deploying the file) and the "
+                "allocated subnets are not checked against the host's",
+            )
             return replace(exported, warnings=(note, *exported.warnings))
         without = self._images_without_python()
         images = self._images(image.ensure(engine, on_progress=on_build), on_build, without)
-        return export_compose(topo, _own_programs(self.plan(), without), images, swarm=swarm,
-                              source=self._source_map())
+        return export_compose(
+            topo, _own_programs(self.plan(), without), images, swarm=swarm, source=self._source_map()
+        )
 
-    def _images(self, tag: str, on_build: Callable[[str], None] | None,
-                without_python: set[str]) -> Images:
+    def _images(self, tag: str, on_build: Callable[[str], None] | None, without_python: set[str]) -> Images:
         """The node image, and each node's own image with python3 with the node supervisor
         added (for a file or a stack that runs without socklab copying it in)."""
-        own = sorted({n.image for n in self._topology().nodes.values()
-                      if n.image and n.command is None and n.entrypoint is None
-                      and n.image not in without_python})
+        own = sorted(
+            {
+                n.image
+                for n in self._topology().nodes.values()
+                if n.image and n.command is None and n.entrypoint is None and n.image not in without_python
+            }
+        )
         return Images(tag, {ref: image.supervised(self.engine, ref, on_build) for ref in own})
 
     def graph(self, status: Sequence[deploy.NodeStatus] | None = None) -> LabGraph:
@@ -369,9 +440,12 @@ class Lab:
             engine = self.engine
         except LabError:
             return lab_graph(plan(topo, (), self._source_label()))
-        running = {s.node: {net: (ip.split("/")[0], s.ipv6.get(net, "").split("/")[0])
-                            for net, ip in s.networks.items()}
-                   for s in (self.status() if status is None else status)}
+        running = {
+            s.node: {
+                net: (ip.split("/")[0], s.ipv6.get(net, "").split("/")[0]) for net, ip in s.networks.items()
+            }
+            for s in (self.status() if status is None else status)
+        }
         if not running:
             return lab_graph(self.plan())
         own = {s for n in engine.networks({LABEL_LAB: self.name}) for s in n.subnets}
@@ -387,8 +461,9 @@ class Lab:
             return None
         shown = os.path.relpath(self.source)
         try:
-            return read_document(self.source.read_text(encoding="utf-8"),
-                                 str(self.source) if shown.startswith("..") else shown)
+            return read_document(
+                self.source.read_text(encoding="utf-8"), str(self.source) if shown.startswith("..") else shown
+            )
         except (OSError, LabError):
             return None
 
@@ -412,20 +487,26 @@ class Lab:
         running = [s.node for s in nodes if s.state == "running"]
         selectors = [] if node is None else [node] if isinstance(node, str) else list(node)
         up = [s.node for s in nodes]
-        wanted = running if node is None else list(dict.fromkeys(
-            name for sel in selectors for name in self._select(sel, up)))
+        wanted = (
+            running
+            if node is None
+            else list(dict.fromkeys(name for sel in selectors for name in self._select(sel, up)))
+        )
         for name in wanted:
             if name not in running:
-                raise NodeNotRunning(f"node '{name}' of lab '{self.name}' is not running",
-                                     f"start it again, or see `socklab status {self.name}`")
+                raise NodeNotRunning(
+                    f"node '{name}' of lab '{self.name}' is not running",
+                    f"start it again, or see `socklab status {self.name}`",
+                )
         return read_nodes(self.tools_exec, wanted, self._host_reader())
 
     def _host_reader(self) -> HostRead | None:
         """Reads a node's sockets from this host's /proc when it can (root, the daemon on
         this host, not ``SOCKLAB_SNAPSHOT=exec``): no exec needed."""
         engine = self.engine
-        if not host_sockets.host_reading(os.environ.get(host_sockets.SETTING), os.geteuid(),
-                                         engine.on_this_host()):
+        if not host_sockets.host_reading(
+            os.environ.get(host_sockets.SETTING), os.geteuid(), engine.on_this_host()
+        ):
             return None
         proc = host_sockets.HostProc()
 
@@ -454,9 +535,11 @@ class Lab:
             if not pending:
                 return
             if time.monotonic() > deadline:
-                raise LabError(f"nothing listens on {what} in {', '.join(pending)} after "
-                               f"{timeout:g} s", f"see what does: `socklab sockets {self.name} "
-                               f"{pending[0]}`; why not: `socklab logs {self.name} {pending[0]}`")
+                raise LabError(
+                    f"nothing listens on {what} in {', '.join(pending)} after {timeout:g} s",
+                    f"see what does: `socklab sockets {self.name} "
+                    f"{pending[0]}`; why not: `socklab logs {self.name} {pending[0]}`",
+                )
             time.sleep(WAIT_POLL)
 
     def wait_log(self, node: str, pattern: str, timeout: float = 30.0) -> str:
@@ -470,8 +553,10 @@ class Lab:
                 if found.search(line):
                     return line
             if time.monotonic() > deadline:
-                raise LabError(f"no line of {target.name}'s output matches {pattern!r} after "
-                               f"{timeout:g} s", f"see it: `socklab logs {self.name} {target.name}`")
+                raise LabError(
+                    f"no line of {target.name}'s output matches {pattern!r} after {timeout:g} s",
+                    f"see it: `socklab logs {self.name} {target.name}`",
+                )
             time.sleep(WAIT_POLL)
 
     def tools_exec(self, node: str, argv: list[str]) -> ExecResult:
@@ -489,8 +574,7 @@ class Lab:
         if not names:
             return {}
         with ThreadPoolExecutor(min(MAX_PARALLEL, len(names))) as pool:
-            texts = list(pool.map(lambda n: self.engine.logs(container_name(self.name, n)),
-                                  names))
+            texts = list(pool.map(lambda n: self.engine.logs(container_name(self.name, n)), names))
         return dict(zip(names, texts, strict=True))
 
     def follow(self, selector: str | None = None) -> Iterator[tuple[str, str]]:
@@ -531,17 +615,26 @@ class Lab:
         wanted = network_name(self.name, name)
         for net in self.engine.networks({LABEL_LAB: self.name}):
             if net.name == wanted:
-                return LabNetwork(name=net.name, id=net.id, lab=self.name,
-                                  subnets=tuple(str(s) for s in net.subnets))
-        known = sorted(n.name.removeprefix(f"socklab-{self.name}-")
-                       for n in self.engine.networks({LABEL_LAB: self.name}))
-        raise LabError(f"no network '{name}' in lab '{self.name}'",
-                       "networks: " + ", ".join(known) if known else "is the lab up?")
+                return LabNetwork(
+                    name=net.name, id=net.id, lab=self.name, subnets=tuple(str(s) for s in net.subnets)
+                )
+        known = sorted(
+            n.name.removeprefix(f"socklab-{self.name}-") for n in self.engine.networks({LABEL_LAB: self.name})
+        )
+        raise LabError(
+            f"no network '{name}' in lab '{self.name}'",
+            "networks: " + ", ".join(known) if known else "is the lab up?",
+        )
 
     def address_names(self) -> dict[str, str]:
         """Every address of the lab's nodes (IPv4 and IPv6) -> node name."""
-        return {ip: c.node for c in deploy.nodes_of(self.engine, self.name)
-                for e in c.networks.values() for ip in (e.ip, e.ipv6) if ip}
+        return {
+            ip: c.node
+            for c in deploy.nodes_of(self.engine, self.name)
+            for e in c.networks.values()
+            for ip in (e.ip, e.ipv6)
+            if ip
+        }
 
     def is_up(self) -> bool:
         return bool(deploy.nodes_of(self.engine, self.name))
@@ -551,8 +644,10 @@ class Lab:
         matches exactly one."""
         found = self.select(name)
         if len(found) > 1:
-            raise NodeNotFound(f"'{name}' matches {len(found)} nodes of lab '{self.name}': "
-                               + ", ".join(found), "name one of them")
+            raise NodeNotFound(
+                f"'{name}' matches {len(found)} nodes of lab '{self.name}': " + ", ".join(found),
+                "name one of them",
+            )
         return LabNode(self, found[0])
 
     def nodes(self, selector: str | None = None) -> list[LabNode]:
@@ -576,15 +671,15 @@ class Lab:
         else:
             found = match_names(selector, up)
         if not found:
-            raise NodeNotFound(f"node '{selector}' not found in lab '{self.name}'",
-                               "nodes: " + ", ".join(up))
+            raise NodeNotFound(f"node '{selector}' not found in lab '{self.name}'", "nodes: " + ", ".join(up))
         return found
 
     def __enter__(self) -> Lab:
         return self.up()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.down()
 
     @classmethod
@@ -603,8 +698,10 @@ class Lab:
         the topology it runs; else a LabError saying to give the file."""
         if self.topology is not None:
             return self
-        labels = {c.labels.get(LABEL_FILE, ""): c.labels.get(LABEL_HASH, "")
-                  for c in deploy.nodes_of(self.engine, self.name)}
+        labels = {
+            c.labels.get(LABEL_FILE, ""): c.labels.get(LABEL_HASH, "")
+            for c in deploy.nodes_of(self.engine, self.name)
+        }
         hint = "give the topology file (or a shipped lab's name) instead of its name"
         for path, running in labels.items():
             try:
@@ -622,7 +719,6 @@ class Lab:
         return self.topology
 
 
-
 class LabNode:
     """One running node of a lab. Besides its own methods it answers what code written
     for a testcontainers container asks (``get_container_host_ip``, ``get_exposed_port``,
@@ -636,9 +732,13 @@ class LabNode:
     def __repr__(self) -> str:
         return f"<LabNode {self.name} of lab {self.lab.name}>"
 
-    def exec(self, argv: Sequence[str] | str, timeout: float | None = None,
-             stdin: bytes | str | None = None, env: Mapping[str, str] | None = None
-             ) -> ExecResult:
+    def exec(
+        self,
+        argv: Sequence[str] | str,
+        timeout: float | None = None,
+        stdin: bytes | str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
         """Run a command (argv, or a string split with shell rules; no shell) to completion.
         ``stdin`` is fed to it; after ``timeout`` s it is killed and ExecTimeout raised.
         CommandNotFound when the node has no such program, NodeNotRunning when it stopped."""
@@ -647,17 +747,20 @@ class LabNode:
             raise LabError("no command given", "e.g. node.exec(['ip', 'addr'])")
         data = stdin.encode() if isinstance(stdin, str) else stdin
         try:
-            return self.lab.engine.exec(self.container, args, env=env, stdin=data,
-                                        timeout=timeout)
+            return self.lab.engine.exec(self.container, args, env=env, stdin=data, timeout=timeout)
         except CommandNotFound:
             raise CommandNotFound(
                 f"no command '{args[0]}' in node {self.name}",
                 f"a program of the node's image or an absolute path (`socklab exec "
-                f"{self.lab.name} {self.name} -- ls /usr/bin` lists some)") from None
+                f"{self.lab.name} {self.name} -- ls /usr/bin` lists some)",
+            ) from None
         except ExecTimeout as exc:
-            raise ExecTimeout(f"`{shlex.join(args)}` did not finish in {timeout:g} s in node "
-                              f"{self.name} (killed)", "give it more time (a larger timeout)",
-                              stdout=exc.stdout, stderr=exc.stderr) from None
+            raise ExecTimeout(
+                f"`{shlex.join(args)}` did not finish in {timeout:g} s in node {self.name} (killed)",
+                "give it more time (a larger timeout)",
+                stdout=exc.stdout,
+                stderr=exc.stderr,
+            ) from None
         except NodeNotRunning:
             raise self._not_running() from None
 
@@ -669,7 +772,8 @@ class LabNode:
         return NodeNotRunning(
             f"node '{self.name}' of lab '{self.lab.name}' is not running (it is {state})",
             f"`socklab logs {self.lab.name} {self.name}` shows why it stopped; "
-            f"`socklab down --lab {self.lab.name}` and `socklab up` start the lab again")
+            f"`socklab down --lab {self.lab.name}` and `socklab up` start the lab again",
+        )
 
     def start(self, cmd: Sequence[str] | str) -> ExecResult:
         """Start a program in the background under the node's supervisor (its output and
@@ -678,8 +782,7 @@ class LabNode:
         result = self.exec(argv)
         if not result.ok:
             said = [(result.stderr or result.stdout).strip(), *self._app_output(argv[1])]
-            raise LabError(f"cannot start '{shlex.join(argv[1:])}' in node {self.name}: "
-                           + "\n".join(said))
+            raise LabError(f"cannot start '{shlex.join(argv[1:])}' in node {self.name}: " + "\n".join(said))
         return result
 
     def start_argv(self, cmd: Sequence[str] | str) -> list[str]:
@@ -691,7 +794,8 @@ class LabNode:
                 f"node '{self.name}' runs its own program (its image's, or its `command:`), not "
                 "socklab's supervisor, so nothing can be started in it in the background",
                 "run the command to completion with exec (a `run` step), or give the node an "
-                "image with python3 and no `command:`/`entrypoint:`")
+                "image with python3 and no `command:`/`entrypoint:`",
+            )
         return ["socklab-start", *args]
 
     def _app_output(self, program: str, lines: int = 3) -> list[str]:
@@ -712,16 +816,28 @@ class LabNode:
         info = engine.container(self.container)
         if info.labels.get(LABEL_TOOLS) != "helper":
             return NodeTools(self.name, engine, self.container)
-        found = [c for c in engine.containers({LABEL_LAB: self.lab.name, LABEL_HELPER: "tools",
-                                               LABEL_TARGET: info.id}) if c.running]
+        found = [
+            c
+            for c in engine.containers(
+                {LABEL_LAB: self.lab.name, LABEL_HELPER: "tools", LABEL_TARGET: info.id}
+            )
+            if c.running
+        ]
         if found:
             return NodeTools(self.name, engine, found[0].id)
         if not info.running:
             raise self._not_running()
         tag = self.lab.image or image.ensure(engine)
-        helper = engine.start_helper(HelperSpec(
-            target=info.id, lab=self.lab.name, purpose="tools", image=tag,
-            argv=("sleep", "infinity"), pid=True))
+        helper = engine.start_helper(
+            HelperSpec(
+                target=info.id,
+                lab=self.lab.name,
+                purpose="tools",
+                image=tag,
+                argv=("sleep", "infinity"),
+                pid=True,
+            )
+        )
         return NodeTools(self.name, engine, helper)
 
     def get_file(self, path: str) -> bytes:
@@ -774,8 +890,7 @@ class LabNode:
                 raise LabError(f"node {self.name} is on no network")
             net = order[0]
         if net not in names:
-            raise LabError(f"node {self.name} is not on network '{net}'",
-                           "its networks: " + ", ".join(names))
+            raise LabError(f"node {self.name} is not on network '{net}'", "its networks: " + ", ".join(names))
         return names[net]
 
     def host_port(self, container_port: int, proto: str = "tcp") -> int:
@@ -784,8 +899,10 @@ class LabNode:
         for p in info.ports:
             if p.container_port == container_port and p.protocol == proto:
                 return p.host_port
-        raise LabError(f"port {container_port}/{proto} of node {self.name} is not published",
-                       f"add `ports: [{container_port}]` to the node in the topology")
+        raise LabError(
+            f"port {container_port}/{proto} of node {self.name} is not published",
+            f"add `ports: [{container_port}]` to the node in the topology",
+        )
 
     def host_ip(self, container_port: int, proto: str = "tcp") -> str:
         """The host address that published port is bound to (127.0.0.1 unless asked)."""
@@ -806,8 +923,10 @@ class LabNode:
     def get_logs(self) -> tuple[bytes, bytes]:
         """(stdout, stderr) so far, as testcontainers returns them."""
         engine = self.lab.engine
-        return (engine.logs(self.container, stderr=False).encode(),
-                engine.logs(self.container, stdout=False).encode())
+        return (
+            engine.logs(self.container, stderr=False).encode(),
+            engine.logs(self.container, stdout=False).encode(),
+        )
 
     def get_container_id(self) -> str:
         return self.lab.engine.container(self.container).id
@@ -860,8 +979,12 @@ def _own_programs(lab_plan: LabPlan, images: set[str]) -> LabPlan:
     """The plan with the nodes of these images running their own program (no supervisor)."""
     if not images:
         return lab_plan
-    return replace(lab_plan, containers=tuple(
-        replace(c, supervised=False) if c.image in images else c for c in lab_plan.containers))
+    return replace(
+        lab_plan,
+        containers=tuple(
+            replace(c, supervised=False) if c.image in images else c for c in lab_plan.containers
+        ),
+    )
 
 
 def _argv(cmd: Sequence[str] | str) -> list[str]:
@@ -871,16 +994,19 @@ def _argv(cmd: Sequence[str] | str) -> list[str]:
     try:
         return shlex.split(cmd)
     except ValueError as exc:
-        raise LabError(f"cannot split the command {cmd!r}: {exc}",
-                       "close its quotes, or give an argv list") from None
+        raise LabError(
+            f"cannot split the command {cmd!r}: {exc}", "close its quotes, or give an argv list"
+        ) from None
 
 
 def _renamed(topo: Topology, name: str | None) -> Topology:
     if name is None or name == topo.name:
         return topo
     if not re.match(LAB_NAME, name):
-        raise LabError(f"bad lab name {name!r}", "lowercase letters, digits and '-', at most "
-                       "31 characters, starting with a letter")
+        raise LabError(
+            f"bad lab name {name!r}",
+            "lowercase letters, digits and '-', at most 31 characters, starting with a letter",
+        )
     return topo.model_copy(update={"name": name})
 
 
@@ -899,8 +1025,9 @@ def running_labs(engine: Engine | None = None) -> dict[str, dict[str, int]]:
     """Labs on this host (and the stacks of the Swarm it manages): name -> counts of nodes,
     running nodes and networks."""
     found = deploy.labs(engine or default_engine())
-    stacks = swarm.labs(local_swarm_engine) if engine is None and (
-        local_swarm_engine := local_swarm()) else {}
+    stacks = (
+        swarm.labs(local_swarm_engine) if engine is None and (local_swarm_engine := local_swarm()) else {}
+    )
     return dict(sorted({**found, **stacks}.items()))
 
 

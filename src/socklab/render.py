@@ -37,8 +37,9 @@ def cell(value: Any) -> Text:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    t = Table(title=title and Text(title), title_justify="left", header_style="bold", box=None,
-              pad_edge=False)
+    t = Table(
+        title=title and Text(title), title_justify="left", header_style="bold", box=None, pad_edge=False
+    )
     for col in columns:
         t.add_column(col)
     for row in rows:
@@ -63,8 +64,14 @@ def error(message: str, hint: str | None) -> None:
 
 def wide_table(title: str | None, columns: list[str], rows: list[tuple[Any, ...]]) -> Any:
     """A rich table whose cells never wrap (addresses and paths stay whole, as in netstat)."""
-    t = Table(title=title and Text(title), title_justify="left", title_style="bold",
-              header_style="bold", box=None, pad_edge=False)
+    t = Table(
+        title=title and Text(title),
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+    )
     for col in columns:
         t.add_column(col, justify="right" if col.endswith("-Q") else "left", no_wrap=True)
     for row in rows:

@@ -79,8 +79,11 @@ def free_subnet(engine: Engine) -> IPv4Network:
     """A /24 of 10.231.0.0/16 that no Docker network uses now, picked at random, for a test
     that needs a static subnet: two runs sharing a daemon do not pick the same one."""
     used = engine.subnets_in_use()
-    free = [net for net in IPv4Network("10.231.0.0/16").subnets(new_prefix=24)
-            if not any(net.overlaps(u) for u in used if u.version == 4)]
+    free = [
+        net
+        for net in IPv4Network("10.231.0.0/16").subnets(new_prefix=24)
+        if not any(net.overlaps(u) for u in used if u.version == 4)
+    ]
     assert free, "every /24 of 10.231.0.0/16 is in use"
     return random.choice(free)
 
@@ -99,8 +102,7 @@ def write_lab(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def make_lab(write_lab: Callable[..., Path], engine: Engine, node_image: str
-             ) -> Iterator[Callable[..., Lab]]:
+def make_lab(write_lab: Callable[..., Path], engine: Engine, node_image: str) -> Iterator[Callable[..., Lab]]:
     """Bring up a lab from a topology dict; it is taken down after the test."""
     made: list[Lab] = []
 
@@ -117,9 +119,7 @@ def make_lab(write_lab: Callable[..., Path], engine: Engine, node_image: str
 def leftovers(engine: Engine, lab: str) -> list[str]:
     """Names of containers and networks still labelled with this lab."""
     labels = {"io.socklab.lab": lab}
-    return [c.name for c in engine.containers(labels)] + [
-        n.name for n in engine.networks(labels)
-    ]
+    return [c.name for c in engine.containers(labels)] + [n.name for n in engine.networks(labels)]
 
 
 #: What the ENTRYPOINT of :func:`entrypoint_image` prints when it runs instead of socklab's.
@@ -152,9 +152,12 @@ def ipv6_unsupported(engine: Engine) -> str | None:
     from socklab.topology.plan import plan
 
     name = lab_name("v6probe")
-    probe = plan(Topology.model_validate({"name": name, "networks": {"v6": {"ipv6": True}},
-                                          "nodes": {"n": {"networks": ["v6"]}}}),
-                 engine.subnets_in_use())
+    probe = plan(
+        Topology.model_validate(
+            {"name": name, "networks": {"v6": {"ipv6": True}}, "nodes": {"n": {"networks": ["v6"]}}}
+        ),
+        engine.subnets_in_use(),
+    )
     try:
         engine.create_network(probe.networks[0])
     except LabError as exc:

@@ -19,8 +19,9 @@ from .conftest import NOT_SOCKLAB, leftovers
 
 
 @pytest.fixture(scope="module")
-def lab(no_python_image: str, entrypoint_image: str, engine: Engine,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(
+    no_python_image: str, entrypoint_image: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Lab]:
     from .conftest import lab_name
 
     doc = {
@@ -124,8 +125,12 @@ def test_start_on_an_image_without_python_is_refused_at_up(
     )
     assert err.value.hint and "command:" in err.value.hint
     assert leftovers(engine, Lab.load(path).name) == []
-    checked = subprocess.run([sys.executable, "-m", "socklab.cli", "validate", str(path)],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [sys.executable, "-m", "socklab.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert checked.returncode == 2
     assert f"nodes.svc.start: {err.value.message} — leave `start:` out" in checked.stderr
 
@@ -153,8 +158,12 @@ def test_a_program_that_exits_at_once_fails_up_with_what_it_said(
         {
             "networks": {"lan": {}},
             "nodes": {
-                "svc": {"networks": ["lan"], "image": no_python_image, "ports": [8080],
-                        "command": ["sh", "-c", "echo no such flag: -ll; exit 3"]},
+                "svc": {
+                    "networks": ["lan"],
+                    "image": no_python_image,
+                    "ports": [8080],
+                    "command": ["sh", "-c", "echo no such flag: -ll; exit 3"],
+                },
                 "client": {"networks": ["lan"]},
             },
         },

@@ -59,7 +59,10 @@ def getent(node: LabNode, name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def composed(
-    engine: Engine, node_image: str, no_python_image: str, entrypoint_image: str,
+    engine: Engine,
+    node_image: str,
+    no_python_image: str,
+    entrypoint_image: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Lab, dict[str, Any]]]:
     """A two-network lab with static addresses, aliases and lab DNS, exported and brought up

@@ -29,14 +29,14 @@ def host_entry(answer: dict[str, Any], call: str = "gethostbyname_ex") -> tuple[
 
 
 def ipv4_of(node: LabNode) -> str:
-    done = node.exec(["python3", "-c", "import socket; print(socket.gethostbyname("
-                                       "socket.gethostname()))"])
+    done = node.exec(["python3", "-c", "import socket; print(socket.gethostbyname(socket.gethostname()))"])
     return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
-def lab(engine: Engine, node_image: str, ipv6_unsupported: str | None,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(
+    engine: Engine, node_image: str, ipv6_unsupported: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Lab]:
     records: list[dict[str, Any]] = [
         {"name": "www", "cname": "server"},
         {"name": "pool", "a": ["client", LITERAL]},
@@ -52,8 +52,7 @@ def lab(engine: Engine, node_image: str, ipv6_unsupported: str | None,
         "name": lab_name("dns"),
         "networks": {"lan": {"ipv6": True} if ipv6_unsupported is None else {}},
         "nodes": {
-            "server": {"networks": {"lan": {"aliases": ["echo"]}},
-                       "start": starts},
+            "server": {"networks": {"lan": {"aliases": ["echo"]}}, "start": starts},
             "client": {"replicas": 2, "networks": ["lan"]},
         },
         "dns": {"records": records},
@@ -95,8 +94,7 @@ def test_cname_shows_the_canonical_name_and_the_alias(lab: Lab) -> None:
 def test_several_addresses_and_node_names_in_a_record(lab: Lab) -> None:
     client, domain = lab.node("client-2"), f"{lab.name}.test"
     replicas = sorted(ipv4_of(lab.node(n)) for n in ("client-1", "client-2"))
-    assert host_entry(resolve(client, "pool")) == (f"pool.{domain}", [],
-                                                   sorted([*replicas, LITERAL]))
+    assert host_entry(resolve(client, "pool")) == (f"pool.{domain}", [], sorted([*replicas, LITERAL]))
 
 
 def test_reverse_lookups_answer_lab_names(lab: Lab) -> None:
@@ -127,8 +125,9 @@ def test_aaaa_record(lab: Lab, ipv6_unsupported: str | None) -> None:
     if ipv6_unsupported:
         pytest.skip(f"the Docker daemon cannot make IPv6 networks: {ipv6_unsupported}")
     client = lab.node("client-1")
-    v6 = [r["address"] for r in resolve(client, "server")["getaddrinfo"]["result"]
-          if r["family"] == "AF_INET6"]
+    v6 = [
+        r["address"] for r in resolve(client, "server")["getaddrinfo"]["result"] if r["family"] == "AF_INET6"
+    ]
     six = [r["address"] for r in resolve(client, "six")["getaddrinfo"]["result"]]
     assert v6 and set(six) == {v6[0]}
     done = client.exec(["tcp-client", "six", "5006", "--family", "inet6"])
@@ -139,19 +138,21 @@ def test_aaaa_record(lab: Lab, ipv6_unsupported: str | None) -> None:
 
 
 def test_dns_on_a_named_node(make_lab: Callable[..., Lab], engine: Engine) -> None:
-    lab = make_lab({
-        "networks": {"lan": {}, "far": {}},
-        "nodes": {
-            "server": {"networks": ["lan"]},
-            "ns": {"networks": ["lan"], "start": ["tcp-server --port 5000 --mode selectors"]},
-            "away": {"networks": ["far"]},
+    lab = make_lab(
+        {
+            "networks": {"lan": {}, "far": {}},
+            "nodes": {
+                "server": {"networks": ["lan"]},
+                "ns": {"networks": ["lan"], "start": ["tcp-server --port 5000 --mode selectors"]},
+                "away": {"networks": ["far"]},
+            },
+            "dns": {"server": "ns", "records": [{"name": "www", "cname": "server"}]},
         },
-        "dns": {"server": "ns", "records": [{"name": "www", "cname": "server"}]},
-    }, "dnsns")
+        "dnsns",
+    )
     assert [s.node for s in lab.status()] == ["server", "ns", "away"]
     server = lab.node("server")
-    assert host_entry(resolve(server, "www"))[:2] == (f"server.{lab.name}.test",
-                                                      [f"www.{lab.name}.test"])
+    assert host_entry(resolve(server, "www"))[:2] == (f"server.{lab.name}.test", [f"www.{lab.name}.test"])
     assert server.exec(["tcp-client", "ns", "5000"]).ok  # the node's own start commands run
     ns_logs = lab.node("ns").logs()
     assert '"app": "dnsmasq"' in ns_logs and '"app": "tcp-server"' in ns_logs

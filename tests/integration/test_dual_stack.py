@@ -77,9 +77,7 @@ def test_the_timeline_keeps_the_retry_of_a_started_client(lab: Lab) -> None:
     assert started.ok, started.stderr
 
     def seen() -> list[str]:
-        return [
-            e.event for e in lab.timeline() if e.node == "client" and e.event in ("retry", "closed")
-        ]
+        return [e.event for e in lab.timeline() if e.node == "client" and e.event in ("retry", "closed")]
 
     deadline = time.monotonic() + 10
     while len(seen()) < 2 and time.monotonic() < deadline:

@@ -25,8 +25,10 @@ runner = CliRunner()
 ECHO = {
     "networks": {"lan": {}},
     "nodes": {
-        "server": {"networks": ["lan"],
-                   "start": ["tcp-server --port 5000 --mode threaded", "udp-server --port 5001"]},
+        "server": {
+            "networks": ["lan"],
+            "start": ["tcp-server --port 5000 --mode threaded", "udp-server --port 5001"],
+        },
         "client": {"replicas": 2, "networks": ["lan"]},
     },
 }
@@ -35,8 +37,10 @@ ROUTED = {
     "nodes": {
         "router": {"networks": ["lan", "wan"], "router": True},
         "client": {"networks": ["lan"]},
-        "server": {"networks": {"wan": {"aliases": ["www"]}},
-                   "start": ["tcp-server --port 5000 --mode threaded"]},
+        "server": {
+            "networks": {"wan": {"aliases": ["www"]}},
+            "start": ["tcp-server --port 5000 --mode threaded"],
+        },
     },
 }
 
@@ -85,29 +89,29 @@ def test_partition_times_out_others_still_reach_heal_restores_no_capability_adde
     assert code == 2 and "nothing is partitioned" in out
 
 
-def test_udp_loses_about_its_share_while_tcp_delivers_every_byte(
-    make_lab: Callable[..., Lab]
-) -> None:
+def test_udp_loses_about_its_share_while_tcp_delivers_every_byte(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(ECHO, "loss")
     lab.fault.loss("client-1", 30)
-    r = lab.node("client-1").exec(["udp-client", "server", "5001", "--count", "200",
-                                    "--timeout", "0.1"])
+    r = lab.node("client-1").exec(["udp-client", "server", "5001", "--count", "200", "--timeout", "0.1"])
     summary = events(r.stdout, "summary")[0]
     assert summary["sent"] == 200
     assert 30 <= int(summary["lost"]) <= 90, summary  # 15..45 % of 200
-    code, errno, out = echo(lab, "client-1", "server", "--count", "3", "--message",
-                            "x" * 10_000, "--timeout", "30")
+    code, errno, out = echo(
+        lab, "client-1", "server", "--count", "3", "--message", "x" * 10_000, "--timeout", "30"
+    )
     assert (code, errno) == (0, None)
     assert sum(int(e["bytes"]) for e in events(out, "received")) == 30_000  # every byte
-    assert lab.node("client-2").exec(["udp-client", "server", "5001", "--count", "50",
-                                      "--timeout", "0.5"]).ok  # only client-1 loses
+    assert (
+        lab.node("client-2").exec(["udp-client", "server", "5001", "--count", "50", "--timeout", "0.5"]).ok
+    )  # only client-1 loses
 
 
 def transfer_seconds(lab: Lab) -> float:
     """250 KB sent by client-1 (five 50 KB messages, each echoed): from its first ``sent`` to
     its last ``received``, as the app stamped them."""
-    code, _, out = echo(lab, "client-1", "server", "--count", "5", "--message", "x" * 50_000,
-                        "--timeout", "30")
+    code, _, out = echo(
+        lab, "client-1", "server", "--count", "5", "--message", "x" * 50_000, "--timeout", "30"
+    )
     assert code == 0, out
     return float(events(out, "received")[-1]["ts"]) - float(events(out, "sent")[0]["ts"])
 
@@ -156,7 +160,7 @@ def test_kill_pause_restart_change_what_clients_see(make_lab: Callable[..., Lab]
 
 
 def test_routed_lab_reaches_through_the_router_without_nat_and_a_partition_cuts_it(
-    make_lab: Callable[..., Lab]
+    make_lab: Callable[..., Lab],
 ) -> None:
     lab = make_lab(ROUTED, "routed")
     client_ip = address(lab, "client")
@@ -187,9 +191,7 @@ def test_disconnect_and_connect_keep_the_address(make_lab: Callable[..., Lab]) -
     assert echo(lab, "client-1", "server")[0] == 0
 
 
-def test_bad_fault_input_is_one_line_exit_2_and_changes_nothing(
-    make_lab: Callable[..., Lab]
-) -> None:
+def test_bad_fault_input_is_one_line_exit_2_and_changes_nothing(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(ECHO, "bad")
     for args, words in (
         (["loss", "client-1", "150"], "out of range"),
@@ -212,22 +214,21 @@ def test_bad_fault_input_is_one_line_exit_2_and_changes_nothing(
         assert code == 2 and "sch_netem" in out and "socklab doctor" in out
 
 
-def test_impairments_of_the_topology_are_in_force_before_start_commands(
-    make_lab: Callable[..., Lab]
-) -> None:
+def test_impairments_of_the_topology_are_in_force_before_start_commands(make_lab: Callable[..., Lab]) -> None:
     doc = {
         "networks": {"lan": {"impair": {"delay": "100ms"}}},
         "nodes": {
             "server": {"networks": ["lan"], "start": ["tcp-server --port 5000"]},
             # the first thing this node ever does is already delayed
-            "client": {"networks": {"lan": {"impair": {"loss": "1%"}}},
-                       "start": [["sh", "-c", "ping -c 3 -i 0.2 -W 5 server > /tmp/ping.txt"]]},
+            "client": {
+                "networks": {"lan": {"impair": {"loss": "1%"}}},
+                "start": [["sh", "-c", "ping -c 3 -i 0.2 -W 5 server > /tmp/ping.txt"]],
+            },
         },
     }
     lab = make_lab(doc, "topoimp")
     rows = {r.node: r for r in lab.fault.list()}
-    assert rows["server"].impair["lan"]["delay"] == 100 and rows["server"].impair["lan"][
-        "src"] == "topology"
+    assert rows["server"].impair["lan"]["delay"] == 100 and rows["server"].impair["lan"]["src"] == "topology"
     assert rows["client"].impair["lan"]["loss"] == 1 and rows["client"].impair["lan"]["delay"] == 100
     done = "for i in $(seq 100); do grep -q transmitted /tmp/ping.txt && break; sleep 0.1; done"
     pings = lab.node("client").exec(["sh", "-c", f"{done}; cat /tmp/ping.txt"]).stdout
@@ -238,8 +239,9 @@ def test_impairments_of_the_topology_are_in_force_before_start_commands(
 def _host_tables() -> tuple[list[str], list[str]]:
     save = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
     rules = [re.sub(r"\[\d+:\d+\]", "", ln) for ln in save.splitlines() if not ln.startswith("#")]
-    qdiscs = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True,
-                            check=True).stdout.splitlines()
+    qdiscs = subprocess.run(
+        ["tc", "qdisc", "show"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return rules, qdiscs
 
 
@@ -247,16 +249,22 @@ def _ours(lines: list[str], marks: list[str]) -> list[str]:
     return [ln for ln in lines if any(m in ln for m in marks)]
 
 
-@pytest.mark.skipif(subprocess.run(["sh", "-c", "command -v iptables-save && command -v tc"],
-                                   capture_output=True).returncode != 0,
-                    reason="needs the host's iptables-save and tc")
+@pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v iptables-save && command -v tc"], capture_output=True).returncode
+    != 0,
+    reason="needs the host's iptables-save and tc",
+)
 def test_the_hosts_iptables_and_qdiscs_are_never_touched(
     write_lab: Callable[..., Path], engine: Engine, node_image: str
 ) -> None:
     rules0, qdiscs0 = _host_tables()
-    lab = Lab.load(write_lab({**ROUTED, "networks": {
-        "lan": {"impair": {"rate": "1mbit"}}, "wan": {"impair": {"loss": "1%"}}}}, "host"),
-        engine=engine)
+    lab = Lab.load(
+        write_lab(
+            {**ROUTED, "networks": {"lan": {"impair": {"rate": "1mbit"}}, "wan": {"impair": {"loss": "1%"}}}},
+            "host",
+        ),
+        engine=engine,
+    )
     try:
         lab.up()
         lab.fault.partition("client", "server")
@@ -274,46 +282,65 @@ def test_the_hosts_iptables_and_qdiscs_are_never_touched(
     assert not _ours(rules1, bridges + subnets) and not _ours(qdiscs1, bridges)
     # other networks' rules (labs, the default bridge, a swarm's gateway bridge and ingress)
     foreign = re.compile(r"br-[0-9a-f]{12}|veth|docker0|docker_gwbridge|DOCKER-INGRESS|10\.100\.|fd5c:")
-    assert [ln for ln in rules0 if not foreign.search(ln)] == [
-        ln for ln in rules1 if not foreign.search(ln)]
+    assert [ln for ln in rules0 if not foreign.search(ln)] == [ln for ln in rules1 if not foreign.search(ln)]
     assert [ln for ln in qdiscs0 if not foreign.search(ln)] == [
-        ln for ln in qdiscs1 if not foreign.search(ln)]
+        ln for ln in qdiscs1 if not foreign.search(ln)
+    ]
 
 
 def test_faults_as_scenario_steps_pass_and_fail(
     write_lab: Callable[..., Path], engine: Engine, node_image: str, tmp_path: Path
 ) -> None:
-    doc = {**ECHO, "scenarios": {
-        "default": [
-            {"wait": {"node": "server", "listening": "tcp/5000"}},
-            {"fault": {"partition": ["client-1", "server"]}},
-            {"run": {"node": "client-1", "cmd": "tcp-client server 5000 --timeout 2",
-                     "expect": {"errno": "ETIMEDOUT"}}},
-            {"run": {"node": "client-2", "cmd": "tcp-client server 5000 --timeout 2"}},
-            {"fault": {"heal": "all"}},
-            {"fault": {"loss": {"node": "client-2", "pct": "100%", "proto": "udp"}}},
-            {"run": {"node": "client-2", "cmd": "udp-client server 5001 --timeout 0.5",
-                     "expect": {"exit": 1}}},
-            {"fault": {"restart": "server"}},
-            {"run": {"node": "client-1", "cmd": "tcp-client server 5000 --timeout 2"}},
-        ],
-        "failing": [
-            {"fault": {"partition": ["client-1", "server"]}},
-            {"run": {"node": "client-1", "cmd": "tcp-client server 5000 --timeout 2"}},
-        ],
-    }}
+    doc = {
+        **ECHO,
+        "scenarios": {
+            "default": [
+                {"wait": {"node": "server", "listening": "tcp/5000"}},
+                {"fault": {"partition": ["client-1", "server"]}},
+                {
+                    "run": {
+                        "node": "client-1",
+                        "cmd": "tcp-client server 5000 --timeout 2",
+                        "expect": {"errno": "ETIMEDOUT"},
+                    }
+                },
+                {"run": {"node": "client-2", "cmd": "tcp-client server 5000 --timeout 2"}},
+                {"fault": {"heal": "all"}},
+                {"fault": {"loss": {"node": "client-2", "pct": "100%", "proto": "udp"}}},
+                {
+                    "run": {
+                        "node": "client-2",
+                        "cmd": "udp-client server 5001 --timeout 0.5",
+                        "expect": {"exit": 1},
+                    }
+                },
+                {"fault": {"restart": "server"}},
+                {"run": {"node": "client-1", "cmd": "tcp-client server 5000 --timeout 2"}},
+            ],
+            "failing": [
+                {"fault": {"partition": ["client-1", "server"]}},
+                {"run": {"node": "client-1", "cmd": "tcp-client server 5000 --timeout 2"}},
+            ],
+        },
+    }
     path = write_lab(doc, "steps")
     good = run(Lab.load(path, engine=engine), run_dir=tmp_path / "good")
     assert good.passed, [(s.title, s.detail) for s in good.all_steps()]
     report = json.loads((tmp_path / "good" / "report.json").read_text())
     faults = [s for s in report["steps"] if s["kind"] == "fault"]
     assert [f["title"] for f in faults] == [
-        "fault partition client-1 | server", "fault heal all",
-        "fault loss client-2 100% (udp)", "fault restart server"]
+        "fault partition client-1 | server",
+        "fault heal all",
+        "fault loss client-2 100% (udp)",
+        "fault restart server",
+    ]
     assert faults[0]["fault"]["nodes"] == ["client-1", "server"]
     timeline = [e for e in report["timeline"] if e["event"] == "fault"]
     assert {(e["node"], e["fields"]["action"]) for e in timeline} >= {
-        ("client-1", "partition"), ("server", "partition"), ("server", "restart")}
+        ("client-1", "partition"),
+        ("server", "partition"),
+        ("server", "restart"),
+    }
     html = (tmp_path / "good" / "report.html").read_text()
     assert "fault partition client-1 | server" in html
     bad = run(Lab.load(path, engine=engine), "failing", run_dir=tmp_path / "bad")
@@ -323,14 +350,22 @@ def test_faults_as_scenario_steps_pass_and_fail(
 
 
 def test_a_published_port_lab_has_no_route_out(make_lab: Callable[..., Lab]) -> None:
-    doc = {"networks": {"lan": {}}, "nodes": {
-        "server": {"networks": ["lan"], "start": ["tcp-server --port 5000"], "ports": ["5000"]},
-        "client": {"networks": ["lan"]}}}
+    doc = {
+        "networks": {"lan": {}},
+        "nodes": {
+            "server": {"networks": ["lan"], "start": ["tcp-server --port 5000"], "ports": ["5000"]},
+            "client": {"networks": ["lan"]},
+        },
+    }
     lab = make_lab(doc, "ports")
     for node in ("server", "client"):
         assert echo(lab, node, "192.0.2.1")[1] == "ENETUNREACH"
-    port = subprocess.run(["docker", "port", lab.node("server").container, "5000/tcp"],
-                          capture_output=True, text=True, check=True).stdout.split(":")[-1]
+    port = subprocess.run(
+        ["docker", "port", lab.node("server").container, "5000/tcp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split(":")[-1]
     with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as s:
         s.sendall(b"hi")
         assert s.recv(2) == b"hi"  # the published port still answers the host

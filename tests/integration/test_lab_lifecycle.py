@@ -26,6 +26,7 @@ from .conftest import free_subnet, leftovers
 
 runner = CliRunner()
 
+
 def hello(subnet: IPv4Network) -> dict[str, object]:
     """The hello lab on a subnet of this run, the server at its .10."""
     return {
@@ -55,8 +56,11 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
         nodes = {n["node"]: n for n in json.loads(out)}
         assert set(nodes) == {"server", "client-1", "client-2"}
         assert nodes["server"] == {
-            "node": "server", "container": f"socklab-{lab.name}-server", "state": "running",
-            "networks": {"lan": f"{server_ip}/24"}, "apps": [],
+            "node": "server",
+            "container": f"socklab-{lab.name}-server",
+            "state": "running",
+            "networks": {"lan": f"{server_ip}/24"},
+            "apps": [],
         }
         assert all(n["state"] == "running" for n in nodes.values())
 
@@ -65,8 +69,9 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
         assert code == 0 and out.split()[0] == server_ip
         ip_out = lab.node("server").exec("ip -4 -o addr show").stdout
         assert f"{server_ip}/24" in ip_out
-        peer = lab.node("client-2").exec(["python3", "-c",
-                                          "import socket; print(socket.gethostbyname('client-1'))"])
+        peer = lab.node("client-2").exec(
+            ["python3", "-c", "import socket; print(socket.gethostbyname('client-1'))"]
+        )
         assert peer.stdout.strip() == nodes["client-1"]["networks"]["lan"].split("/")[0]
 
         # hostname and FQDN
@@ -86,17 +91,22 @@ def test_up_status_exec_down(write_lab: Callable[..., Path], engine: Engine, nod
 
 
 def test_multi_network_node_and_start_commands(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab({
-        "networks": {"lan": {}, "wan": {}},
-        "nodes": {
-            "router": {
-                "networks": {"lan": {}, "wan": {"aliases": ["gw"]}},
-                "start": ["python3 -c \"print('hello from start')\"",
-                          {"cmd": ["python3", "-c", "import sys; sys.exit(3)"], "wait": "none"}],
+    lab = make_lab(
+        {
+            "networks": {"lan": {}, "wan": {}},
+            "nodes": {
+                "router": {
+                    "networks": {"lan": {}, "wan": {"aliases": ["gw"]}},
+                    "start": [
+                        "python3 -c \"print('hello from start')\"",
+                        {"cmd": ["python3", "-c", "import sys; sys.exit(3)"], "wait": "none"},
+                    ],
+                },
+                "far": {"networks": ["wan"]},
             },
-            "far": {"networks": ["wan"]},
         },
-    }, "multi")
+        "multi",
+    )
     st = {s.node: s for s in lab.status()}
     assert set(st["router"].networks) == {"lan", "wan"}
     assert st["router"].state == "running"  # a crashed app (`wait: none`) leaves the node running
@@ -115,20 +125,27 @@ def test_multi_network_node_and_start_commands(make_lab: Callable[..., Lab]) -> 
 
 
 def test_up_returns_when_server_listens(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab({
-        "networks": {"lan": {}},
-        "nodes": {"srv": {"networks": ["lan"], "start": ["tcp-server --port 5000"]}},
-    }, "listen")
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {"srv": {"networks": ["lan"], "start": ["tcp-server --port 5000"]}},
+        },
+        "listen",
+    )
     out = lab.node("srv").exec("ss -ltnH").stdout
     assert ":5000" in out
 
 
-def test_up_progress_ends_complete_for_every_phase(write_lab: Callable[..., Path], engine: Engine,
-                                                   node_image: str) -> None:
-    path = write_lab({"networks": {"lan": {}, "wan": {}},
-                      "nodes": {"a": {"networks": ["lan", "wan"]}, "b": {"replicas": 2,
-                                                                       "networks": ["lan"]}}},
-                     "progress")
+def test_up_progress_ends_complete_for_every_phase(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
+    path = write_lab(
+        {
+            "networks": {"lan": {}, "wan": {}},
+            "nodes": {"a": {"networks": ["lan", "wan"]}, "b": {"replicas": 2, "networks": ["lan"]}},
+        },
+        "progress",
+    )
     seen: list[tuple[str, int, int]] = []
     lab = Lab.load(path, engine=engine)
     try:
@@ -143,11 +160,16 @@ def test_up_progress_ends_complete_for_every_phase(write_lab: Callable[..., Path
 
 
 def test_logs_cli_prefixes_nodes(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab({
-        "networks": {"lan": {}},
-        "nodes": {"a": {"networks": ["lan"], "start": ["python3 -c \"print('from-a')\""]},
-                  "b": {"networks": ["lan"]}},
-    }, "logs")
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "a": {"networks": ["lan"], "start": ["python3 -c \"print('from-a')\""]},
+                "b": {"networks": ["lan"]},
+            },
+        },
+        "logs",
+    )
     code, out, _ = cli("logs", str(lab.source))
     assert code == 0
     assert any(line.startswith("a | ") and "from-a" in line for line in out.splitlines())
@@ -170,19 +192,20 @@ def test_subnet_taken_is_reported_and_nothing_leaks(
     make_lab: Callable[..., Lab], write_lab: Callable[..., Path], engine: Engine
 ) -> None:
     subnet = free_subnet(engine)
-    make_lab({"networks": {"lan": {"subnet": str(subnet)}},
-              "nodes": {"a": {"networks": ["lan"]}}}, "owner")
+    make_lab({"networks": {"lan": {"subnet": str(subnet)}}, "nodes": {"a": {"networks": ["lan"]}}}, "owner")
     half = next(subnet.subnets(new_prefix=25))
-    path = write_lab({"networks": {"lan": {"subnet": str(half)}},
-                      "nodes": {"b": {"networks": ["lan"]}}}, "clash")
+    path = write_lab(
+        {"networks": {"lan": {"subnet": str(half)}}, "nodes": {"b": {"networks": ["lan"]}}}, "clash"
+    )
     code, _, err = cli("up", str(path))
     assert code == 2
     assert f"subnet {half} of network 'lan' is taken" in err
     assert leftovers(engine, Lab.load(path).name) == []
 
 
-def test_failing_node_rolls_back_everything(write_lab: Callable[..., Path], engine: Engine,
-                                           node_image: str) -> None:
+def test_failing_node_rolls_back_everything(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
     with socket.socket() as taken:  # the host port one node publishes is held by this test
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -197,13 +220,14 @@ def test_failing_node_rolls_back_everything(write_lab: Callable[..., Path], engi
     assert leftovers(engine, Lab.load(path).name) == []
 
 
-def test_ctrl_c_during_up_leaves_nothing(write_lab: Callable[..., Path], engine: Engine,
-                                        node_image: str) -> None:
-    path = write_lab({"networks": {"lan": {}},
-                      "nodes": {"c": {"replicas": 24, "networks": ["lan"]}}}, "intr")
+def test_ctrl_c_during_up_leaves_nothing(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
+    path = write_lab({"networks": {"lan": {}}, "nodes": {"c": {"replicas": 24, "networks": ["lan"]}}}, "intr")
     name = Lab.load(path).name
-    proc = subprocess.Popen([sys.executable, "-m", "socklab.cli", "up", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socklab.cli", "up", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while not engine.containers({"io.socklab.lab": name}) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -215,8 +239,7 @@ def test_ctrl_c_during_up_leaves_nothing(write_lab: Callable[..., Path], engine:
     assert leftovers(engine, name) == []
 
 
-def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Engine,
-                                     node_image: str) -> None:
+def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Engine, node_image: str) -> None:
     first = write_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "gone")
     second = write_lab({"networks": {"lan": {}}, "nodes": {"b": {"networks": ["lan"]}}}, "gone")
     for path in (first, second):
@@ -240,8 +263,9 @@ def test_down_after_the_file_is_gone(write_lab: Callable[..., Path], engine: Eng
 
 def test_daemon_not_reachable_is_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
-    proc = subprocess.run([sys.executable, "-m", "socklab.cli", "ls"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "socklab.cli", "ls"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: Docker daemon not reachable")
     assert "hint:" in proc.stderr and "Traceback" not in proc.stderr
@@ -249,24 +273,37 @@ def test_daemon_not_reachable_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_node_of_another_image_gets_the_node_code(make_lab: Callable[..., Lab]) -> None:
     other = base_image_tag()  # Debian with python3, but none of socklab's code
-    lab = make_lab({
-        "networks": {"lan": {}},
-        "nodes": {"srv": {"networks": ["lan"], "image": other,
-                          "start": ["tcp-server --port 7000"]},
-                  "cli": {"networks": ["lan"]}},
-    }, "image")
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "srv": {"networks": ["lan"], "image": other, "start": ["tcp-server --port 7000"]},
+                "cli": {"networks": ["lan"]},
+            },
+        },
+        "image",
+    )
     assert lab.node("srv").exec("test -d /opt/socklab/socklab/nodes").exit_code == 0
     result = lab.node("cli").exec("tcp-client srv 7000 --count 2")
     assert result.exit_code == 0, result.stderr
     assert '"event": "listening"' in lab.node("srv").logs()
 
 
-def test_a_start_command_that_does_not_start_fails_up(write_lab: Callable[..., Path],
-                                                     engine: Engine, node_image: str) -> None:
-    path = write_lab({"networks": {"lan": {}}, "nodes": {"s": {
-        "networks": ["lan"],
-        "start": ["/opt/nosuchprogram", "tcp-server --port 5000", "tcp-server --port 5000"]}}},
-        "nostart")
+def test_a_start_command_that_does_not_start_fails_up(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
+    path = write_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "s": {
+                    "networks": ["lan"],
+                    "start": ["/opt/nosuchprogram", "tcp-server --port 5000", "tcp-server --port 5000"],
+                }
+            },
+        },
+        "nostart",
+    )
     code, _, err = cli("up", str(path))
     assert code == 2
     # either server may bind first; the other one fails
@@ -276,28 +313,37 @@ def test_a_start_command_that_does_not_start_fails_up(write_lab: Callable[..., P
 
 
 @pytest.mark.parametrize("round_", [1, 2])
-def test_labs_started_at_once_get_distinct_subnets(round_: int, write_lab: Callable[..., Path],
-                                                  engine: Engine, node_image: str) -> None:
+def test_labs_started_at_once_get_distinct_subnets(
+    round_: int, write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
     """8 labs at once, each with two allocated subnets: all come up, none shares a subnet
     (the full measure, 10 rounds: bench/concurrent_up.py)."""
-    paths = [write_lab({"networks": {"lan": {}, "wan": {}},
-                        "nodes": {"a": {"networks": ["lan", "wan"]}}}, "par") for _ in range(8)]
-    procs = [subprocess.Popen([sys.executable, "-m", "socklab.cli", "up", str(p)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in paths]
+    paths = [
+        write_lab({"networks": {"lan": {}, "wan": {}}, "nodes": {"a": {"networks": ["lan", "wan"]}}}, "par")
+        for _ in range(8)
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "socklab.cli", "up", str(p)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for p in paths
+    ]
     try:
         results = [p.communicate(timeout=300) for p in procs]
         assert [p.returncode for p in procs] == [0] * 8, results
         assert not any(b"taken" in err for _, err in results)
-        subnets = [net.rsplit(".", 1)[0] for p in paths
-                   for net in Lab.load(p).status()[0].networks.values()]
+        subnets = [net.rsplit(".", 1)[0] for p in paths for net in Lab.load(p).status()[0].networks.values()]
         assert len(set(subnets)) == 16
     finally:
         for p in paths:
             Lab.load(p).down()
 
 
-def test_down_file_finds_the_lab_after_the_file_changed(write_lab: Callable[..., Path],
-                                                       engine: Engine, node_image: str) -> None:
+def test_down_file_finds_the_lab_after_the_file_changed(
+    write_lab: Callable[..., Path], engine: Engine, node_image: str
+) -> None:
     path = write_lab({"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"]}}}, "chg")
     name = Lab.load(path).name
     assert cli("up", str(path))[0] == 0
@@ -307,10 +353,11 @@ def test_down_file_finds_the_lab_after_the_file_changed(write_lab: Callable[...,
     assert leftovers(engine, name) == []
 
 
-def test_an_image_that_is_not_here_is_a_clear_error(write_lab: Callable[..., Path],
-                                                   engine: Engine) -> None:
-    path = write_lab({"networks": {"lan": {}},
-                      "nodes": {"a": {"networks": ["lan"], "image": "socklab/none:nope"}}}, "noimg")
+def test_an_image_that_is_not_here_is_a_clear_error(write_lab: Callable[..., Path], engine: Engine) -> None:
+    path = write_lab(
+        {"networks": {"lan": {}}, "nodes": {"a": {"networks": ["lan"], "image": "socklab/none:nope"}}},
+        "noimg",
+    )
     code, _, err = cli("up", str(path))
     assert code == 2
     assert "node 'a': image 'socklab/none:nope' is not on this host" in err

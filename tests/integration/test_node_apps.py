@@ -121,22 +121,24 @@ def lab_doc(ipv6: bool) -> dict[str, Any]:
     server_start += [f"tcp-server --port {p} --mode {m}" for m, p in ROBUST.items()]
     server_start += ["udp-server --port 5007"]
     if ipv6:
-        server_start += ["tcp-server --port 5006 --family inet6 --mode threaded",
-                         "udp-server --port 5008 --family inet6"]
+        server_start += [
+            "tcp-server --port 5006 --family inet6 --mode threaded",
+            "udp-server --port 5008 --family inet6",
+        ]
     return {
         "networks": {"lan": {"ipv6": True} if ipv6 else {}},
         "nodes": {
             "server": {"networks": {"lan": {"aliases": ["echo"]}}, "start": server_start},
             "client": {"replicas": 2, "networks": ["lan"]},
-            "peer": {"networks": ["lan"], "cap_add": ["NET_ADMIN"],
-                     "start": [["python3", "-c", RESETTER]]},
+            "peer": {"networks": ["lan"], "cap_add": ["NET_ADMIN"], "start": [["python3", "-c", RESETTER]]},
         },
     }
 
 
 @pytest.fixture(scope="module")
-def lab(engine: Engine, node_image: str, ipv6_unsupported: str | None,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(
+    engine: Engine, node_image: str, ipv6_unsupported: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Lab]:
     doc = {"name": lab_name("apps"), **lab_doc(ipv6_unsupported is None)}
     path = tmp_path_factory.mktemp("apps") / "apps.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -144,10 +146,11 @@ def lab(engine: Engine, node_image: str, ipv6_unsupported: str | None,
     try:
         made.up()
         peer = made.node("peer")
-        for rule in ([str(DROP_PORT), "DROP"],
-                     [str(UNREACH_PORT), "REJECT", "--reject-with", "icmp-host-unreachable"]):
-            done = peer.exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", rule[0],
-                              "-j", *rule[1:]])
+        for rule in (
+            [str(DROP_PORT), "DROP"],
+            [str(UNREACH_PORT), "REJECT", "--reject-with", "icmp-host-unreachable"],
+        ):
+            done = peer.exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", rule[0], "-j", *rule[1:]])
             assert done.ok, done.stderr
         # no default route on the peer: a packet to an outside address has nowhere to go
         assert peer.exec(["ip", "route", "del", "default"]).ok
@@ -169,8 +172,9 @@ def wait_listening(node: LabNode, port: int, timeout: float = 15) -> None:
 
 def ipv4_of(lab: Lab, node: str) -> str:
     """A node's IPv4 address, as its own resolver sees it (/etc/hosts)."""
-    done = lab.node(node).exec(["python3", "-c", "import socket; print(socket.gethostbyname("
-                                                 "socket.gethostname()))"])
+    done = lab.node(node).exec(
+        ["python3", "-c", "import socket; print(socket.gethostbyname(socket.gethostname()))"]
+    )
     return done.stdout.strip()
 
 
@@ -185,8 +189,9 @@ def crowd(lab: Lab, port: int) -> tuple[float, list[dict[str, Any]]]:
     server = ipv4_of(lab, "server")  # by address: ten lookups at once are not what is tested
 
     def run(node: str) -> None:
-        done = lab.node(node).exec(["python3", "-c", CROWD, server, str(port),
-                                    str(CLIENTS // 2), f"{start:.3f}"])
+        done = lab.node(node).exec(
+            ["python3", "-c", CROWD, server, str(port), str(CLIENTS // 2), f"{start:.3f}"]
+        )
         assert done.ok, done.stderr
         results.extend(json.loads(done.stdout))
 
@@ -212,9 +217,12 @@ def most_at_once(events: list[dict[str, Any]]) -> int:
 def server_events(logs: str, port: int) -> list[dict[str, Any]]:
     """The events of the tcp-server on ``port`` (and of its children, which share its app
     name), from a node's logs."""
-    records = [json.loads(line[line.index("{"):]) for line in logs.splitlines() if "{" in line]
-    app = next(r["app"] for r in records if r.get("event") == "spawned"
-               and r["argv"][:1] == ["tcp-server"] and str(port) in r["argv"])
+    records = [json.loads(line[line.index("{") :]) for line in logs.splitlines() if "{" in line]
+    app = next(
+        r["app"]
+        for r in records
+        if r.get("event") == "spawned" and r["argv"][:1] == ["tcp-server"] and str(port) in r["argv"]
+    )
     return [r for r in records if r.get("app") == app and "ts" in r]
 
 
@@ -250,7 +258,7 @@ def server_pids(lab: Lab) -> dict[int, int]:
     pids: dict[int, int] = {}
     for line in lab.node("server").logs().splitlines():
         if '"event": "spawned"' in line and "tcp-server" in line:
-            record = json.loads(line[line.index("{"):])
+            record = json.loads(line[line.index("{") :])
             argv = record["argv"]
             pids[int(argv[argv.index("--port") + 1])] = int(record["pid"])
     return pids
@@ -282,15 +290,17 @@ def test_server_survives_200_bad_clients(lab: Lab, mode: str) -> None:
     good = client.exec(["tcp-client", "echo", str(port), "--count", "3"])
     assert good.ok, good.stdout + good.stderr
     assert server_pids(lab)[port] == pid
-    exits = [json.loads(line[line.index("{"):]) for line in server.logs().splitlines()
-             if '"event": "exited"' in line]
+    exits = [
+        json.loads(line[line.index("{") :])
+        for line in server.logs().splitlines()
+        if '"event": "exited"' in line
+    ]
     assert [e for e in exits if e.get("pid") == pid] == []
 
 
 # -- errno ----------------------------------------------------------------------------------
 
-REPRODUCIBLE = sorted({row["name"] for row in catalogue()
-                       if row["kind"] == "errno" and row["reproducible"]})
+REPRODUCIBLE = sorted({row["name"] for row in catalogue() if row["kind"] == "errno" and row["reproducible"]})
 
 # errno -> (node, args aiming at a lab peer)
 PEERS: dict[str, tuple[str, list[str]]] = {
@@ -311,7 +321,8 @@ def reproduce(lab: Lab, node: str, name: str, args: list[str]) -> dict[str, Any]
     done = lab.node(node).exec(["errno", name, *args])
     found = events(done.stdout)
     assert done.exit_code == 0 and found and found[-1]["event"] == "reproduced", (
-        f"{name} on {node} {args}: exit {done.exit_code}\n{done.stdout}{done.stderr}")
+        f"{name} on {node} {args}: exit {done.exit_code}\n{done.stdout}{done.stderr}"
+    )
     assert found[-1]["errno"] == name or (name == "EWOULDBLOCK" and found[-1]["errno"] == "EAGAIN")
     return found[-1]
 
@@ -324,8 +335,10 @@ def test_the_list_in_a_node_is_the_list_tested(lab: Lab) -> None:
     assert set(PEERS) <= {r["name"] for r in listed if r["reproducible"] and r.get("lab_peer")}
     # capability-dependent: runnable where the topology's cap_add grants it
     assert rows["ECONNABORTED"]["runnable_here"] is False
-    peer = {r["name"]: r for r in json.loads(
-        lab.node("peer").exec(["errno", "--list", "--json"]).stdout)["errnos"]}
+    peer = {
+        r["name"]: r
+        for r in json.loads(lab.node("peer").exec(["errno", "--list", "--json"]).stdout)["errnos"]
+    }
     assert peer["ECONNABORTED"]["runnable_here"] is True
 
 
@@ -371,8 +384,7 @@ def test_resolve_real_hostnames_and_aliases(lab: Lab) -> None:
     domain = f"{lab.name}.test"
     echo = resolve(client, "echo")
     assert echo["gethostbyname"]["result"] == server_ip
-    assert echo["gethostbyname_ex"]["result"] == {"name": "echo", "aliases": [],
-                                                  "addresses": [server_ip]}
+    assert echo["gethostbyname_ex"]["result"] == {"name": "echo", "aliases": [], "addresses": [server_ip]}
     fqdn = resolve(client, f"server.{domain}")
     assert fqdn["gethostbyname_ex"]["result"]["addresses"] == [server_ip]
     # Docker's embedded DNS answers the reverse lookup with <container>.<network>
@@ -392,8 +404,7 @@ def test_resolve_real_hostnames_and_aliases(lab: Lab) -> None:
 def test_udp_echo_across_containers(lab: Lab) -> None:
     # --family inet: on a dual-stack network the name's first address may be the AAAA,
     # and this server listens on IPv4 only (UDP has no handshake to try the next address)
-    done = lab.node("client-2").exec(["udp-client", "echo", "5007", "--count", "5",
-                                      "--family", "inet"])
+    done = lab.node("client-2").exec(["udp-client", "echo", "5007", "--count", "5", "--family", "inet"])
     assert done.ok, done.stdout + done.stderr
     assert any(e["event"] == "received" for e in events(done.stdout))
 
@@ -402,8 +413,9 @@ def test_ipv6_across_containers(lab: Lab, ipv6_unsupported: str | None) -> None:
     if ipv6_unsupported:
         pytest.skip(f"the Docker daemon cannot make IPv6 networks: {ipv6_unsupported}")
     client = lab.node("client-1")
-    aaaa = [r["address"] for r in resolve(client, "server")["getaddrinfo"]["result"]
-            if r["family"] == "AF_INET6"]
+    aaaa = [
+        r["address"] for r in resolve(client, "server")["getaddrinfo"]["result"] if r["family"] == "AF_INET6"
+    ]
     assert aaaa and aaaa[0].startswith("fd")
     tcp = client.exec(["tcp-client", "server", "5006", "--family", "inet6", "--count", "2"])
     assert tcp.ok, tcp.stdout + tcp.stderr
@@ -415,14 +427,15 @@ def test_ipv6_across_containers(lab: Lab, ipv6_unsupported: str | None) -> None:
 
 def test_unix_stream_and_datagram_in_a_node(lab: Lab) -> None:
     node = lab.node("client-2")
-    for argv in (["tcp-server", "--family", "unix", "--path", "/tmp/echo.sock"],
-                 ["udp-server", "--family", "unix", "--path", "/tmp/echo.dgram"]):
+    for argv in (
+        ["tcp-server", "--family", "unix", "--path", "/tmp/echo.sock"],
+        ["udp-server", "--family", "unix", "--path", "/tmp/echo.dgram"],
+    ):
         started = node.exec(["socklab-start", *argv])
         assert started.ok, started.stderr
     tcp = node.exec(["tcp-client", "/tmp/echo.sock", "--family", "unix", "--count", "2"])
     assert tcp.ok, tcp.stdout + tcp.stderr
-    assert next(e for e in events(tcp.stdout) if e["event"] == "connected")["peer"] == \
-        "unix:/tmp/echo.sock"
+    assert next(e for e in events(tcp.stdout) if e["event"] == "connected")["peer"] == "unix:/tmp/echo.sock"
     udp = node.exec(["udp-client", "/tmp/echo.dgram", "--family", "unix", "--count", "2"])
     assert udp.ok, udp.stdout + udp.stderr
 
@@ -449,8 +462,11 @@ def test_every_line_of_an_app_carries_the_name_its_supervisor_gave_it(lab: Lab) 
 
 def test_argument_errors_in_a_node(lab: Lab) -> None:
     client = lab.node("client-1")
-    for argv in (["tcp-client", "echo", "99999"], ["udp-client", "echo", "0"],
-                 ["errno", "ECONNREFUSED", "--host", "server", "--port", "70000"]):
+    for argv in (
+        ["tcp-client", "echo", "99999"],
+        ["udp-client", "echo", "0"],
+        ["errno", "ECONNREFUSED", "--host", "server", "--port", "70000"],
+    ):
         done = client.exec(argv)
         assert done.exit_code == 2 and "is not a port (1..65535)" in done.stderr, argv
     local = client.exec(["errno", "ECONNREFUSED", "--port", "1"])  # --port alone: 127.0.0.1
@@ -462,16 +478,26 @@ def test_argument_errors_in_a_node(lab: Lab) -> None:
     assert "--path is required for --family unix" in client.logs()
 
 
-DEMOS = [["socketpair"], ["makefile"], ["oob"], ["seqpacket"], ["sockopts"], ["types"],
-         ["names"], ["shutdown"], ["raw-ping", "server", "--count", "2"]]
+DEMOS = [
+    ["socketpair"],
+    ["makefile"],
+    ["oob"],
+    ["seqpacket"],
+    ["sockopts"],
+    ["types"],
+    ["names"],
+    ["shutdown"],
+    ["raw-ping", "server", "--count", "2"],
+]
 
 
 def test_demos_in_a_container(lab: Lab) -> None:
     node = lab.node("peer")
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(node.exec, DEMOS))
-    failed = {d[0]: r.stdout[-300:] + r.stderr[-300:] for d, r in zip(DEMOS, results,
-                                                                         strict=True) if not r.ok}
+    failed = {
+        d[0]: r.stdout[-300:] + r.stderr[-300:] for d, r in zip(DEMOS, results, strict=True) if not r.ok
+    }
     assert failed == {}
 
 
@@ -534,8 +560,10 @@ def host_crowd(port: int, clients: int = CLIENTS) -> float:
 
 
 def test_a_node_container_from_the_host(node_image: str, engine: Engine) -> None:
-    starts = [["tcp-server", "--port", "5000", "--mode", "iterative", "--delay", str(DELAY)],
-              ["tcp-server", "--port", "5001", "--mode", "threaded", "--delay", str(DELAY)]]
+    starts = [
+        ["tcp-server", "--port", "5000", "--mode", "iterative", "--delay", str(DELAY)],
+        ["tcp-server", "--port", "5001", "--mode", "threaded", "--delay", str(DELAY)],
+    ]
     with NodeContainer(node_image, starts, [5000, 5001]) as node:
         wrapped = node.container.get_wrapped_container()
         wrapped.reload()  # the attributes of now, with the ports Docker bound at start

@@ -325,7 +325,9 @@ def test_an_xdist_worker_that_is_done_leaves_the_other_workers_labs_alone(
         """
     )
     for name, wait in (("test_quick", False), ("test_slow", True)):
-        project.makepyfile(**{name: f"""
+        project.makepyfile(
+            **{
+                name: f"""
             import time
             from pathlib import Path
 
@@ -338,7 +340,9 @@ def test_an_xdist_worker_that_is_done_leaves_the_other_workers_labs_alone(
                         assert time.monotonic() < deadline, "the other worker never finished"
                         time.sleep(0.2)
                     assert lab.node("client").exec("tcp-client server 7000 --count 1").ok
-            """})
+            """
+            }
+        )
     result = run(project, "-n", "2", "--dist", "loadfile")
     result.assert_outcomes(passed=2)
     names = [p.stem for p in project.path.glob("*.lab")]

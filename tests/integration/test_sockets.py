@@ -26,16 +26,25 @@ runner = CliRunner()
 ECHO_LAB = {
     "networks": {"lan": {}},
     "nodes": {
-        "server": {"networks": {"lan": {"aliases": ["echo"]}},
-                   "start": ["tcp-server --port 5000 --mode threaded", "udp-server --port 5001"]},
-        "client": {"replicas": 2, "networks": ["lan"],
-                   "start": ["tcp-server --port 6000 --mode threaded"]},
+        "server": {
+            "networks": {"lan": {"aliases": ["echo"]}},
+            "start": ["tcp-server --port 5000 --mode threaded", "udp-server --port 5001"],
+        },
+        "client": {"replicas": 2, "networks": ["lan"], "start": ["tcp-server --port 6000 --mode threaded"]},
     },
 }
 HOLD = "import socket, time; s = [socket.create_connection(({host!r}, {port})) for _ in range({n})]; time.sleep(600)"  # noqa: E501
-SS_STATES = {"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV",
-             "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
-             "CLOSE-WAIT": "CLOSE_WAIT", "LAST-ACK": "LAST_ACK", "CLOSED": "CLOSE"}
+SS_STATES = {
+    "ESTAB": "ESTABLISHED",
+    "SYN-SENT": "SYN_SENT",
+    "SYN-RECV": "SYN_RECV",
+    "FIN-WAIT-1": "FIN_WAIT1",
+    "FIN-WAIT-2": "FIN_WAIT2",
+    "TIME-WAIT": "TIME_WAIT",
+    "CLOSE-WAIT": "CLOSE_WAIT",
+    "LAST-ACK": "LAST_ACK",
+    "CLOSED": "CLOSE",
+}
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -61,8 +70,9 @@ def hold(node: LabNode, host: str, port: int, n: int) -> None:
 
 
 def established(lab: Lab, node: str, port: int) -> list[SocketRow]:
-    return [r for r in lab.sockets(node) if r.state == "ESTABLISHED" and port in
-            (r.local_port, r.remote_port)]
+    return [
+        r for r in lab.sockets(node) if r.state == "ESTABLISHED" and port in (r.local_port, r.remote_port)
+    ]
 
 
 # -- the reader against ss ----------------------------------------------------------------
@@ -82,19 +92,39 @@ def ss_table(text: str) -> list[tuple[Any, ...]]:
         kind, state, recv_q, send_q, local, remote, *users = line.split()
         state = SS_STATES.get(state, state)
         owners = " ".join(users)
-        rows.append((kind, state, int(recv_q), None if state == "LISTEN" else int(send_q),
-                     _ss_endpoint(local), _ss_endpoint(remote),
-                     frozenset(int(p) for p in re.findall(r"pid=(\d+)", owners)),
-                     frozenset(re.findall(r'\("([^"]+)",pid=', owners))))
+        rows.append(
+            (
+                kind,
+                state,
+                int(recv_q),
+                None if state == "LISTEN" else int(send_q),
+                _ss_endpoint(local),
+                _ss_endpoint(remote),
+                frozenset(int(p) for p in re.findall(r"pid=(\d+)", owners)),
+                frozenset(re.findall(r'\("([^"]+)",pid=', owners)),
+            )
+        )
     return sorted(rows, key=repr)
 
 
 def reader_table(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return sorted(((r["proto"].rstrip("6"), r["state"], r["recv_q"],
-                    None if r["state"] == "LISTEN" else r["send_q"],
-                    (r["local_ip"], r["local_port"]), (r["remote_ip"], r["remote_port"]),
-                    r["pid"], r["program"])
-                   for r in rows if r["proto"].rstrip("6") in ("tcp", "udp")), key=repr)
+    return sorted(
+        (
+            (
+                r["proto"].rstrip("6"),
+                r["state"],
+                r["recv_q"],
+                None if r["state"] == "LISTEN" else r["send_q"],
+                (r["local_ip"], r["local_port"]),
+                (r["remote_ip"], r["remote_port"]),
+                r["pid"],
+                r["program"],
+            )
+            for r in rows
+            if r["proto"].rstrip("6") in ("tcp", "udp")
+        ),
+        key=repr,
+    )
 
 
 def test_reader_agrees_exactly_with_ss(make_lab: Callable[..., Lab]) -> None:
@@ -135,16 +165,16 @@ def test_sockets_owners_names_connections_resolve(make_lab: Callable[..., Lab]) 
     ips = {s.node: s.networks["lan"].split("/")[0] for s in lab.status()}
 
     # the listening socket belongs to the server app whose `listening` event the logs show
-    listening = [e for e in lab.timeline() if e.node == "server" and e.event == "listening"
-                 and e.app == "tcp-server"]
+    listening = [
+        e for e in lab.timeline() if e.node == "server" and e.event == "listening" and e.app == "tcp-server"
+    ]
     rows = lab.sockets("server")
     listen = [r for r in rows if r.state == "LISTEN" and r.local_port == 5000]
     assert len(listen) == 1 and listen[0].program == "tcp-server"
     assert listen[0].pid == listening[0].pid
     accepted = [r for r in rows if r.state == "ESTABLISHED" and r.local_port == 5000]
     assert {r.program for r in accepted} == {"tcp-server"}
-    assert {r.remote_ip.removeprefix("::ffff:") for r in accepted} == {ips["client-1"],
-                                                                         ips["client-2"]}
+    assert {r.remote_ip.removeprefix("::ffff:") for r in accepted} == {ips["client-1"], ips["client-2"]}
     clients = [r for r in lab.sockets(["client-1", "client-2"]) if r.state == "ESTABLISHED"]
     assert len(clients) == 4 and {r.program for r in clients} == {"python3"}
     assert {(r.remote_ip, r.remote_port) for r in clients} == {(ips["server"], 5000)}
@@ -156,9 +186,19 @@ def test_sockets_owners_names_connections_resolve(make_lab: Callable[..., Lab]) 
     assert list(table) == ["server"] and len(table["server"]) == 4
     assert {(r["local_ip"], r["local_port"]) for r in table["server"]} == {("server", 5000)}
     assert {r["remote_ip"] for r in table["server"]} == {"client-1", "client-2"}
-    assert set(table["server"][0]) == {"proto", "local_ip", "local_port", "remote_ip",
-                                       "remote_port", "state", "recv_q", "send_q", "inode",
-                                       "pid", "program"}
+    assert set(table["server"][0]) == {
+        "proto",
+        "local_ip",
+        "local_port",
+        "remote_ip",
+        "remote_port",
+        "state",
+        "recv_q",
+        "send_q",
+        "inode",
+        "pid",
+        "program",
+    }
     code, out, _ = cli("sockets", src, "--proto", "tcp", "--state", "LISTEN", "--json")
     assert code == 0 and list(json.loads(out)) == ["server", "client-1", "client-2"]
     assert all(r["state"] == "LISTEN" for rows_ in json.loads(out).values() for r in rows_)
@@ -172,10 +212,13 @@ def test_sockets_owners_names_connections_resolve(make_lab: Callable[..., Lab]) 
     code, out, err = cli("connections", src, "--json")
     assert code == 0, err
     found = json.loads(out)
-    assert sorted((c["client"]["node"], c["server"]["node"], c["server"]["port"],
-                   c["server"]["program"]) for c in found["connections"]) == [
-        ("client-1", "server", 5000, "tcp-server")] * 2 + [
-        ("client-2", "server", 5000, "tcp-server")] * 2
+    assert (
+        sorted(
+            (c["client"]["node"], c["server"]["node"], c["server"]["port"], c["server"]["program"])
+            for c in found["connections"]
+        )
+        == [("client-1", "server", 5000, "tcp-server")] * 2 + [("client-2", "server", 5000, "tcp-server")] * 2
+    )
     assert 'n_client_1 -->|"tcp/5000 x2"| n_server' in found["mermaid"]
     code, out, _ = cli("connections", src)
     assert code == 0 and "graph LR" in out and "python3 → tcp-server" in out
@@ -196,10 +239,16 @@ def test_sockets_owners_names_connections_resolve(make_lab: Callable[..., Lab]) 
 
 
 def test_timeline_orders_connect_accept_close(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab({"networks": {"lan": {}},
-                    "nodes": {"server": {"networks": ["lan"],
-                                         "start": ["tcp-server --port 5000 --mode threaded"]},
-                              "client": {"networks": ["lan"]}}}, "timeline")
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "server": {"networks": ["lan"], "start": ["tcp-server --port 5000 --mode threaded"]},
+                "client": {"networks": ["lan"]},
+            },
+        },
+        "timeline",
+    )
     started = lab.node("client").exec("socklab-start tcp-client server 5000 --count 2")
     assert started.ok, started.stderr
 
@@ -216,8 +265,11 @@ def test_timeline_orders_connect_accept_close(make_lab: Callable[..., Lab]) -> N
     me = connected["fields"]["local"]
 
     def index(node: str, app: str, event: str) -> int:
-        return next(i for i, e in enumerate(events) if (e["node"], e["app"], e["event"],
-                                                        e["peer"]) == (node, app, event, me))
+        return next(
+            i
+            for i, e in enumerate(events)
+            if (e["node"], e["app"], e["event"], e["peer"]) == (node, app, event, me)
+        )
 
     accepted = index("server", "tcp-server", "accepted")
     closed = index("server", "tcp-server", "closed")
@@ -232,19 +284,34 @@ def test_timeline_orders_connect_accept_close(make_lab: Callable[..., Lab]) -> N
 # -- capture -------------------------------------------------------------------------------
 
 
-def test_capture_shows_handshake_and_teardown(make_lab: Callable[..., Lab],
-                                              tmp_path: Path) -> None:
-    lab = make_lab({"networks": {"lan": {}},
-                    "nodes": {"server": {"networks": ["lan"],
-                                         "start": ["tcp-server --port 5000 --mode threaded"]},
-                              "client": {"networks": ["lan"]}}}, "capture")
+def test_capture_shows_handshake_and_teardown(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {
+                "server": {"networks": ["lan"], "start": ["tcp-server --port 5000 --mode threaded"]},
+                "client": {"networks": ["lan"]},
+            },
+        },
+        "capture",
+    )
     client = lab.node("client")
     out_file = tmp_path / "one.pcap"
     result: dict[str, Any] = {}
 
     def run() -> None:
-        result["cli"] = cli("capture", str(lab.source), "client", "--filter", "tcp port 5000",
-                            "--seconds", "5", "-o", str(out_file), "--json")
+        result["cli"] = cli(
+            "capture",
+            str(lab.source),
+            "client",
+            "--filter",
+            "tcp port 5000",
+            "--seconds",
+            "5",
+            "-o",
+            str(out_file),
+            "--json",
+        )
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -264,6 +331,15 @@ def test_capture_shows_handshake_and_teardown(make_lab: Callable[..., Lab],
     assert conn["outcome"] == "closed" and conn["payload_bytes"] == 10  # "hello" both ways
     assert len(read_pcap(out_file.read_bytes())) == summary["packets"] >= 8
     assert client.exec(["sh", "-c", "ls /tmp/socklab-capture-*"]).exit_code != 0  # cleaned up
-    code, _, err = cli("capture", str(lab.source), "client", "--iface", "nope0", "--count", "1",
-                       "-o", str(tmp_path / "x.pcap"))
+    code, _, err = cli(
+        "capture",
+        str(lab.source),
+        "client",
+        "--iface",
+        "nope0",
+        "--count",
+        "1",
+        "-o",
+        str(tmp_path / "x.pcap"),
+    )
     assert code == 2 and "tcpdump did not start" in err

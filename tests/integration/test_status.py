@@ -16,19 +16,27 @@ runner = CliRunner()
 
 
 def test_status_keeps_the_topology_order_and_shows_the_apps(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab({
-        "networks": {"lan": {}},
-        "nodes": {  # not in alphabetical order
-            "zeta": {"networks": ["lan"], "start": [
-                "tcp-server --port 5000",
-                "true",
-                {"cmd": ["python3", "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"],
-                 "wait": "none"},
-            ]},
-            "alpha": {"networks": ["lan"], "replicas": 2},
-            "mid": {"networks": ["lan"]},
+    lab = make_lab(
+        {
+            "networks": {"lan": {}},
+            "nodes": {  # not in alphabetical order
+                "zeta": {
+                    "networks": ["lan"],
+                    "start": [
+                        "tcp-server --port 5000",
+                        "true",
+                        {
+                            "cmd": ["python3", "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"],
+                            "wait": "none",
+                        },
+                    ],
+                },
+                "alpha": {"networks": ["lan"], "replicas": 2},
+                "mid": {"networks": ["lan"]},
+            },
         },
-    }, "status")
+        "status",
+    )
     order = ["zeta", "alpha-1", "alpha-2", "mid"]
     deadline = time.monotonic() + 30  # the `wait: none` app exits a little after up
     while True:
@@ -40,8 +48,12 @@ def test_status_keeps_the_topology_order_and_shows_the_apps(make_lab: Callable[.
             break
         time.sleep(0.2)
     assert [n["node"] for n in nodes] == order
-    assert apps["tcp-server"] == {"app": "tcp-server", "state": "listening", "code": None,
-                                  "ports": ["tcp/5000"]}
+    assert apps["tcp-server"] == {
+        "app": "tcp-server",
+        "state": "listening",
+        "code": None,
+        "ports": ["tcp/5000"],
+    }
     assert (apps["true"]["state"], apps["true"]["code"]) == ("exited", 0)
     assert (apps["python3"]["state"], apps["python3"]["code"]) == ("exited", 3)
     assert nodes[1]["apps"] == []  # a node with no start commands

@@ -198,8 +198,12 @@ class FakeEngine:
         return ref not in self.without_python
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
+        self,
+        spec: ContainerPlan,
+        image: str,
+        env: Mapping[str, str],
+        command: Sequence[str] | None,
+        entrypoint: Sequence[str] | None = None,
     ) -> str:
         how = self.behaviour.get(spec.instance, NodeBehaviour())
         time.sleep(how.create_delay)
@@ -225,9 +229,12 @@ class FakeEngine:
             image=image,
             cap_add=spec.cap_add,
         )
-        self.boxes[info.id] = _Container(info, dict(env),
-                                         list(command) if command is not None else None,
-                                         list(entrypoint) if entrypoint is not None else None)
+        self.boxes[info.id] = _Container(
+            info,
+            dict(env),
+            list(command) if command is not None else None,
+            list(entrypoint) if entrypoint is not None else None,
+        )
         return info.id
 
     def start(self, ident: str) -> None:

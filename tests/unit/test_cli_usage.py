@@ -126,10 +126,13 @@ def test_arguments_are_named_in_capitals() -> None:
     assert "socklab fault LAB partition [OPTIONS] A B" in hint
 
 
-@pytest.mark.parametrize("args", [
-    ["capture", "hello", "server", "-o", "/proc/x.pcap", "--seconds", "1"],
-    ["labs", "copy", "echo", "/proc/x"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["capture", "hello", "server", "-o", "/proc/x.pcap", "--seconds", "1"],
+        ["labs", "copy", "echo", "/proc/x"],
+    ],
+)
 def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args: list[str]) -> None:
     error, hint = _two_lines(args)
     assert error.startswith("error: cannot ") and "/proc/x" in error
@@ -137,10 +140,13 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args: list
     assert "you can write to" in hint
 
 
-@pytest.mark.parametrize(("args", "option", "near"), [
-    (["fault", "x", "loss", "a", "5", "--nett", "lan"], "--nett", "--net"),
-    (["fault", "x", "delay", "a", "5", "--jiter=3"], "--jiter", "--jitter"),
-])
+@pytest.mark.parametrize(
+    ("args", "option", "near"),
+    [
+        (["fault", "x", "loss", "a", "5", "--nett", "lan"], "--nett", "--net"),
+        (["fault", "x", "delay", "a", "5", "--jiter=3"], "--jiter", "--jitter"),
+    ],
+)
 def test_a_mistyped_option_of_a_command_taking_numbers_is_named(
     args: list[str], option: str, near: str
 ) -> None:

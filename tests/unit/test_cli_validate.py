@@ -65,11 +65,17 @@ def test_invalid_file_with_json_prints_every_problem_on_stdout(tmp_path: Path) -
     data = json.loads(result.stdout)
     assert data["valid"] is False
     assert [(p["line"], p["path"]) for p in data["problems"]] == [
-        (6, "nodes.server.networks.lan.ip"), (8, "nodes.client.networks[0]"),
-        (9, "nodes.client.start[0]")]
-    assert data["problems"][1] == {"file": str(path), "line": 8, "path": "nodes.client.networks[0]",
-                                   "message": "unknown network 'lann'",
-                                   "hint": "did you mean 'lan'?"}
+        (6, "nodes.server.networks.lan.ip"),
+        (8, "nodes.client.networks[0]"),
+        (9, "nodes.client.start[0]"),
+    ]
+    assert data["problems"][1] == {
+        "file": str(path),
+        "line": 8,
+        "path": "nodes.client.networks[0]",
+        "message": "unknown network 'lann'",
+        "hint": "did you mean 'lan'?",
+    }
     assert data["problems"][2]["hint"] == "did you mean 'tcp-server'?"
 
 

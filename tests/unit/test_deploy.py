@@ -253,8 +253,16 @@ def test_status_with_apps_reads_each_nodes_state_file(fake: FakeEngine) -> None:
 
 def test_a_node_of_its_own_program_is_labelled_so(fake: FakeEngine) -> None:
     fake.add_image("shop/web:1")
-    deploy.up(fake, lab_plan({"web": {"networks": ["lan"], "image": "shop/web:1", "command": ["serve"]},
-                              "client": {"networks": ["lan"]}}), IMAGE)
+    deploy.up(
+        fake,
+        lab_plan(
+            {
+                "web": {"networks": ["lan"], "image": "shop/web:1", "command": ["serve"]},
+                "client": {"networks": ["lan"]},
+            }
+        ),
+        IMAGE,
+    )
     web, client = (fake.containers({LABEL_NODE: n})[0] for n in ("web", "client"))
     assert web.labels[LABEL_PROGRAM] == "own" and web.labels[LABEL_TOOLS] == "helper"
     assert LABEL_PROGRAM not in client.labels and LABEL_TOOLS not in client.labels
@@ -265,8 +273,10 @@ def test_a_program_that_exits_at_once_fails_up_naming_it(fake: FakeEngine) -> No
     once is named as it ran, with its exit code and output, and the lab is removed."""
     fake.images["shop/web:1"] = ImageInfo(id="1", tags=("shop/web:1",), entrypoint=("/bin/httpd", "-f"))
     fake.behaviour["web"] = NodeBehaviour(exits=True)
-    nodes = {"web": {"networks": ["lan"], "image": "shop/web:1", "command": "nc -l -p 9000"},
-             "client": {"networks": ["lan"]}}
+    nodes = {
+        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "nc -l -p 9000"},
+        "client": {"networks": ["lan"]},
+    }
     with pytest.raises(LabError) as err:
         deploy.up(fake, lab_plan(nodes), IMAGE)
     assert err.value.message.splitlines()[:3] == [

@@ -22,13 +22,25 @@ scenarios:
     - fault: {loss: {node: a, pct: 30, proto: udp}}
     - fault: {corrupt: {node: a, pct: 1}}
 """
-THIS_KERNEL = {"netem": False, "tbf": True, "htb": True, "statistic": True, "nfqueue": True,
-               "ipv6": True, "br_netfilter": True}
+THIS_KERNEL = {
+    "netem": False,
+    "tbf": True,
+    "htb": True,
+    "statistic": True,
+    "nfqueue": True,
+    "ipv6": True,
+    "br_netfilter": True,
+}
 
 
 def test_what_a_topology_needs() -> None:
     assert doctor.needs(parse_topology(LAB, "lab.yml")) == {
-        "netem|nfqueue", "netem|tbf|htb", "ipv6", "statistic+nfqueue", "netem"}
+        "netem|nfqueue",
+        "netem|tbf|htb",
+        "ipv6",
+        "statistic+nfqueue",
+        "netem",
+    }
     assert doctor.needs(None) == set()
 
 

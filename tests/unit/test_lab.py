@@ -141,13 +141,21 @@ def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
     fake.add_image("shop/web:1")
     fake.add_image("shop/db:1")
     fake.without_python.add("shop/db:1")
-    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
-        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "nginx -g 'daemon off;'"},
-        "db": {"networks": ["lan"], "image": "shop/db:1"},
-        "app": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 80"]},
-        "job": {"networks": ["lan"], "image": "shop/web:1", "entrypoint": ["sh", "-c"],
-                "command": ["sleep 1000"]},
-    }}
+    doc = {
+        "name": "unit",
+        "networks": {"lan": {}},
+        "nodes": {
+            "web": {"networks": ["lan"], "image": "shop/web:1", "command": "nginx -g 'daemon off;'"},
+            "db": {"networks": ["lan"], "image": "shop/db:1"},
+            "app": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 80"]},
+            "job": {
+                "networks": ["lan"],
+                "image": "shop/web:1",
+                "entrypoint": ["sh", "-c"],
+                "command": ["sleep 1000"],
+            },
+        },
+    }
     lab = Lab.load(write(tmp_path, doc), engine=fake).up()
     made = {c.node: c for c in fake.containers({"io.socklab.lab": "unit"})}
     commands = {b.info.node: (b.entrypoint, b.command) for b in fake.boxes.values()}
@@ -165,8 +173,11 @@ def test_nodes_of_any_image(fake: FakeEngine, tmp_path: Path) -> None:
 def test_start_on_an_image_without_python_is_refused(fake: FakeEngine, tmp_path: Path) -> None:
     fake.add_image("shop/db:1")
     fake.without_python.add("shop/db:1")
-    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
-        "db": {"networks": ["lan"], "image": "shop/db:1", "start": ["tcp-server --port 5432"]}}}
+    doc = {
+        "name": "unit",
+        "networks": {"lan": {}},
+        "nodes": {"db": {"networks": ["lan"], "image": "shop/db:1", "start": ["tcp-server --port 5432"]}},
+    }
     with pytest.raises(LabError, match="image 'shop/db:1' has no python3, so socklab cannot run"):
         Lab.load(write(tmp_path, doc), engine=fake).up()
     assert fake.containers({}) == [] and fake.networks({}) == []
@@ -175,8 +186,11 @@ def test_start_on_an_image_without_python_is_refused(fake: FakeEngine, tmp_path:
 def test_command_with_start_is_refused_by_validate(tmp_path: Path) -> None:
     from socklab.topology import TopologyError
 
-    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
-        "db": {"networks": ["lan"], "image": "x", "command": "db", "start": ["tcp-server"]}}}
+    doc = {
+        "name": "unit",
+        "networks": {"lan": {}},
+        "nodes": {"db": {"networks": ["lan"], "image": "x", "command": "db", "start": ["tcp-server"]}},
+    }
     with pytest.raises(TopologyError, match="a node with `command:` runs it as its main program"):
         Lab.load(write(tmp_path, doc))
     doc["nodes"]["db"] = {"networks": ["lan"], "entrypoint": "db", "start": ["tcp-server"]}
@@ -215,20 +229,27 @@ def test_a_program_that_ends_as_it_starts_is_named_with_its_exit_code(
     fake.add_image("shop/web:1")
     fake.without_python.add("shop/web:1")
     fake.behaviour["web"] = NodeBehaviour(exits=True)
-    doc = {"name": "unit", "networks": {"lan": {"impair": {"loss": "5%"}}}, "nodes": {
-        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "web --config /nope"}}}
+    doc = {
+        "name": "unit",
+        "networks": {"lan": {"impair": {"loss": "5%"}}},
+        "nodes": {"web": {"networks": ["lan"], "image": "shop/web:1", "command": "web --config /nope"}},
+    }
     with pytest.raises(LabError) as err:
         Lab.load(write(tmp_path, doc), engine=fake).up()
-    assert "web: its program `web --config /nope` exited at once (code 1), saying:\n" \
+    assert (
+        "web: its program `web --config /nope` exited at once (code 1), saying:\n"
         "    socklab-node: cannot start" in err.value.message
+    )
     assert "docker run --rm shop/web:1" in str(err.value.hint)
     assert fake.containers({}) == []
 
 
 def test_a_command_that_cannot_be_split_is_a_lab_error(fake: FakeEngine, tmp_path: Path) -> None:
     with Lab.load(write(tmp_path, TOPOLOGY), engine=fake) as lab:
-        for call in (lambda: lab.node("web").exec("echo 'unclosed"),
-                     lambda: lab.node("web").start("tcp-server --message 'hi")):
+        for call in (
+            lambda: lab.node("web").exec("echo 'unclosed"),
+            lambda: lab.node("web").start("tcp-server --message 'hi"),
+        ):
             with pytest.raises(LabError, match="cannot split the command") as err:
                 call()
             assert err.value.hint == "close its quotes, or give an argv list"
@@ -239,10 +260,11 @@ def test_a_start_that_failed_says_what_the_program_printed(fake: FakeEngine, tmp
     fake.on_exec = lambda node, argv: ExecResult(1, "", said)
     with Lab.load(write(tmp_path, TOPOLOGY), engine=fake) as lab:
         box = fake.boxes[fake.containers({"io.socklab.node": "web"})[0].id]
-        box.logs += ["2024-01-01T00:00:00.000000Z tcp-client[9] {\"event\": \"created\"}",
-                     "2024-01-01T00:00:00.000000Z tcp-client[9] usage: tcp-client HOST [PORT]",
-                     "2024-01-01T00:00:00.000000Z tcp-client[9] tcp-client: error: "
-                     "unrecognized arguments: --bogus"]
+        box.logs += [
+            '2024-01-01T00:00:00.000000Z tcp-client[9] {"event": "created"}',
+            "2024-01-01T00:00:00.000000Z tcp-client[9] usage: tcp-client HOST [PORT]",
+            "2024-01-01T00:00:00.000000Z tcp-client[9] tcp-client: error: unrecognized arguments: --bogus",
+        ]
         with pytest.raises(LabError) as err:
             lab.node("web").start("tcp-client server --bogus")
     assert err.value.message.splitlines() == [
@@ -255,15 +277,23 @@ def test_a_start_that_failed_says_what_the_program_printed(fake: FakeEngine, tmp
 def test_image_problems_are_what_up_refuses_located_in_the_file(fake: FakeEngine, tmp_path: Path) -> None:
     fake.add_image("shop/web:1")
     fake.without_python.add("shop/web:1")
-    doc = {"name": "unit", "networks": {"lan": {}}, "nodes": {
-        "web": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 5000"]},
-        "db": {"networks": ["lan"], "image": "nosuch/db:1"},
-        "plain": {"networks": ["lan"], "image": "shop/web:1"}}}
+    doc = {
+        "name": "unit",
+        "networks": {"lan": {}},
+        "nodes": {
+            "web": {"networks": ["lan"], "image": "shop/web:1", "start": ["tcp-server --port 5000"]},
+            "db": {"networks": ["lan"], "image": "nosuch/db:1"},
+            "plain": {"networks": ["lan"], "image": "shop/web:1"},
+        },
+    }
     lab = Lab.load(write(tmp_path, doc), engine=fake)
     found = [(p.line, p.path, p.message) for p in lab.image_problems()]
     assert found == [
-        (9, "nodes.web.start", "node 'web': image 'shop/web:1' has no python3, so socklab cannot "
-         "run its `start:` commands"),
+        (
+            9,
+            "nodes.web.start",
+            "node 'web': image 'shop/web:1' has no python3, so socklab cannot run its `start:` commands",
+        ),
         (14, "nodes.db.image", "node 'db': image 'nosuch/db:1' is not on this host"),
     ]
     with pytest.raises(LabError, match="node 'web': image 'shop/web:1' has no python3"):

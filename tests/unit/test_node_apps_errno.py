@@ -53,8 +53,14 @@ ROWS = catalogue()
 ERRNO_ROWS = [r for r in ROWS if r["kind"] == "errno"]
 REPRODUCIBLE = sorted({str(r["name"]) for r in ERRNO_ROWS if r["reproducible"]})
 NOT_ON_LINUX = {"ESYS", "EPFNOSUPPORT", "ESHUTDOWN", "ENETRESET"}
-SPELLINGS = {"EBAUDF": "EBADF", "ESTDADREQ": "EDESTADDRREQ", "ENETREACH": "ENETUNREACH",
-             "ENPROTOPT": "ENOPROTOOPT", "EPPIPE": "EPIPE", "EPROTOSUPPORT": "EPROTONOSUPPORT"}
+SPELLINGS = {
+    "EBAUDF": "EBADF",
+    "ESTDADREQ": "EDESTADDRREQ",
+    "ENETREACH": "ENETUNREACH",
+    "ENPROTOPT": "ENOPROTOOPT",
+    "EPPIPE": "EPIPE",
+    "EPROTOSUPPORT": "EPROTONOSUPPORT",
+}
 
 
 def test_the_notes_table_row_by_row() -> None:
@@ -79,25 +85,39 @@ def test_every_linux_errno_of_the_table_is_reproducible_the_rest_explained() -> 
     for row in ERRNO_ROWS:
         assert row["how"] if row["reproducible"] else row["why_not"]
     peers = {row["name"] for row in ROWS if row.get("lab_peer")}
-    assert {"ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET",
-            "EWOULDBLOCK", "EPIPE", "EINVAL"} <= peers
+    assert {
+        "ECONNREFUSED",
+        "ETIMEDOUT",
+        "EHOSTUNREACH",
+        "ENETUNREACH",
+        "ECONNRESET",
+        "EWOULDBLOCK",
+        "EPIPE",
+        "EINVAL",
+    } <= peers
 
 
 def test_the_notes_elsewhere_and_the_resolver_failures_are_listed() -> None:
-    elsewhere = {(r["where"], r["as_written_in_notes"]): r["name"] for r in ERRNO_ROWS
-                 if r["row"] is None and r["in_notes"]}
+    elsewhere = {
+        (r["where"], r["as_written_in_notes"]): r["name"]
+        for r in ERRNO_ROWS
+        if r["row"] is None and r["in_notes"]
+    }
     assert elsewhere[("accept()", "ENOPROTOOPT")] == "EWOULDBLOCK"  # "no pending connections"
     assert elsewhere[("accept()", "EPROTONOSUPPORT")] == "EOPNOTSUPP"
     assert elsewhere[("socketpair()", None)] == "EMFILE"
     resolver = {r["name"]: r["eai"] for r in ROWS if r["kind"] == "resolver"}
-    assert resolver == {"HOST_NOT_FOUND": "EAI_NONAME", "TRY_AGAIN": "EAI_AGAIN",
-                        "NO_RECOVERY": "EAI_FAIL", "NO_DATA": "EAI_NODATA"}
+    assert resolver == {
+        "HOST_NOT_FOUND": "EAI_NONAME",
+        "TRY_AGAIN": "EAI_AGAIN",
+        "NO_RECOVERY": "EAI_FAIL",
+        "NO_DATA": "EAI_NODATA",
+    }
 
 
 def test_list_as_events() -> None:
     done = run_app("errno_repro", "--list")
-    assert [(e["name"], e["row"]) for e in done.named("errno")] == [
-        (r["name"], r["row"]) for r in ROWS]
+    assert [(e["name"], e["row"]) for e in done.named("errno")] == [(r["name"], r["row"]) for r in ROWS]
 
 
 @pytest.mark.parametrize("name", REPRODUCIBLE)
@@ -113,7 +133,8 @@ def test_reproducible_errno_is_reproduced(name: str) -> None:
     for event in reproduced:
         assert event["errno"] == name and event["errno_number"] == rows[0]["number"]
         assert event["call"] and event["how"] in {r["how"] for r in rows} | {
-            r["how"] for r in ERRNO_ROWS if r["name"] == name}
+            r["how"] for r in ERRNO_ROWS if r["name"] == name
+        }
     assert f"{name} ({rows[0]['number']}) reproduced" in done.stderr
 
 
@@ -138,11 +159,13 @@ def test_not_reproducible_resolver_and_unknown_names() -> None:
     assert done.returncode == 1
     assert done.named("error")[0]["message"].startswith(
         "NO_RESOLVE_HOST (the notes' name of HOST_NOT_FOUND) is a resolver failure "
-        "(HOST_NOT_FOUND/EAI_NONAME), not an errno")
+        "(HOST_NOT_FOUND/EAI_NONAME), not an errno"
+    )
     done = run_app("errno_repro", "EBAUF")
     assert done.returncode == 2
     assert done.named("error")[0]["message"] == (
-        "unknown errno EBAUF — did you mean EBADF (written EBAUDF in the notes)?")
+        "unknown errno EBAUF — did you mean EBADF (written EBAUDF in the notes)?"
+    )
     assert run_app("errno_repro", "ENOSUCHTHING").returncode == 2
 
 
@@ -180,14 +203,18 @@ def test_port_alone_aims_econnrefused_at_a_local_port() -> None:
         taken = run_app("errno_repro", "ECONNREFUSED", "--port", str(port))
     assert taken.returncode == 1
     assert taken.named("error")[0]["message"] == (
-        f"ECONNREFUSED not reproduced: connect(127.0.0.1:{port}) succeeded")
+        f"ECONNREFUSED not reproduced: connect(127.0.0.1:{port}) succeeded"
+    )
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("ECONNRESET", "--port needs --host for ECONNRESET (lab peer: --host H --port P: "),
-    ("ETIMEDOUT", "--port needs --host for ETIMEDOUT (lab peer: "),
-    ("EBADF", "EBADF takes no --port: it is reproduced locally ("),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("ECONNRESET", "--port needs --host for ECONNRESET (lab peer: --host H --port P: "),
+        ("ETIMEDOUT", "--port needs --host for ETIMEDOUT (lab peer: "),
+        ("EBADF", "EBADF takes no --port: it is reproduced locally ("),
+    ],
+)
 def test_port_without_host_is_refused_where_it_means_nothing(name: str, message: str) -> None:
     done = run_app("errno_repro", name, "--port", "5000")
     assert done.returncode == 2

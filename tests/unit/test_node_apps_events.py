@@ -50,14 +50,10 @@ def test_error_event_carries_errno_name_number_and_message() -> None:
 def test_errno_names_of_timeouts_resolver_and_aliases() -> None:
     assert error_fields(TimeoutError("timed out"))["errno"] == "ETIMEDOUT"
     assert (
-        error_fields(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))["errno"]
-        == "EAI_NONAME"
+        error_fields(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))["errno"] == "EAI_NONAME"
     )
     assert error_fields(OSError(95, "Operation not supported"))["errno"] == "EOPNOTSUPP"
-    assert (
-        error_fields(BlockingIOError(11, "Resource temporarily unavailable"))["errno"]
-        == "EWOULDBLOCK"
-    )
+    assert error_fields(BlockingIOError(11, "Resource temporarily unavailable"))["errno"] == "EWOULDBLOCK"
     assert describe_error(OSError(22, "Invalid argument")) == "EINVAL (22): invalid argument"
 
 

@@ -45,9 +45,7 @@ def closes(server: Server) -> int:
 
 
 @pytest.mark.parametrize(("mode", "delay"), CASES)
-def test_server_survives_200_bad_clients_without_leaks(
-    tmp_path: Path, mode: str, delay: str
-) -> None:
+def test_server_survives_200_bad_clients_without_leaks(tmp_path: Path, mode: str, delay: str) -> None:
     args = ("--port", "0", "--host", "127.0.0.1", "--mode", mode, "--delay", delay)
     with Server("tcp_server", *args, folder=tmp_path) as server:
         address = ("127.0.0.1", server.port)

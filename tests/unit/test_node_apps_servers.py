@@ -35,9 +35,7 @@ def has_ipv6() -> bool:
 
 
 def start_tcp(folder: Path, mode: str, *extra: str) -> Server:
-    return Server(
-        "tcp_server", "--port", "0", "--host", "127.0.0.1", "--mode", mode, *extra, folder=folder
-    )
+    return Server("tcp_server", "--port", "0", "--host", "127.0.0.1", "--mode", mode, *extra, folder=folder)
 
 
 def test_the_server_steps_are_events_in_order(tmp_path: Path) -> None:
@@ -58,9 +56,7 @@ def test_the_server_steps_are_events_in_order(tmp_path: Path) -> None:
 def test_each_mode_echoes_over_inet(tmp_path: Path, mode: str) -> None:
     with start_tcp(tmp_path, mode) as server:
         assert echo_once(socket.AF_INET, ("127.0.0.1", server.port), b"hello") == b"hello"
-        client = run_app(
-            "tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--message", "abc"
-        )
+        client = run_app("tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--message", "abc")
         assert client.returncode == 0, client.stderr
         assert [e["event"] for e in client.events] == ["resolved", "created", "connected"] + [
             "sent",
@@ -107,9 +103,7 @@ def test_each_mode_echoes_over_inet6(tmp_path: Path, mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_each_mode_echoes_over_unix(tmp_path: Path, mode: str) -> None:
     path = str(tmp_path / "echo.sock")
-    with Server(
-        "tcp_server", "--family", "unix", "--path", path, "--mode", mode, folder=tmp_path
-    ) as server:
+    with Server("tcp_server", "--family", "unix", "--path", path, "--mode", mode, folder=tmp_path) as server:
         assert server.listening["address"] == "unix:" + path
         client = run_app("tcp_client", path, "--family", "unix", "--count", "2")
         assert client.returncode == 0, client.stderr
@@ -120,9 +114,7 @@ def test_each_mode_echoes_over_unix(tmp_path: Path, mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_half_close_gets_every_echo_then_eof(tmp_path: Path, mode: str) -> None:
     with start_tcp(tmp_path, mode, "--delay", "0.05") as server:
-        client = run_app(
-            "tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--shutdown", "wr"
-        )
+        client = run_app("tcp_client", "127.0.0.1", str(server.port), "--count", "3", "--shutdown", "wr")
     assert client.returncode == 0, client.stderr
     assert client.named("shutdown")[0]["how"] == "SHUT_WR"
     assert client.named("eof")[0]["bytes"] == 15
@@ -182,9 +174,7 @@ def test_iterative_serves_one_at_a_time_concurrent_modes_overlap(tmp_path: Path)
 
 def test_second_server_on_the_same_port_fails_with_eaddrinuse(tmp_path: Path) -> None:
     with start_tcp(tmp_path, "iterative", "--reuseaddr") as server:
-        second = run_app(
-            "tcp_server", "--port", str(server.port), "--host", "127.0.0.1", "--reuseaddr"
-        )
+        second = run_app("tcp_server", "--port", str(server.port), "--host", "127.0.0.1", "--reuseaddr")
     assert second.returncode == 1
     error = second.named("error")[0]
     assert (error["errno"], error["errno_number"]) == ("EADDRINUSE", 98)
@@ -229,9 +219,7 @@ def test_client_timeout_is_reported_as_etimedout() -> None:
             fillers.append(filler)
         # the accept queue of listen(0) is full once one of them is connected
         assert select.select([], fillers, [], 10)[1], "no connection completed"
-        client = run_app(
-            "tcp_client", "127.0.0.1", str(listener.getsockname()[1]), "--timeout", "0.5"
-        )
+        client = run_app("tcp_client", "127.0.0.1", str(listener.getsockname()[1]), "--timeout", "0.5")
     finally:
         for sock in [*fillers, listener]:
             sock.close()
@@ -282,18 +270,19 @@ def test_udp_client_to_a_closed_port_gets_econnrefused() -> None:
     assert client.named("error")[0]["errno"] == "ECONNREFUSED"
 
 
-@pytest.mark.parametrize(("module", "args", "shown"), [
-    ("tcp_client", ("echo", "99999"), "argument PORT: 99999 is not a port (1..65535)"),
-    ("tcp_client", ("echo", "0"), "argument PORT: 0 is not a port (1..65535)"),
-    ("udp_client", ("echo", "65536"), "argument PORT: 65536 is not a port (1..65535)"),
-    ("udp_client", ("echo", "-5"), "argument PORT: -5 is not a port (1..65535)"),
-    ("tcp_server", ("--port", "70000"), "argument --port: 70000 is not a port (0..65535)"),
-    ("udp_server", ("--port", "-1"), "argument --port: -1 is not a port (0..65535)"),
-    ("tcp_client", ("echo", "http"), "argument PORT: invalid port: 'http'"),
-])
-def test_a_port_out_of_range_is_an_argument_error(
-    module: str, args: tuple[str, ...], shown: str
-) -> None:
+@pytest.mark.parametrize(
+    ("module", "args", "shown"),
+    [
+        ("tcp_client", ("echo", "99999"), "argument PORT: 99999 is not a port (1..65535)"),
+        ("tcp_client", ("echo", "0"), "argument PORT: 0 is not a port (1..65535)"),
+        ("udp_client", ("echo", "65536"), "argument PORT: 65536 is not a port (1..65535)"),
+        ("udp_client", ("echo", "-5"), "argument PORT: -5 is not a port (1..65535)"),
+        ("tcp_server", ("--port", "70000"), "argument --port: 70000 is not a port (0..65535)"),
+        ("udp_server", ("--port", "-1"), "argument --port: -1 is not a port (0..65535)"),
+        ("tcp_client", ("echo", "http"), "argument PORT: invalid port: 'http'"),
+    ],
+)
+def test_a_port_out_of_range_is_an_argument_error(module: str, args: tuple[str, ...], shown: str) -> None:
     # 99999 used to be truncated to 16 bits by the kernel: a connect to port 34463
     done = run_app(module, *args, timeout=10)
     assert done.returncode == 2 and done.events == []
@@ -305,7 +294,8 @@ def test_a_unix_server_needs_a_path(tmp_path: Path, module: str) -> None:
     done = run_app(module, "--family", "unix", timeout=10)
     assert done.returncode == 2
     assert done.named("error")[0]["message"] == (
-        "--path is required for --family unix (the socket file to bind)")
+        "--path is required for --family unix (the socket file to bind)"
+    )
     assert "listening" not in done.stdout
     assert "--path" in run_app(module, "--help").stdout
 
@@ -325,7 +315,9 @@ def test_a_stop_as_soon_as_the_port_listens_is_a_clean_stop(tmp_path: Path, atte
     with out.open("w") as sink:
         proc = subprocess.Popen(
             app_command("tcp_server", "--port", str(port), "--host", "127.0.0.1"),
-            stdout=sink, stderr=subprocess.PIPE, text=True,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def listens() -> bool:

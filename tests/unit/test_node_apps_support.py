@@ -30,9 +30,7 @@ def package_root() -> Path:
     """A folder holding ``socklab/nodes`` alone, made once per test process."""
     if not _ROOT:
         root = Path(tempfile.mkdtemp(prefix="socklab-nodes-"))
-        shutil.copytree(
-            NODES, root / "socklab" / "nodes", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(NODES, root / "socklab" / "nodes", ignore=shutil.ignore_patterns("__pycache__"))
         (root / "socklab" / "__init__.py").write_text("")
         atexit.register(shutil.rmtree, root, True)
         _ROOT.append(root)
@@ -63,9 +61,7 @@ class AppResult:
 
 
 def run_app(module: str, *args: str, timeout: float = 30) -> AppResult:
-    done = subprocess.run(
-        app_command(module, *args), capture_output=True, text=True, timeout=timeout
-    )
+    done = subprocess.run(app_command(module, *args), capture_output=True, text=True, timeout=timeout)
     return AppResult(done.returncode, done.stdout, done.stderr, parse_events(done.stdout))
 
 
@@ -105,8 +101,7 @@ class Server:
             time.sleep(0.01)
         self.stop()
         raise AssertionError(
-            f"no listening event; stdout: {self.raw_stdout()!r}; "
-            f"stderr: {self.err_path.read_text()!r}"
+            f"no listening event; stdout: {self.raw_stdout()!r}; stderr: {self.err_path.read_text()!r}"
         )
 
     def stop(self) -> int:

@@ -22,8 +22,14 @@ from socklab.observe.sockets import (
 from socklab.observe.timeline import merge, parse_line
 
 
-def row(node: str, local: str, remote: str, state: str = "ESTABLISHED", proto: str = "tcp",
-        program: str | None = "app") -> SocketRow:
+def row(
+    node: str,
+    local: str,
+    remote: str,
+    state: str = "ESTABLISHED",
+    proto: str = "tcp",
+    program: str | None = "app",
+) -> SocketRow:
     lip, lport = local.rsplit(":", 1)
     rip, rport = remote.rsplit(":", 1)
     return SocketRow(node, proto, lip, int(lport), rip, int(rport), state, 0, 0, 1, 7, program)
@@ -47,10 +53,16 @@ LAB_ROWS = [
 
 
 def test_connections_pair_ends_and_find_the_server() -> None:
-    found = [(c.client.node, c.client.local_port, c.server.node, c.server.local_port)
-             for c in connections(LAB_ROWS)]
-    assert found == [("client-1", 41000, "client-1", 7000), ("client-2", 41000, "client-2", 7000),
-                     ("client-1", 40000, "server", 5000), ("client-2", 40001, "server", 5000)]
+    found = [
+        (c.client.node, c.client.local_port, c.server.node, c.server.local_port)
+        for c in connections(LAB_ROWS)
+    ]
+    assert found == [
+        ("client-1", 41000, "client-1", 7000),
+        ("client-2", 41000, "client-2", 7000),
+        ("client-1", 40000, "server", 5000),
+        ("client-2", 40001, "server", 5000),
+    ]
     graph = mermaid(connections(LAB_ROWS), ["server", "client-1", "client-2", "idle"])
     assert graph.splitlines()[:2] == ["graph LR", '  n_server["server"]']
     assert '  n_client_2 -->|"tcp/5000"| n_server' in graph
@@ -69,30 +81,36 @@ def test_filters_and_states() -> None:
 
 
 def test_names_replace_lab_addresses() -> None:
-    named = with_names(LAB_ROWS[:3], {"10.1.0.10": "server", "10.1.0.3": "client-1",
-                                      "10.1.0.4": "client-2"})
+    named = with_names(LAB_ROWS[:3], {"10.1.0.10": "server", "10.1.0.3": "client-1", "10.1.0.4": "client-2"})
     assert [(r.local, r.remote) for r in named] == [
-        ("0.0.0.0:5000", "0.0.0.0:*"), ("server:5000", "client-1:40000"),
-        ("server:5000", "client-2:40001")]
+        ("0.0.0.0:5000", "0.0.0.0:*"),
+        ("server:5000", "client-1:40000"),
+        ("server:5000", "client-2:40001"),
+    ]
     assert named[0].as_dict()["local_ip"] == "0.0.0.0" and "node" not in named[0].as_dict()
 
 
 def test_timeline_parses_tagged_json_lines_and_orders_by_app_time() -> None:
-    server = "\n".join([
-        '2026-11-26T06:00:00.100000Z socklab-node[7] {"event": "spawned", "app": "tcp-server", '
-        '"pid": 8}',
-        '2026-11-26T06:00:01.300000Z tcp-server[8] {"ts": 1795672801.2, "app": "tcp-server", '
-        '"event": "accepted", "pid": 8, "peer": "10.1.0.3:40000"}',
-        "2026-11-26T06:00:01.300001Z tcp-server[8] tcp-server: accepted 10.1.0.3:40000",
-        "not a log line",
-    ])
-    client = ('2026-11-26T06:00:01.400000Z tcp-client[9] {"ts": 1795672801.1, "app": '
-              '"tcp-client", "event": "connected", "pid": 9, "peer": "10.1.0.10:5000", '
-              '"connect_ms": 0.2}')
+    server = "\n".join(
+        [
+            '2026-11-26T06:00:00.100000Z socklab-node[7] {"event": "spawned", "app": "tcp-server", "pid": 8}',
+            '2026-11-26T06:00:01.300000Z tcp-server[8] {"ts": 1795672801.2, "app": "tcp-server", '
+            '"event": "accepted", "pid": 8, "peer": "10.1.0.3:40000"}',
+            "2026-11-26T06:00:01.300001Z tcp-server[8] tcp-server: accepted 10.1.0.3:40000",
+            "not a log line",
+        ]
+    )
+    client = (
+        '2026-11-26T06:00:01.400000Z tcp-client[9] {"ts": 1795672801.1, "app": '
+        '"tcp-client", "event": "connected", "pid": 9, "peer": "10.1.0.10:5000", '
+        '"connect_ms": 0.2}'
+    )
     events = merge([("server", server), ("client", client)])
     assert [(e.node, e.app, e.event) for e in events] == [
-        ("server", "tcp-server", "spawned"), ("client", "tcp-client", "connected"),
-        ("server", "tcp-server", "accepted")]
+        ("server", "tcp-server", "spawned"),
+        ("client", "tcp-client", "connected"),
+        ("server", "tcp-server", "accepted"),
+    ]
     assert events[1].fields == {"connect_ms": 0.2} and events[1].peer == "10.1.0.10:5000"
     assert events[0].time == "2026-11-26T06:00:00.100000Z"
     assert parse_line("n", '2026-11-26T06:00:00.1Z a[1] {"no": "event"}') is None
@@ -100,8 +118,9 @@ def test_timeline_parses_tagged_json_lines_and_orders_by_app_time() -> None:
 
 def _tcp(src: str, sport: int, dst: str, dport: int, flags: int, data: bytes = b"") -> bytes:
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 0, 0, 5 << 4, flags, 65535, 0, 0) + data
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst)
+    )
     return ip + tcp
 
 
@@ -115,12 +134,19 @@ def _pcap(frames: list[bytes], linktype: int) -> bytes:
 def test_pcap_handshake_and_teardown_on_ethernet_and_cooked_links() -> None:
     c, s = ("10.1.0.3", 40000), ("10.1.0.10", 5000)
     f = pcap
-    packets = [_tcp(*c, *s, f.SYN), _tcp(*s, *c, f.SYN | f.ACK), _tcp(*c, *s, f.ACK),
-               _tcp(*c, *s, f.PSH | f.ACK, b"hello"), _tcp(*s, *c, f.PSH | f.ACK, b"hello"),
-               _tcp(*c, *s, f.FIN | f.ACK), _tcp(*s, *c, f.FIN | f.ACK), _tcp(*c, *s, f.ACK),
-               # a refused connection
-               _tcp("10.1.0.3", 40001, "10.1.0.10", 5999, f.SYN),
-               _tcp("10.1.0.10", 5999, "10.1.0.3", 40001, f.RST | f.ACK)]
+    packets = [
+        _tcp(*c, *s, f.SYN),
+        _tcp(*s, *c, f.SYN | f.ACK),
+        _tcp(*c, *s, f.ACK),
+        _tcp(*c, *s, f.PSH | f.ACK, b"hello"),
+        _tcp(*s, *c, f.PSH | f.ACK, b"hello"),
+        _tcp(*c, *s, f.FIN | f.ACK),
+        _tcp(*s, *c, f.FIN | f.ACK),
+        _tcp(*c, *s, f.ACK),
+        # a refused connection
+        _tcp("10.1.0.3", 40001, "10.1.0.10", 5999, f.SYN),
+        _tcp("10.1.0.10", 5999, "10.1.0.3", 40001, f.RST | f.ACK),
+    ]
     ether = [b"\x02" * 12 + b"\x08\x00" + p for p in packets]
     sll = [b"\x00\x00\x03\x04\x00\x06" + b"\x02" * 8 + b"\x08\x00" + p for p in packets]
     for data in (_pcap(ether, 1), _pcap(sll, 113)):
@@ -128,9 +154,14 @@ def test_pcap_handshake_and_teardown_on_ethernet_and_cooked_links() -> None:
         assert len(read) == 10 and read[3].payload == 5 and read[0].ts == 1000.0
         first, refused = pcap.conversations(read)
         assert first.as_dict() == {
-            "client": "10.1.0.3:40000", "server": "10.1.0.10:5000", "packets": 8,
-            "payload_bytes": 10, "handshake": ["SYN", "SYN-ACK", "ACK"],
-            "teardown": ["FIN client", "FIN server", "ACK"], "outcome": "closed"}
+            "client": "10.1.0.3:40000",
+            "server": "10.1.0.10:5000",
+            "packets": 8,
+            "payload_bytes": 10,
+            "handshake": ["SYN", "SYN-ACK", "ACK"],
+            "teardown": ["FIN client", "FIN server", "ACK"],
+            "outcome": "closed",
+        }
         assert (refused.handshake, refused.outcome) == (["SYN", "RST-ACK"], "refused")
     with pytest.raises(pcap.PcapError):
         pcap.read_pcap(b"\x0a\x0d\x0d\x0a" + b"\x00" * 40)
@@ -143,25 +174,42 @@ def _line(node_ts: float, app: str, pid: int, event: str, **fields: object) -> s
 
 def test_timeline_puts_causes_before_effects_stamped_earlier() -> None:
     # the server's apps were scheduled first: their stamps precede the client's by a hair
-    server = "\n".join([
-        _line(10.0, "tcp-server", 8, "listening"),
-        _line(20.001, "tcp-server", 8, "accepted", peer="[::ffff:10.0.0.3]:40000",
-              local="[::ffff:10.0.0.2]:5000"),
-        _line(20.002, "tcp-server", 8, "received", peer="[::ffff:10.0.0.3]:40000"),
-        _line(20.0025, "tcp-server", 8, "sent", peer="[::ffff:10.0.0.3]:40000"),
-        _line(20.009, "tcp-server", 8, "closed", peer="[::ffff:10.0.0.3]:40000"),
-    ])
-    client = "\n".join([
-        _line(20.003, "tcp-client", 9, "connected", peer="10.0.0.2:5000", local="10.0.0.3:40000"),
-        _line(20.004, "tcp-client", 9, "sent", peer="10.0.0.2:5000"),
-        _line(20.005, "tcp-client", 9, "received", peer="10.0.0.2:5000"),
-        _line(20.008, "tcp-client", 9, "closed", peer="10.0.0.2:5000"),
-    ])
+    server = "\n".join(
+        [
+            _line(10.0, "tcp-server", 8, "listening"),
+            _line(
+                20.001,
+                "tcp-server",
+                8,
+                "accepted",
+                peer="[::ffff:10.0.0.3]:40000",
+                local="[::ffff:10.0.0.2]:5000",
+            ),
+            _line(20.002, "tcp-server", 8, "received", peer="[::ffff:10.0.0.3]:40000"),
+            _line(20.0025, "tcp-server", 8, "sent", peer="[::ffff:10.0.0.3]:40000"),
+            _line(20.009, "tcp-server", 8, "closed", peer="[::ffff:10.0.0.3]:40000"),
+        ]
+    )
+    client = "\n".join(
+        [
+            _line(20.003, "tcp-client", 9, "connected", peer="10.0.0.2:5000", local="10.0.0.3:40000"),
+            _line(20.004, "tcp-client", 9, "sent", peer="10.0.0.2:5000"),
+            _line(20.005, "tcp-client", 9, "received", peer="10.0.0.2:5000"),
+            _line(20.008, "tcp-client", 9, "closed", peer="10.0.0.2:5000"),
+        ]
+    )
     events = merge([("server", server), ("client", client)])
     assert [(e.node, e.event) for e in events] == [
-        ("server", "listening"), ("client", "connected"), ("server", "accepted"),
-        ("client", "sent"), ("server", "received"), ("server", "sent"), ("client", "received"),
-        ("client", "closed"), ("server", "closed")]
+        ("server", "listening"),
+        ("client", "connected"),
+        ("server", "accepted"),
+        ("client", "sent"),
+        ("server", "received"),
+        ("server", "sent"),
+        ("client", "received"),
+        ("client", "closed"),
+        ("server", "closed"),
+    ]
     assert events[2].ts == 20.001  # every event keeps its own time
 
 
@@ -175,9 +223,21 @@ class _ReaderlessNode:
         self.calls.append((node, argv))
         if argv[0] in ("socklab-sockets", "nc"):
             return ExecResult(127, "", f'exec: "{argv[0]}": executable file not found')
-        rows = [{"proto": "tcp", "local_ip": "0.0.0.0", "local_port": 80, "remote_ip": "0.0.0.0",
-                 "remote_port": 0, "state": "LISTEN", "recv_q": 0, "send_q": 0, "inode": 5,
-                 "pid": 1, "program": "nginx"}]
+        rows = [
+            {
+                "proto": "tcp",
+                "local_ip": "0.0.0.0",
+                "local_port": 80,
+                "remote_ip": "0.0.0.0",
+                "remote_port": 0,
+                "state": "LISTEN",
+                "recv_q": 0,
+                "send_q": 0,
+                "inode": 5,
+                "pid": 1,
+                "program": "nginx",
+            }
+        ]
         return ExecResult(0, json.dumps(rows), "")
 
 
@@ -191,9 +251,21 @@ def test_an_image_without_the_reader_gets_its_source() -> None:
     assert argv[:2] == ["python3", "-c"] and "def read_sockets" in argv[2]
 
 
-ROWS = [{"proto": "unix", "local_ip": "/run/socklab/sockets.sock", "local_port": 0, "remote_ip": "",
-         "remote_port": 0, "state": "LISTENING", "recv_q": 0, "send_q": 0, "inode": 9, "pid": 7,
-         "program": "socklab-node"}]
+ROWS = [
+    {
+        "proto": "unix",
+        "local_ip": "/run/socklab/sockets.sock",
+        "local_port": 0,
+        "remote_ip": "",
+        "remote_port": 0,
+        "state": "LISTENING",
+        "recv_q": 0,
+        "send_q": 0,
+        "inode": 9,
+        "pid": 7,
+        "program": "socklab-node",
+    }
+]
 
 
 def test_the_supervisor_answers_without_python_in_the_node() -> None:

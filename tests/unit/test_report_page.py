@@ -146,10 +146,22 @@ def test_times_never_wrap_and_the_page_is_self_contained() -> None:
 def test_the_events_table_says_what_each_event_carried_a_fault_included() -> None:
     run = sample_run()
     ts = run.timeline[-1]["ts"] + 1
-    run.timeline.append({"time": "", "ts": ts, "node": "server", "app": "socklab", "pid": 0,
-                         "event": "fault", "peer": None,
-                         "fields": {"action": "partition", "step": "3",
-                                    "detail": "partitioned peer-2 | server: dropped both ways"}})
+    run.timeline.append(
+        {
+            "time": "",
+            "ts": ts,
+            "node": "server",
+            "app": "socklab",
+            "pid": 0,
+            "event": "fault",
+            "peer": None,
+            "fields": {
+                "action": "partition",
+                "step": "3",
+                "detail": "partitioned peer-2 | server: dropped both ways",
+            },
+        }
+    )
     table = re.search(r'<table id="timeline">.*?</table>', html.render(run), re.S)
     assert table and "<th>detail</th>" in table.group(0)
     last = table.group(0).split("<tr>")[-1]

@@ -15,20 +15,25 @@ from socklab.nodes import readiness, sockstat
 
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="fixtures are little-endian")
 
-HEAD = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
-        "timeout inode\n")
-TCP = HEAD + """\
+HEAD = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+TCP = (
+    HEAD
+    + """\
    0: 00000000:1388 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
    1: 0A00010A:1388 0300010A:9C40 01 00000005:00000002 00:00000000 00000000     0        0 1002 1 0000000000000000 20 4 30 10 -1
    2: 0A00010A:1388 0400010A:9C42 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
    3: 0300010A:9C44 0A00010A:1388 02 00000001:00000000 01:00000064 00000000     0        0 1004 1 0000000000000000 100 0 0 10 -1
    4: 0B00007F:A1B2 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1005 1 0000000000000000 100 0 0 10 0
 """
-TCP6 = HEAD + """\
+)
+TCP6 = (
+    HEAD
+    + """\
    0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2001 1 0000000000000000 100 0 0 10 0
    1: 0000000000000000FFFF00000A00010A:1388 0000000000000000FFFF00000300010A:9C41 01 00000000:00000000 00:00000000 00000000     0        0 2002 1 0000000000000000 20 4 30 10 -1
    2: 00000000000000000000000001000000:0016 00000000000000000000000001000000:D431 08 00000000:00000001 00:00000000 00000000     0        0 2003 1 0000000000000000 20 4 30 10 -1
 """
+)
 UDP = """\
    sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   100: 00000000:1388 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 4001 2 0000000000000000 0
@@ -49,8 +54,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
 def test_tcp_states_addresses_queues() -> None:
     rows = sockstat.parse_inet("tcp", TCP)
-    assert [(r["local_ip"], r["local_port"], r["remote_ip"], r["remote_port"], r["state"])
-            for r in rows] == [
+    assert [(r["local_ip"], r["local_port"], r["remote_ip"], r["remote_port"], r["state"]) for r in rows] == [
         ("0.0.0.0", 5000, "0.0.0.0", 0, "LISTEN"),
         ("10.1.0.10", 5000, "10.1.0.3", 40000, "ESTABLISHED"),
         ("10.1.0.10", 5000, "10.1.0.4", 40002, "TIME_WAIT"),
@@ -75,14 +79,26 @@ def test_tcp6_mapped_and_loopback() -> None:
 
 def test_every_tcp_state_has_its_netstat_name() -> None:
     assert [sockstat.TCP_STATES[i] for i in range(1, 12)] == [
-        "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
-        "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"]
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+    ]
 
 
 def test_udp_and_raw() -> None:
     udp = sockstat.parse_inet("udp", UDP)
     assert [(r["local_port"], r["remote_ip"], r["state"], r["recv_q"]) for r in udp] == [
-        (5000, "0.0.0.0", "UNCONN", 0x340), (53248, "10.1.0.10", "ESTABLISHED", 0)]
+        (5000, "0.0.0.0", "UNCONN", 0x340),
+        (53248, "10.1.0.10", "ESTABLISHED", 0),
+    ]
     raw = sockstat.parse_inet("raw", RAW)
     assert (raw[0]["local_port"], raw[0]["state"]) == (1, "UNCONN")  # port = IP protocol (ICMP)
 
@@ -107,8 +123,12 @@ def _fake_proc(root: Path) -> Path:
     (root / "net").mkdir(parents=True)
     for name, text in (("tcp", TCP), ("tcp6", TCP6), ("udp", UDP), ("raw", RAW), ("unix", UNIX)):
         (root / "net" / name).write_text(text)
-    for pid, comm, inodes in ((12, "tcp-server", [1001, 1002]), (30, "tcp-server", [1001]),
-                              (7, "socklab-node", [3001]), (40, "sleep", [])):
+    for pid, comm, inodes in (
+        (12, "tcp-server", [1001, 1002]),
+        (30, "tcp-server", [1001]),
+        (7, "socklab-node", [3001]),
+        (40, "sleep", []),
+    ):
         fd = root / str(pid) / "fd"
         fd.mkdir(parents=True)
         (root / str(pid) / "comm").write_text(comm + "\n")
@@ -123,8 +143,7 @@ def test_owners_through_proc_pid_fd(tmp_path: Path) -> None:
     proc = _fake_proc(tmp_path)
     owners = sockstat.socket_owners(str(proc))
     # a socket shared by two processes (a forking server) belongs to the lowest pid
-    assert owners == {1001: (12, "tcp-server"), 1002: (12, "tcp-server"),
-                      3001: (7, "socklab-node")}
+    assert owners == {1001: (12, "tcp-server"), 1002: (12, "tcp-server"), 3001: (7, "socklab-node")}
     rows = sockstat.read_sockets(proc=str(proc))
     by_inode = {r["inode"]: r for r in rows}
     assert (by_inode[1002]["pid"], by_inode[1002]["program"]) == (12, "tcp-server")
@@ -138,10 +157,18 @@ def test_owners_through_proc_pid_fd(tmp_path: Path) -> None:
 def test_table_like_netstat(tmp_path: Path) -> None:
     rows = sockstat.read_sockets(["tcp"], proc=str(_fake_proc(tmp_path)))
     lines = sockstat.table(rows)
-    assert lines[0].split() == ["Proto", "Recv-Q", "Send-Q", "Local", "Address", "Foreign",
-                                "Address", "State", "PID/Program"]
-    assert lines[1].split() == ["tcp", "3", "0", "0.0.0.0:5000", "0.0.0.0:*", "LISTEN",
-                                "12/tcp-server"]
+    assert lines[0].split() == [
+        "Proto",
+        "Recv-Q",
+        "Send-Q",
+        "Local",
+        "Address",
+        "Foreign",
+        "Address",
+        "State",
+        "PID/Program",
+    ]
+    assert lines[1].split() == ["tcp", "3", "0", "0.0.0.0:5000", "0.0.0.0:*", "LISTEN", "12/tcp-server"]
     assert lines[3].split()[-1] == "-"
 
 
@@ -152,12 +179,28 @@ def test_main_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ipv6_text_is_exactly_inet_ntop() -> None:
-    special = ["::", "::1", "::ffff:10.1.0.3", "::10.1.0.3", "::2", "1::", "1::1", "fe80::1:0:0:1",
-               "1:0:0:1:0:0:0:1", "1:0:1:0:1:0:1:0", "2001:db8::ffff:0:1", "0:0:1::", "::ffff:0:1",
-               "64:ff9b::10.0.0.1", "1:2:3:4:5:6:7:8", "::ffff:0.0.0.0"]
+    special = [
+        "::",
+        "::1",
+        "::ffff:10.1.0.3",
+        "::10.1.0.3",
+        "::2",
+        "1::",
+        "1::1",
+        "fe80::1:0:0:1",
+        "1:0:0:1:0:0:0:1",
+        "1:0:1:0:1:0:1:0",
+        "2001:db8::ffff:0:1",
+        "0:0:1::",
+        "::ffff:0:1",
+        "64:ff9b::10.0.0.1",
+        "1:2:3:4:5:6:7:8",
+        "::ffff:0.0.0.0",
+    ]
     rng = random.Random(5)
     samples = [socket.inet_pton(socket.AF_INET6, a) for a in special] + [
-        bytes(rng.choice([0, 0, 0, 1, 0xFF]) for _ in range(16)) for _ in range(3000)]
+        bytes(rng.choice([0, 0, 0, 1, 0xFF]) for _ in range(16)) for _ in range(3000)
+    ]
     for packed in samples:
         assert sockstat.ntop6(packed) == socket.inet_ntop(socket.AF_INET6, packed), packed.hex()
     assert sockstat.ntop4(bytes([10, 1, 0, 255])) == "10.1.0.255"
@@ -178,10 +221,13 @@ def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_what_a_session_listens_on_is_read_from_proc() -> None:
     """readiness (the supervisor's): a listening socket held by any process of the session."""
-    code = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
-            "print(s.getsockname()[1], flush=True); time.sleep(30)")
-    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                             stdout=subprocess.PIPE, text=True)
+    code = (
+        "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+        "print(s.getsockname()[1], flush=True); time.sleep(30)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(child.stdout.readline()) if child.stdout else 0
         assert readiness.tree_listening(child.pid) == [f"tcp/{port}"]

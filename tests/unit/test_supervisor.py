@@ -32,9 +32,7 @@ def _stamp(n: Node, text: str) -> float:
     return datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
-LINE = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (?P<app>\S+)\[(?P<pid>\d+)\] (?P<text>.*)$"
-)
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (?P<app>\S+)\[(?P<pid>\d+)\] (?P<text>.*)$")
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +94,7 @@ class Node:
                 found.append(json.loads(m["text"]))
         return found
 
-    def wait_for(
-        self, check: Callable[[list[dict[str, object]]], bool], timeout: float = 10
-    ) -> None:
+    def wait_for(self, check: Callable[[list[dict[str, object]]], bool], timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check(self.events()):
@@ -163,8 +159,7 @@ def test_tags_lines_and_reports_ready(node: Callable[..., Node]) -> None:
     assert n.stop() == 0
     assert assert_err_line(n, f"{app}[{spawned['pid']}] err line")
     ready = [e for e in n.events() if e["event"] == "ready"]
-    assert ready == [{"event": "ready", "apps": [app], "failed": [], "states": {app: "exited"},
-                      "errors": {}}]
+    assert ready == [{"event": "ready", "apps": [app], "failed": [], "states": {app: "exited"}, "errors": {}}]
     assert f'{n.proc.pid}] {{"event": "ready"' in "\n".join(n.lines)  # the supervisor's own pid
 
 
@@ -233,9 +228,7 @@ def test_a_port_that_never_listens_fails_the_app(node: Callable[..., Node], tmp_
     assert n.stop() == 0
 
 
-def test_sigterm_kills_stubborn_children_after_grace(
-    node: Callable[..., Node], tmp_path: Path
-) -> None:
+def test_sigterm_kills_stubborn_children_after_grace(node: Callable[..., Node], tmp_path: Path) -> None:
     stubborn = _script(
         tmp_path,
         "stubborn",
@@ -306,9 +299,7 @@ def test_bad_start_json_is_a_config_error(pkg: Path, tmp_path: Path) -> None:
         "SOCKLAB_RUN_DIR": str(tmp_path),
         "SOCKLAB_START": '["tcp-server --port 1"]',
     }
-    done = subprocess.run(
-        _entry(pkg, "supervisor"), env=env, capture_output=True, text=True, timeout=30
-    )
+    done = subprocess.run(_entry(pkg, "supervisor"), env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and '"event": "config-error"' in done.stdout
 
 
@@ -317,12 +308,16 @@ def test_every_line_of_an_instance_carries_the_supervisor_name(
 ) -> None:
     """The second tcp-server is `tcp-server#2` in the supervisor's events, in its line tags,
     and in the `app` of its own events (JSON on stdout, readable lines on stderr)."""
-    server = _script(tmp_path, "tcp-server", f"""
+    server = _script(
+        tmp_path,
+        "tcp-server",
+        f"""
         import sys
         sys.path.insert(0, {str(pkg)!r})
         from socklab.nodes.tcp_server import main
         sys.exit(main())
-    """)
+    """,
+    )
     argv = [server, "--port", "0", "--host", "127.0.0.1"]
     n = node([argv, argv])
     # both listen (their stop handlers are in place) before they are stopped
@@ -395,8 +390,7 @@ def test_any_program_that_listens_is_ready_once_it_listens(node: Callable[..., N
 def test_wait_none_and_seconds_do_not_wait_for_a_port(node: Callable[..., Node]) -> None:
     late = ["sh", "-c", "sleep 5; echo late"]
     busy = [sys.executable, "-c", "while True: pass"]  # never idle: `auto` would wait longer
-    n = node([{"argv": late, "wait": "none"}, {"argv": busy, "wait": 0.2}],
-             SOCKLAB_READY_TIMEOUT="60")
+    n = node([{"argv": late, "wait": "none"}, {"argv": busy, "wait": 0.2}], SOCKLAB_READY_TIMEOUT="60")
     n.wait_for(_ready)
     assert not any(line.endswith(" late") for line in n.lines)  # ready came first
     assert _states(n) == {"sh": "running", Path(sys.executable).name: "running"}
@@ -410,9 +404,11 @@ def test_a_port_wait_outlives_a_launcher_that_leaves_a_daemon(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     pidfile = tmp_path / "daemon.pid"
-    daemon = (f"setsid {sys.executable} -c 'import time; time.sleep(0.5); "
-              f"import http.server as h; h.test(h.SimpleHTTPRequestHandler, port={port}, "
-              f"bind=\"127.0.0.1\")' >/dev/null 2>&1 & echo $! > {pidfile}")
+    daemon = (
+        f"setsid {sys.executable} -c 'import time; time.sleep(0.5); "
+        f"import http.server as h; h.test(h.SimpleHTTPRequestHandler, port={port}, "
+        f'bind="127.0.0.1")\' >/dev/null 2>&1 & echo $! > {pidfile}'
+    )
     n = node([{"argv": ["sh", "-c", daemon], "wait": f"tcp/{port}"}])
     try:
         n.wait_for(_ready)

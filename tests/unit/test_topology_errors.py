@@ -83,7 +83,7 @@ nodes:
     networks: {lan: {ip: 10.77.1.0}}
 """,
         [
-            'lab.yml:6: nodes.server.networks.lan.ip: 10.77.1.0 is the network address of 10.77.1.0/24 — pick an address in 10.77.1.2-10.77.1.254',
+            "lab.yml:6: nodes.server.networks.lan.ip: 10.77.1.0 is the network address of 10.77.1.0/24 — pick an address in 10.77.1.2-10.77.1.254",
         ],
         id="ip_network_address",
     ),
@@ -97,7 +97,7 @@ nodes:
     networks: {lan: {ip: 10.77.1.255}}
 """,
         [
-            'lab.yml:6: nodes.server.networks.lan.ip: 10.77.1.255 is the broadcast address of 10.77.1.0/24 — pick an address in 10.77.1.2-10.77.1.254',
+            "lab.yml:6: nodes.server.networks.lan.ip: 10.77.1.255 is the broadcast address of 10.77.1.0/24 — pick an address in 10.77.1.2-10.77.1.254",
         ],
         id="ip_broadcast",
     ),
@@ -377,9 +377,9 @@ description: a: b
         id="yaml_colon_in_value",
     ),
     pytest.param(
-        'name: lab\nnetworks:\n\tlan: {}\n',
+        "name: lab\nnetworks:\n\tlan: {}\n",
         [
-            'lab.yml:3:1: YAML syntax error: a tab character — indent with spaces, not tabs',
+            "lab.yml:3:1: YAML syntax error: a tab character — indent with spaces, not tabs",
         ],
         id="tab_indent",
     ),
@@ -424,7 +424,7 @@ nodes: &n
   a: *n
 """,
         [
-            'lab.yml:2: nodes.a: an alias refers to its own anchor — remove the recursion',
+            "lab.yml:2: nodes.a: an alias refers to its own anchor — remove the recursion",
         ],
         id="recursive_alias",
     ),
@@ -440,23 +440,23 @@ networks: !custom {lan: {}}
         id="python_tag",
     ),
     pytest.param(
-        '- name: lab\n',
+        "- name: lab\n",
         [
-            'lab.yml:1: the document is a list, not a mapping — a topology is a mapping with name, networks and nodes',
+            "lab.yml:1: the document is a list, not a mapping — a topology is a mapping with name, networks and nodes",
         ],
         id="list_root",
     ),
     pytest.param(
-        'just text\n',
+        "just text\n",
         [
-            'lab.yml:1: the document is a single value, not a mapping — a topology is a mapping with name, networks and nodes',
+            "lab.yml:1: the document is a single value, not a mapping — a topology is a mapping with name, networks and nodes",
         ],
         id="scalar_root",
     ),
     pytest.param(
-        '# nothing\n',
+        "# nothing\n",
         [
-            'lab.yml:1: the file is empty — a topology is a mapping with name, networks and nodes',
+            "lab.yml:1: the file is empty — a topology is a mapping with name, networks and nodes",
         ],
         id="empty",
     ),
@@ -485,13 +485,13 @@ nodes:
     env: {X: [1]}
 """,
         [
-            'lab.yml:2: description: expected a string, got a list',
+            "lab.yml:2: description: expected a string, got a list",
             "lab.yml:4: networks.lan.ipv6: expected true/false or an IPv6 subnet such as fd00:77:1::/64, got 'maybe'",
-            'lab.yml:4: networks.lan.subnet: expected a subnet such as 10.77.1.0/24, got 5',
+            "lab.yml:4: networks.lan.subnet: expected a subnet such as 10.77.1.0/24, got 5",
             "lab.yml:7: nodes.a.networks: expected a list of network names or a mapping, got 'lan'",
             "lab.yml:8: nodes.a.replicas: expected an integer, got 'three'",
-            'lab.yml:9: nodes.a.start: expected a command or a list of commands, got 5',
-            'lab.yml:10: nodes.a.env.X: expected a string, got a list',
+            "lab.yml:9: nodes.a.start: expected a command or a list of commands, got 5",
+            "lab.yml:10: nodes.a.env.X: expected a string, got a list",
         ],
         id="wrong_types",
     ),
@@ -566,9 +566,9 @@ scenarios:
             "lab.yml:7: scenarios.default[0]: unknown step 'runn' — did you mean 'run'?",
             "lab.yml:8: scenarios.default[1]: a step has exactly one key, found 2: run, wait — start each step with '- ', and indent a step's options under its key",
             "lab.yml:10: scenarios.default[2]: expected a step, got 'just a string' — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot, expect_timeline, expect_ratio, capture, expect_capture, compare_sockets",
-            'lab.yml:11: scenarios.default[3]: empty step — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot, expect_timeline, expect_ratio, capture, expect_capture, compare_sockets',
+            "lab.yml:11: scenarios.default[3]: empty step — a step is a mapping with one key: start, run, parallel, wait, expect_sockets, fault, sleep, snapshot, expect_timeline, expect_ratio, capture, expect_capture, compare_sockets",
             "lab.yml:12: scenarios.default[4].snapshot: invalid value 'socket' — did you mean 'sockets'?",
-            'lab.yml:13: scenarios.default[5].sleep: must be at least 0, got -1',
+            "lab.yml:13: scenarios.default[5].sleep: must be at least 0, got -1",
             "lab.yml:14: scenarios.default[6].wait: give exactly one of 'listening: tcp/PORT' or 'connected: HOST:PORT'",
             "lab.yml:15: scenarios.default[7].run.cmd: missing key 'cmd' — required keys: node, cmd",
             "lab.yml:16: scenarios.default[8].expect_sockets.state: invalid value 'ESTABLISHD' — did you mean 'ESTABLISHED'?",
@@ -599,20 +599,20 @@ scenarios:
     - compare_sockets: {node: a, tool: lsof}
 """,
         [
-            'lab.yml:2: topic: a topic is one line — put the rest in `description:`',
+            "lab.yml:2: topic: a topic is one line — put the rest in `description:`",
             "lab.yml:9: scenarios.default[0].expect_ratio.of: no earlier run step has id 'fast' — give the run steps to compare an `id:`, before this step",
             "lab.yml:9: scenarios.default[0].expect_ratio.to: no earlier run step has id 'slow' — give the run steps to compare an `id:`, before this step",
             "lab.yml:10: scenarios.default[1].run.expect.events[0].event: 'Connected' is not an event name — events are named in lower case, as the apps print them (listening, accepted, connected, sent...)",
             "lab.yml:10: scenarios.default[1].run.expect.events[1].node: no node matches 'b' — nodes are: a, c-1, c-2",
             "lab.yml:10: scenarios.default[1].run.expect.stdout_matches: bad regular expression 'a(b': missing ), unterminated subpattern at position 1 — fix it, or use stdout_contains for plain text",
             "lab.yml:11: scenarios.default[2].run.id: id 'fast' is used twice — give each step its own id",
-            'lab.yml:12: scenarios.default[3].expect_ratio: give min, max or both',
+            "lab.yml:12: scenarios.default[3].expect_ratio: give min, max or both",
             "lab.yml:12: scenarios.default[3].expect_ratio.to: no earlier run step has id 'fats' — did you mean 'fast'?",
             "lab.yml:13: scenarios.default[4].expect_ratio: 'of' and 'to' are both 'fast' — compare two different steps",
             "lab.yml:14: scenarios.default[5].capture.node: a capture runs in one node; 'c' matches 2 — name one node (e.g. the server: it sees every client's packets)",
             "lab.yml:15: scenarios.default[6].expect_capture.capture: no earlier capture step has id 'cpa' — did you mean 'cap'?",
-            'lab.yml:16: scenarios.default[7].expect_capture.max: max 0 is less than min 1 — make max at least min',
-            'lab.yml:18: scenarios.default[9].expect_timeline.events: needs at least 1 item(s)',
+            "lab.yml:16: scenarios.default[7].expect_capture.max: max 0 is less than min 1 — make max at least min",
+            "lab.yml:18: scenarios.default[9].expect_timeline.events: needs at least 1 item(s)",
             "lab.yml:19: scenarios.default[10].expect_timeline.events[0].nod: unknown key 'nod' — did you mean 'node'?",
             "lab.yml:20: scenarios.default[11].compare_sockets.tool: invalid value 'lsof' — use one of: netstat, ss",
         ],
@@ -629,7 +629,7 @@ nodes:
 """,
         [
             "lab.yml:6: nodes.a.ports[0]: bad port '80:80:80' — use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER, with /udp for UDP",
-            'lab.yml:6: nodes.a.ports[1].container_port: must be at most 65535, got 70000',
+            "lab.yml:6: nodes.a.ports[1].container_port: must be at most 65535, got 70000",
             "lab.yml:6: nodes.a.ports[2]: bad port '8080:80/sctp' — use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER, with /udp for UDP",
             "lab.yml:6: nodes.a.ports[3].host_ip: expected an IPv4 address or an IPv6 address, got 'nope'",
         ],
@@ -671,10 +671,10 @@ scenarios:
     - start: {node: a, cmd: "  "}
 """,
         [
-            'lab.yml:6: nodes.a.start[0]: empty command — give a command line or an argv list',
+            "lab.yml:6: nodes.a.start[0]: empty command — give a command line or an argv list",
             'lab.yml:6: nodes.a.start[1]: cannot split command "echo \'unclosed": No closing quotation — close the quote, or give an argv list',
-            'lab.yml:9: scenarios.default[0].run.cmd: empty command — give a command line or an argv list',
-            'lab.yml:10: scenarios.default[1].start.cmd: empty command — give a command line or an argv list',
+            "lab.yml:9: scenarios.default[0].run.cmd: empty command — give a command line or an argv list",
+            "lab.yml:10: scenarios.default[1].start.cmd: empty command — give a command line or an argv list",
         ],
         id="empty_commands",
     ),
@@ -691,9 +691,9 @@ nodes:
 """,
         [
             "lab.yml:3: networks.lan.subnet: '10.77.1.5/24' has host bits set — did you mean '10.77.1.0/24'?",
-            'lab.yml:4: networks.wan.subnet: subnet 10.77.2.0/30 is too small — use a prefix of /29 or shorter',
+            "lab.yml:4: networks.wan.subnet: subnet 10.77.2.0/30 is too small — use a prefix of /29 or shorter",
             "lab.yml:5: networks.dmz.subnet: expected an IPv4 subnet such as 10.77.1.0/24, got '300.1.1.0/24'",
-            'lab.yml:8: nodes.a.networks.lan.ip: expected an address such as 10.77.1.10, got 5',
+            "lab.yml:8: nodes.a.networks.lan.ip: expected an address such as 10.77.1.10, got 5",
         ],
         id="subnet_values",
     ),
@@ -715,7 +715,7 @@ nodes:
         [
             "lab.yml:5: nodes.a.networks: network 'lan' is listed twice — list it once",
             "lab.yml:6: nodes.a.cap_add[1]: invalid capability 'net_raw' — use a capability name such as NET_ADMIN or NET_RAW",
-            'lab.yml:7: nodes.a.replicas: must be at least 1, got 0',
+            "lab.yml:7: nodes.a.replicas: must be at least 1, got 0",
             "lab.yml:9: nodes.b.networks: item 1 is a mapping, not a network name — to give addresses, write 'networks: {lan: {ip: ...}}'",
             "lab.yml:12: nodes.c.networks.lan.aliases[0]: invalid alias 'bad alias' — use letters, digits, '-' and '.', at most 63 characters",
             "lab.yml:12: nodes.c.networks.lan.ip: expected an IPv4 address, got '10.77.1.300'",
@@ -842,7 +842,8 @@ scenarios:
             "from the node",
         ],
         id="start_step_on_a_node_of_its_own_program",
-    ),]
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD)
@@ -910,13 +911,28 @@ def test_deep_nesting() -> None:
 
 
 PURE_PYTHON_CASES = [
-    ("name: lab\nname: lab2\n", ["lab.yml:2: name: duplicate key 'name' (first on line 1) — remove one of them"]),
-    ("name: !!python/name:os.system x\n", ["lab.yml:1: name: tag '!!python/name:os.system' is not allowed — socklab topologies are plain YAML: remove the tag"]),
-    ("name: " + "[" * 5000, ["lab.yml:1: nested more than 64 levels deep — a topology is a few levels of mappings and lists"]),
+    (
+        "name: lab\nname: lab2\n",
+        ["lab.yml:2: name: duplicate key 'name' (first on line 1) — remove one of them"],
+    ),
+    (
+        "name: !!python/name:os.system x\n",
+        [
+            "lab.yml:1: name: tag '!!python/name:os.system' is not allowed — socklab topologies are plain YAML: remove the tag"
+        ],
+    ),
+    (
+        "name: " + "[" * 5000,
+        ["lab.yml:1: nested more than 64 levels deep — a topology is a few levels of mappings and lists"],
+    ),
     (
         "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcde", "bcdef", strict=True)),
-        ["lab.yml:1: the document expands to more than 100000 values — aliases ('*name') repeat their anchor's content: use fewer of them"],
+        + "".join(
+            f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcde", "bcdef", strict=True)
+        ),
+        [
+            "lab.yml:1: the document expands to more than 100000 values — aliases ('*name') repeat their anchor's content: use fewer of them"
+        ],
     ),
 ]
 

@@ -163,16 +163,45 @@ def test_every_step_kind(full: Topology) -> None:
     steps = full.scenarios["default"]
     kinds = [step_kind(s) for s in steps]
     assert kinds == [
-        "start", "wait", "wait", "parallel", "expect_sockets", "run", "fault", "run", "sleep",
-        "snapshot", "capture", "run", "run", "expect_ratio", "expect_timeline", "expect_capture",
+        "start",
+        "wait",
+        "wait",
+        "parallel",
+        "expect_sockets",
+        "run",
+        "fault",
+        "run",
+        "sleep",
+        "snapshot",
+        "capture",
+        "run",
+        "run",
+        "expect_ratio",
+        "expect_timeline",
+        "expect_capture",
         "compare_sockets",
     ]
     assert set(kinds) == set(STEP_KINDS)
     types = (StartStep, WaitStep, WaitStep, ParallelStep, ExpectSocketsStep, RunStep, FaultStep)
     assert all(isinstance(s, t) for s, t in zip(steps, types, strict=False))
     assert [getattr(getattr(s, step_kind(s)), "node", None) for s in steps] == [
-        "backup", "server", "client-1", None, "server", "client-1", None, "client-[23]", None,
-        None, "server", "client-1", "client-2", None, None, None, "server",
+        "backup",
+        "server",
+        "client-1",
+        None,
+        "server",
+        "client-1",
+        None,
+        "client-[23]",
+        None,
+        None,
+        "server",
+        "client-1",
+        "client-2",
+        None,
+        None,
+        None,
+        "server",
     ]
     start = steps[0]
     assert isinstance(start, StartStep) and start.start.cmd == ["tcp-server", "--port", "6000"]
@@ -191,7 +220,9 @@ def test_every_step_kind(full: Topology) -> None:
     timeline = steps[14]
     assert isinstance(timeline, ExpectTimelineStep)
     assert [(e.node, e.app, e.event) for e in timeline.expect_timeline.events] == [
-        ("server", None, "listening"), ("client", "tcp-client", "connected")]
+        ("server", None, "listening"),
+        ("client", "tcp-client", "connected"),
+    ]
     captured = steps[15]
     assert isinstance(captured, ExpectCaptureStep)
     assert captured.expect_capture.handshake == ["SYN", "SYN-ACK", "ACK"]
@@ -203,7 +234,13 @@ def test_yaml_core_scalars() -> None:
     """YAML 1.2 core: ``8080:80`` is not base 60, ``no`` is not false."""
     doc = read_document("a: 8080:80\nb: no\nc: on\nd: 0o17\ne: 1.5\nf: ~\ng: 2024-01-01\nh: True\n")
     assert doc.data == {
-        "a": "8080:80", "b": "no", "c": "on", "d": 15, "e": 1.5, "f": None, "g": "2024-01-01",
+        "a": "8080:80",
+        "b": "no",
+        "c": "on",
+        "d": 15,
+        "e": 1.5,
+        "f": None,
+        "g": "2024-01-01",
         "h": True,
     }
 
@@ -255,7 +292,9 @@ def test_json_schema_golden() -> None:
     node_networks = schema["$defs"]["Node"]["properties"]["networks"]["anyOf"]
     assert [s["type"] for s in node_networks] == ["object", "array"]
     assert [s.get("type") for s in schema["$defs"]["Port"]["anyOf"]] == [
-        "object", "integer", "string",
+        "object",
+        "integer",
+        "string",
     ]
 
 
@@ -294,12 +333,14 @@ def test_json_schema_accepts_impairments_faults_and_commands_as_written() -> Non
             "a": {"networks": {"lan": {"impair": {"delay": 100}}, "wan": None}, "router": True},
             "b": {"networks": ["lan"], "command": "nc -l -p 5000"},
         },
-        "scenarios": {"d": [
-            {"fault": {"loss": {"node": "a", "pct": "30%", "proto": "udp"}}},
-            {"fault": {"delay": {"node": "a", "ms": "40ms", "jitter": "5ms", "net": "lan"}}},
-            {"fault": {"rate": {"node": "a", "rate": "500kbit"}}},
-            {"fault": {"duplicate": {"node": "a", "pct": "1%"}}},
-        ]},
+        "scenarios": {
+            "d": [
+                {"fault": {"loss": {"node": "a", "pct": "30%", "proto": "udp"}}},
+                {"fault": {"delay": {"node": "a", "ms": "40ms", "jitter": "5ms", "net": "lan"}}},
+                {"fault": {"rate": {"node": "a", "rate": "500kbit"}}},
+                {"fault": {"duplicate": {"node": "a", "pct": "1%"}}},
+            ]
+        },
     }
     assert not list(validator.iter_errors(base))
     for bad in ({"loss": "5 percent"}, {"loss": 150}, {"delay": "soon"}, {"rate": 10}):
@@ -318,8 +359,15 @@ def test_the_schema_describes_every_step_kind_and_every_key() -> None:
     from socklab.topology.faults import FAULT_KINDS
 
     specs |= {m.__name__ for m in FAULT_KINDS.values()} | {
-        "Impairment", "LossSpec", "DelaySpec", "RateSpec", "CorruptSpec", "DuplicateSpec",
-        "ClearSpec", "LinkSpec"}
+        "Impairment",
+        "LossSpec",
+        "DelaySpec",
+        "RateSpec",
+        "CorruptSpec",
+        "DuplicateSpec",
+        "ClearSpec",
+        "LinkSpec",
+    }
     for name in step_models | specs | {"Node", "Network", "Attachment", "DnsRecord", "Dns"}:
         assert defs[name].get("description"), name
         for key, prop in defs[name].get("properties", {}).items():

@@ -12,8 +12,18 @@ from socklab.cli import image_commands  # isort: skip
 from socklab import interrupt
 from socklab.cli.app import app
 
-__all__ = ["app", "compose_commands", "doctor_command", "fault_commands", "image_commands",
-           "lab_commands", "labs_commands", "main", "observe_commands", "run_command"]
+__all__ = [
+    "app",
+    "compose_commands",
+    "doctor_command",
+    "fault_commands",
+    "image_commands",
+    "lab_commands",
+    "labs_commands",
+    "main",
+    "observe_commands",
+    "run_command",
+]
 
 
 def main() -> None:

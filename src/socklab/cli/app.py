@@ -22,16 +22,14 @@ if TYPE_CHECKING:  # the command modules import what a command needs when it run
     from socklab.orchestrator.engine_api import Engine
 
 #: The CLI framework's usage error (click's, vendored by recent typer): BadParameter's base.
-UsageError: type[Exception] = next(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
 class _Group(typer.core.TyperGroup):
     """Turns every LabError and usage error into one line and a hint with its exit code;
     never a traceback, nor the framework's multi-line box."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
-                     **extra: Any) -> Any:
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except UsageError as exc:
@@ -65,8 +63,10 @@ class _Group(typer.core.TyperGroup):
             if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
                 raise  # the CLI framework's own exits and usage errors
             _debug_traceback(ctx)
-            render.error(f"unexpected {type(exc).__name__}: {exc}",
-                         "run again with --debug for the traceback, and report it")
+            render.error(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "run again with --debug for the traceback, and report it",
+            )
             raise typer.Exit(1) from None
 
 
@@ -84,8 +84,9 @@ def _usage_error(exc: Any) -> NoReturn:
     if extra and exc.ctx is not None:  # a command that takes negative numbers (`delay n -5`)
         option = extra.group(1)
         message = f"no such option: {option}"
-        possibilities = [o for p in exc.ctx.command.params for o in getattr(p, "opts", [])
-                         if o.startswith("--")]
+        possibilities = [
+            o for p in exc.ctx.command.params for o in getattr(p, "opts", []) if o.startswith("--")
+        ]
     close = difflib.get_close_matches(option, possibilities or [], n=1)
     suggestion = close[0] if close else suggestion.rstrip("?").strip("'")
     hint = f"did you mean {suggestion}? " if suggestion else ""
@@ -122,22 +123,41 @@ def _debug_traceback(ctx: Any) -> None:
         traceback.print_exc()
 
 
-app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
-                  add_completion=False, help="A containerized multi-node sockets lab.")
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="A containerized multi-node sockets lab.",
+)
 image_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Build or inspect the node image.")
 app.add_typer(image_app, name="image")
 
-LabArg = Annotated[str, typer.Argument(metavar="LAB", help="topology file, shipped lab name, "
-                                       "or the name of a lab that is up")]
-NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="a node of the lab, e.g. client-1 "
-                                        "(`socklab status LAB` lists them)")]
+LabArg = Annotated[
+    str,
+    typer.Argument(metavar="LAB", help="topology file, shipped lab name, or the name of a lab that is up"),
+]
+NodeArg = Annotated[
+    str,
+    typer.Argument(metavar="NODE", help="a node of the lab, e.g. client-1 (`socklab status LAB` lists them)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
-OptionalLabArg = Annotated[str | None, typer.Argument(
-    metavar="LAB", help="topology file, shipped lab name, or the name of a lab that is up "
-    "(or give --lab NAME)", show_default=False)]
-LabOpt = Annotated[str | None, typer.Option(
-    "--lab", metavar="NAME", help="a lab that is up, by name (or its docker-compose project "
-    "or stack name); then LAB is left out")]
+OptionalLabArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="LAB",
+        help="topology file, shipped lab name, or the name of a lab that is up (or give --lab NAME)",
+        show_default=False,
+    ),
+]
+LabOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lab",
+        metavar="NAME",
+        help="a lab that is up, by name (or its docker-compose project or stack name); then LAB is left out",
+    ),
+]
 
 
 def lab_first(name: str | None, args: list[str], usage: str) -> tuple[str, list[str]]:
@@ -151,16 +171,24 @@ def lab_first(name: str | None, args: list[str], usage: str) -> tuple[str, list[
 
 
 @app.callback()
-def _main(ctx: typer.Context,
-          debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
-          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="print socklab's version")] = False) -> None:
+def _main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print socklab's version")
+    ] = False,
+) -> None:
     ctx.obj = {"debug": debug}
 
 
-EngineOpt = Annotated[str, typer.Option(
-    "--engine", metavar="docker|swarm",
-    help="docker: this host's Docker engine; swarm: a stack on the Swarm this host manages")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="docker|swarm",
+        help="docker: this host's Docker engine; swarm: a stack on the Swarm this host manages",
+    ),
+]
 
 
 def engine_named(name: str) -> "Engine | None":
@@ -186,9 +214,15 @@ def progress_display(enabled: bool = True) -> Iterator[Any]:
     """A live progress display on stderr; yields the ``progress(phase, done, total)`` callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn(),
-                   MofNCompleteColumn(), console=render.err, transient=True,
-                   disable=not enabled)
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=render.err,
+        transient=True,
+        disable=not enabled,
+    )
     tasks: dict[str, Any] = {}
 
     def progress(phase: str, done: int, total: int) -> None:

@@ -12,8 +12,9 @@ from socklab.errors import LabError
 
 @app.command()
 def doctor(
-    lab: Annotated[str | None, typer.Argument(
-        metavar="[LAB]", help="a topology file: the features it uses must work")] = None,
+    lab: Annotated[
+        str | None, typer.Argument(metavar="[LAB]", help="a topology file: the features it uses must work")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Daemon, node image, kernel features (netem, tbf, htb, statistic, NFQUEUE, IPv6,
@@ -27,22 +28,37 @@ def doctor(
     if lab is not None:
         path = find_lab_file(lab)
         if path is None:
-            raise LabError(f"topology file not found: {lab}",
-                           "give a path to a YAML file or a shipped lab (`socklab labs`)")
+            raise LabError(
+                f"topology file not found: {lab}",
+                "give a path to a YAML file or a shipped lab (`socklab labs`)",
+            )
         topo = load_topology(path)
     found = checks.run(default_engine, topo)
     bad = checks.failed(found)
     if as_json:
         render.print_json({"ok": not bad, "checks": [c.as_dict() for c in found]})
     else:
-        render.table(None, ["STATUS", "CHECK", "DETAIL"], [
-            (Text("ok" if c.ok else "missing",
-                  style="green" if c.ok else "bold red" if c.needed else "yellow"),
-             c.name, c.detail + (f"\nfix: {c.hint}" if c.hint and not c.ok else ""))
-            for c in found])
+        render.table(
+            None,
+            ["STATUS", "CHECK", "DETAIL"],
+            [
+                (
+                    Text(
+                        "ok" if c.ok else "missing",
+                        style="green" if c.ok else "bold red" if c.needed else "yellow",
+                    ),
+                    c.name,
+                    c.detail + (f"\nfix: {c.hint}" if c.hint and not c.ok else ""),
+                )
+                for c in found
+            ],
+        )
         if bad:
-            render.error(f"{', '.join(c.name for c in bad)}: needed"
-                         + (f" by {topo.name}" if topo else "") + ", missing",
-                         bad[0].hint)
+            render.error(
+                f"{', '.join(c.name for c in bad)}: needed"
+                + (f" by {topo.name}" if topo else "")
+                + ", missing",
+                bad[0].hint,
+            )
     if bad:
         raise typer.Exit(1)

@@ -23,8 +23,14 @@ def image_build(
         raise LabError(f"unknown method '{method}'", "use auto, pull or bootstrap")
     result = image.build(default_engine(), method, force=force, on_progress=build_line)  # type: ignore[arg-type]
     if as_json:
-        render.print_json({"tag": result.tag, "method": result.method, "built": result.built,
-                           "seconds": round(result.seconds, 1)})
+        render.print_json(
+            {
+                "tag": result.tag,
+                "method": result.method,
+                "built": result.built,
+                "seconds": round(result.seconds, 1),
+            }
+        )
     elif result.built:
         render.out.print(f"built {result.tag} ({result.method}) in {result.seconds:.1f} s")
     else:
@@ -38,11 +44,25 @@ def image_status(as_json: JsonOpt = False) -> None:
     from socklab.orchestrator.engine import default_engine
 
     st = image.status(default_engine())
-    data = {"tag": st.tag, "present": st.present, "size_mb": round((st.size_bytes or 0) / 1e6, 1),
-            "created": st.created, "base_present": st.base_present}
+    data = {
+        "tag": st.tag,
+        "present": st.present,
+        "size_mb": round((st.size_bytes or 0) / 1e6, 1),
+        "created": st.created,
+        "base_present": st.base_present,
+    }
     if as_json:
         render.print_json(data)
     else:
-        render.table(None, ["TAG", "PRESENT", "SIZE (MB)", "CREATED"],
-                     [(st.tag, "yes" if st.present else "no — `socklab image build`",
-                       data["size_mb"] if st.present else "", st.created or "")])
+        render.table(
+            None,
+            ["TAG", "PRESENT", "SIZE (MB)", "CREATED"],
+            [
+                (
+                    st.tag,
+                    "yes" if st.present else "no — `socklab image build`",
+                    data["size_mb"] if st.present else "",
+                    st.created or "",
+                )
+            ],
+        )

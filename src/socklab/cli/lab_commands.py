@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 
 
 @app.command()
-def validate(file: Annotated[str, typer.Argument(
-                 metavar="FILE", help="a topology file or a shipped lab's name")],
-             as_json: JsonOpt = False) -> None:
+def validate(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="a topology file or a shipped lab's name")],
+    as_json: JsonOpt = False,
+) -> None:
     """Check a topology file; print every problem with its line and a hint (exit 2)."""
     from socklab.catalog import find_lab_file
     from socklab.topology import load_topology
@@ -49,19 +50,32 @@ def validate(file: Annotated[str, typer.Argument(
         if not as_json:
             raise
         problems = getattr(exc, "problems", None) or [
-            Problem(str(path or file), None, "", exc.message, exc.hint)]
-        render.print_json({"valid": False, "problems": [
-            {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "hint": p.hint}
-            for p in problems]})
+            Problem(str(path or file), None, "", exc.message, exc.hint)
+        ]
+        render.print_json(
+            {
+                "valid": False,
+                "problems": [
+                    {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "hint": p.hint}
+                    for p in problems
+                ],
+            }
+        )
         raise typer.Exit(exc.exit_code) from None
-    summary = {"lab": topo.name, "networks": len(topo.networks),
-               "nodes": len(topo.instances()), "scenarios": sorted(topo.scenarios)}
+    summary = {
+        "lab": topo.name,
+        "networks": len(topo.networks),
+        "nodes": len(topo.instances()),
+        "scenarios": sorted(topo.scenarios),
+    }
     if as_json:
         render.print_json({"valid": True, **summary})
     else:
-        render.out.print(f"[green]✓[/] {topo.name}: {render.plural(len(topo.networks), 'network')}, "
-                         f"{render.plural(len(topo.instances()), 'node')}, "
-                         f"{render.plural(len(topo.scenarios), 'scenario')}")
+        render.out.print(
+            f"[green]✓[/] {topo.name}: {render.plural(len(topo.networks), 'network')}, "
+            f"{render.plural(len(topo.instances()), 'node')}, "
+            f"{render.plural(len(topo.scenarios), 'scenario')}"
+        )
 
 
 def _check_images(path: Path) -> None:
@@ -98,8 +112,9 @@ def up(lab: LabArg, engine: EngineOpt = "docker", as_json: JsonOpt = False) -> N
         with progress_display(sys.stderr.isatty()) as progress:
             the_lab.up(progress=progress, on_build=build_line)
     except KeyboardInterrupt as exc:  # up() removed what it had made before it let go
-        render.err.print(f"interrupted ({interrupt.describe(exc)}): lab '{the_lab.name}' was "
-                         "removed", markup=False)
+        render.err.print(
+            f"interrupted ({interrupt.describe(exc)}): lab '{the_lab.name}' was removed", markup=False
+        )
         raise typer.Exit(interrupt.exit_code(exc)) from None
     _print_status(the_lab, as_json)
 
@@ -107,15 +122,18 @@ def up(lab: LabArg, engine: EngineOpt = "docker", as_json: JsonOpt = False) -> N
 @app.command()
 def down(
     lab: Annotated[str | None, typer.Argument(metavar="LAB", help="topology file or lab name")] = None,
-    name: Annotated[str | None, typer.Option(
-        "--lab", metavar="NAME", help="a lab's name (no file needed)")] = None,
+    name: Annotated[
+        str | None, typer.Option("--lab", metavar="NAME", help="a lab's name (no file needed)")
+    ] = None,
     all_labs: Annotated[bool, typer.Option("--all", help="every socklab lab on this host")] = False,
 ) -> None:
     """Remove a lab's containers and networks by label. Idempotent."""
     if sum(x is not None and x is not False for x in (lab, name, all_labs)) != 1:
-        raise LabError("give exactly one of LAB, --lab NAME or --all",
-                       "name the lab's file, e.g. `socklab down labs/hello.yml` "
-                       "(`socklab ls` lists the labs that are up)")
+        raise LabError(
+            "give exactly one of LAB, --lab NAME or --all",
+            "name the lab's file, e.g. `socklab down labs/hello.yml` "
+            "(`socklab ls` lists the labs that are up)",
+        )
     from socklab.lab import Lab, down_all
 
     if all_labs:
@@ -126,8 +144,10 @@ def down(
         containers, networks = the_lab.down()
         target = f"lab '{the_lab.name}'"
     if containers or networks:
-        render.out.print(f"removed {render.plural(containers, 'container')} and "
-                         f"{render.plural(networks, 'network')} of {target}")
+        render.out.print(
+            f"removed {render.plural(containers, 'container')} and "
+            f"{render.plural(networks, 'network')} of {target}"
+        )
     else:
         render.out.print(f"nothing to remove: {target} is not up")
 
@@ -150,12 +170,22 @@ def _print_status(lab: "Lab", as_json: bool) -> None:
     if not nodes:
         render.out.print(f"lab '{lab.name}' is not up")
         return
-    render.table(f"lab {lab.name}", ["NODE", "CONTAINER", "STATE", "NETWORKS", "APPS"], [
-        (n.node, n.container, render.state(n.state),
-         "  ".join(f"{k}={v}" + (f" {n.ipv6[k]}" if k in n.ipv6 else "")
-                   for k, v in n.networks.items()),
-         "-" if n.apps is None else ", ".join(map(str, n.apps))) for n in nodes
-    ])
+    render.table(
+        f"lab {lab.name}",
+        ["NODE", "CONTAINER", "STATE", "NETWORKS", "APPS"],
+        [
+            (
+                n.node,
+                n.container,
+                render.state(n.state),
+                "  ".join(
+                    f"{k}={v}" + (f" {n.ipv6[k]}" if k in n.ipv6 else "") for k, v in n.networks.items()
+                ),
+                "-" if n.apps is None else ", ".join(map(str, n.apps)),
+            )
+            for n in nodes
+        ],
+    )
 
 
 @app.command("ls")
@@ -169,19 +199,31 @@ def list_labs(as_json: JsonOpt = False) -> None:
     elif not found:
         render.out.print("no lab is up")
     else:
-        render.table(None, ["LAB", "NODES", "RUNNING", "NETWORKS"],
-                     [(k, v["nodes"], v["running"], v["networks"]) for k, v in found.items()])
+        render.table(
+            None,
+            ["LAB", "NODES", "RUNNING", "NETWORKS"],
+            [(k, v["nodes"], v["running"], v["networks"]) for k, v in found.items()],
+        )
 
 
-@app.command("exec", context_settings={"ignore_unknown_options": True,
-                                       "allow_interspersed_args": False})
-def exec_(lab: LabArg, node: NodeArg,
-          cmd: Annotated[list[str], typer.Argument(
-              metavar="-- CMD", help="the command and its arguments (no shell)")],
-          name: LabOpt = None,
-          timeout: Annotated[float | None, typer.Option(
-              "--timeout", metavar="SECONDS", help="kill the command after this long (exit 124)",
-              show_default=False)] = None) -> None:
+@app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+def exec_(
+    lab: LabArg,
+    node: NodeArg,
+    cmd: Annotated[
+        list[str], typer.Argument(metavar="-- CMD", help="the command and its arguments (no shell)")
+    ],
+    name: LabOpt = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="kill the command after this long (exit 124)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Run a command in a node (no shell); its output and exit code pass through, piped
     input goes to it. NODE may select several (a replicated node's name, a glob): each
     runs it, its lines prefixed with its name."""
@@ -192,8 +234,7 @@ def exec_(lab: LabArg, node: NodeArg,
     after, command = _options_after_node(args[1:])
     timeout = after if after is not None else timeout
     if not command:
-        raise LabError("no command given",
-                       f"e.g. `socklab exec {lab_arg} {node_arg} -- ip addr`")
+        raise LabError("no command given", f"e.g. `socklab exec {lab_arg} {node_arg} -- ip addr`")
     if timeout is not None and timeout <= 0:
         raise LabError(f"--timeout must be more than 0 seconds, not {timeout:g}", "e.g. --timeout 5")
     targets = open_lab(lab_arg, up=True).nodes(node_arg)
@@ -253,8 +294,9 @@ def _piped_stdin() -> bytes | None:
     return sys.stdin.buffer.read() if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else None
 
 
-def _exec_or_error(target: "LabNode", command: list[str], timeout: float | None,
-                   stdin: bytes | None) -> tuple[int, str, str]:
+def _exec_or_error(
+    target: "LabNode", command: list[str], timeout: float | None, stdin: bytes | None
+) -> tuple[int, str, str]:
     """One node's run of a command for a multi-node exec: its exit code and output (an
     error as its stderr and exit code)."""
     try:
@@ -272,29 +314,35 @@ def shell(lab: LabArg, node: NodeArg) -> None:
     target = open_lab(lab, up=True).node(node)
     docker_cli = shutil.which("docker")
     if docker_cli is None:
-        raise LabError("the docker CLI is not installed",
-                       f"use `socklab exec {lab} {node} -- CMD` instead")
+        raise LabError("the docker CLI is not installed", f"use `socklab exec {lab} {node} -- CMD` instead")
     tty = "-it" if sys.stdin.isatty() else "-i"  # a pipe or a file gives the shell its commands
     os.execv(docker_cli, ["docker", "exec", tty, target.container, "bash"])
 
 
 @app.command()
-def logs(lab: LabArg,
-         node: Annotated[str | None, typer.Argument(
-             metavar="NODE", help="only these nodes' output (a node, a replicated node's name, "
-             "a glob)")] = None,
-         follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
-         timeline: Annotated[bool, typer.Option(
-             "--timeline", help="the apps' events of all nodes merged by time")] = False,
-         as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
-         ) -> None:
+def logs(
+    lab: LabArg,
+    node: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NODE", help="only these nodes' output (a node, a replicated node's name, a glob)"
+        ),
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="the apps' events of all nodes merged by time")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
+) -> None:
     """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
     the_lab = open_lab(lab, up=True)
     targets = the_lab.nodes(node)
     if timeline or as_json:
         if follow:
-            raise LabError("--timeline and --json do not combine with --follow",
-                           "run `socklab logs LAB --timeline` again to see new events")
+            raise LabError(
+                "--timeline and --json do not combine with --follow",
+                "run `socklab logs LAB --timeline` again to see new events",
+            )
         _print_timeline(the_lab, targets, as_json)
         return
     width = max((len(t.name) for t in targets), default=0)
@@ -320,6 +368,10 @@ def _print_timeline(lab: "Lab", targets: list[Any], as_json: bool) -> None:
     if as_json:
         render.print_json([e.as_dict() for e in events])
         return
-    render.print_wide(render.wide_table(None, ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"], [
-        (e.time[11:], e.node, e.app, e.event, e.peer or "", fields_text(e.fields, 60))
-        for e in events]))
+    render.print_wide(
+        render.wide_table(
+            None,
+            ["TIME", "NODE", "APP", "EVENT", "PEER", "DETAIL"],
+            [(e.time[11:], e.node, e.app, e.event, e.peer or "", fields_text(e.fields, 60)) for e in events],
+        )
+    )

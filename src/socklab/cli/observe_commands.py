@@ -11,21 +11,29 @@ from socklab import render
 from socklab.cli.app import JsonOpt, LabArg, LabOpt, NodeArg, OptionalLabArg, app, lab_first, open_lab
 from socklab.errors import LabError
 
-SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State",
-                  "PID/Program"]
+SOCKET_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State", "PID/Program"]
 
 
 @app.command()
 def sockets(
     lab: OptionalLabArg = None,
-    nodes: Annotated[list[str] | None, typer.Argument(
-        metavar="NODE", help="only these nodes: names, replicated nodes' names, globs (default: "
-        "all running nodes)")] = None,
+    nodes: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NODE",
+            help="only these nodes: names, replicated nodes' names, globs (default: all running nodes)",
+        ),
+    ] = None,
     name: LabOpt = None,
-    proto: Annotated[str | None, typer.Option(
-        metavar="PROTO", help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)")] = None,
-    state: Annotated[str | None, typer.Option(
-        metavar="STATE", help="LISTEN, ESTABLISHED, TIME_WAIT...")] = None,
+    proto: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PROTO", help="tcp | udp | unix | raw (default: tcp and udp, like netstat -tuan)"
+        ),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option(metavar="STATE", help="LISTEN, ESTABLISHED, TIME_WAIT...")
+    ] = None,
     names: Annotated[bool, typer.Option("--names", help="node names instead of lab IPs")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="refresh every second")] = False,
     as_json: JsonOpt = False,
@@ -39,8 +47,11 @@ def sockets(
     lab_arg, nodes = lab_first(name, ([lab] if lab else []) + (nodes or []), "sockets LAB")
     the_lab = open_lab(lab_arg, up=True)
     filter_rows([], proto, state)  # a bad --proto or --state fails before any reading
-    order = (list(dict.fromkeys(n for sel in nodes for n in the_lab.select(sel))) if nodes
-             else [s.node for s in the_lab.status() if s.state == "running"])
+    order = (
+        list(dict.fromkeys(n for sel in nodes for n in the_lab.select(sel)))
+        if nodes
+        else [s.node for s in the_lab.status() if s.state == "running"]
+    )
     lab_names = the_lab.address_names() if names else {}
 
     def snapshot() -> dict[str, list[SocketRow]]:
@@ -55,9 +66,15 @@ def sockets(
     def tables(grouped: dict[str, list[SocketRow]]) -> Group:
         out = []
         for node, rows in grouped.items():
-            out.append(render.wide_table(node, SOCKET_COLUMNS, [
-                (r.proto, r.recv_q, r.send_q, r.local, r.remote, r.state, r.owner) for r in rows
-            ]) if rows else f"[bold]{escape(node)}[/]\n  (no sockets)")
+            out.append(
+                render.wide_table(
+                    node,
+                    SOCKET_COLUMNS,
+                    [(r.proto, r.recv_q, r.send_q, r.local, r.remote, r.state, r.owner) for r in rows],
+                )
+                if rows
+                else f"[bold]{escape(node)}[/]\n  (no sockets)"
+            )
         return Group(*out)
 
     if as_json:
@@ -89,21 +106,37 @@ def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
         render.print_json({"connections": [c.as_dict() for c in found], "mermaid": graph})
         return
     if found:
-        render.print_wide(render.wide_table(None, ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"], [
-            (c.client.node, ip_port(unmapped(c.client.local_ip), c.client.local_port),
-             c.server.node, ip_port(unmapped(c.server.local_ip), c.server.local_port),
-             f"{c.client.program or '-'} → {c.server.program or '-'}") for c in found]))
+        render.print_wide(
+            render.wide_table(
+                None,
+                ["CLIENT", "LOCAL", "SERVER", "REMOTE", "PROGRAMS"],
+                [
+                    (
+                        c.client.node,
+                        ip_port(unmapped(c.client.local_ip), c.client.local_port),
+                        c.server.node,
+                        ip_port(unmapped(c.server.local_ip), c.server.local_port),
+                        f"{c.client.program or '-'} → {c.server.program or '-'}",
+                    )
+                    for c in found
+                ],
+            )
+        )
     else:
         render.out.print("no established TCP connection between nodes of the lab")
     render.out.print("\n```mermaid\n" + escape(graph) + "\n```")
 
 
 @app.command()
-def resolve(lab: LabArg, node: NodeArg,
-            name: Annotated[str, typer.Argument(metavar="NAME", help="a name or an address")],
-            every: Annotated[bool, typer.Option("--all", help="every socket type, reverse "
-                                                "names of all addresses")] = False,
-            as_json: JsonOpt = False) -> None:
+def resolve(
+    lab: LabArg,
+    node: NodeArg,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="a name or an address")],
+    every: Annotated[
+        bool, typer.Option("--all", help="every socket type, reverse names of all addresses")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """The resolver's answers for NAME as seen from NODE (gethostbyname_ex, getaddrinfo...)."""
     from socklab.observe.resolver import resolve as lookup
     from socklab.observe.resolver import rows
@@ -114,8 +147,9 @@ def resolve(lab: LabArg, node: NodeArg,
     if as_json:
         render.print_json(answer)
     else:
-        render.print_wide(render.wide_table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"],
-                           rows(answer)))
+        render.print_wide(
+            render.wide_table(f"resolve {name} in {node}", ["CALL", "ARGUMENT", "ANSWER"], rows(answer))
+        )
     if not answer.get("resolved"):
         raise typer.Exit(1)
 
@@ -126,8 +160,9 @@ def capture(
     node: NodeArg,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="pcap file to write")],
     iface: Annotated[str, typer.Option(metavar="IF", help="interface in the node")] = "any",
-    bpf: Annotated[str, typer.Option("--filter", metavar="BPF", help="tcpdump filter, e.g. 'tcp port 5000'")
-                   ] = "",
+    bpf: Annotated[
+        str, typer.Option("--filter", metavar="BPF", help="tcpdump filter, e.g. 'tcp port 5000'")
+    ] = "",
     count: Annotated[int | None, typer.Option(metavar="N", help="stop after N packets")] = None,
     seconds: Annotated[float | None, typer.Option(metavar="S", help="stop after S seconds")] = None,
     as_json: JsonOpt = False,
@@ -141,22 +176,39 @@ def capture(
     _check_writable(output)
     target = open_lab(lab, up=True).node(node).tools()
     until = f"{count} packets" if count else f"{seconds:g} s" if seconds else "Ctrl-C"
-    result = run_capture(target, output, iface=iface, bpf=bpf, count=count, seconds=seconds,
-                         on_ready=lambda: render.err.print(
-                             f"capturing on {escape(iface)} in {escape(node)} until {until}..."))
+    result = run_capture(
+        target,
+        output,
+        iface=iface,
+        bpf=bpf,
+        count=count,
+        seconds=seconds,
+        on_ready=lambda: render.err.print(f"capturing on {escape(iface)} in {escape(node)} until {until}..."),
+    )
     if as_json:
         render.print_json(result.as_dict())
         return
-    render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}",
-                     markup=False)
+    render.out.print(f"{len(result.packets)} packets from {node} ({iface}) written to {output}", markup=False)
     if result.conversations:
-        render.print_wide(render.wide_table(None, ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN",
-                                  "OUTCOME"], [
-            (f"{c.client} → {c.server}", c.packets, f"{c.payload} B", " ".join(c.handshake),
-             ", ".join(c.teardown), c.outcome) for c in result.conversations]))
+        render.print_wide(
+            render.wide_table(
+                None,
+                ["CONNECTION", "PACKETS", "DATA", "HANDSHAKE", "TEARDOWN", "OUTCOME"],
+                [
+                    (
+                        f"{c.client} → {c.server}",
+                        c.packets,
+                        f"{c.payload} B",
+                        " ".join(c.handshake),
+                        ", ".join(c.teardown),
+                        c.outcome,
+                    )
+                    for c in result.conversations
+                ],
+            )
+        )
     if result.other:
-        render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()),
-                         markup=False)
+        render.out.print("other: " + ", ".join(f"{v} {k}" for k, v in result.other.items()), markup=False)
 
 
 def _check_writable(output: Path) -> None:
@@ -166,7 +218,9 @@ def _check_writable(output: Path) -> None:
         with output.open("ab"):
             pass
     except OSError as exc:
-        raise LabError(f"cannot write {output}: {exc.strerror or exc}",
-                       "give -o a file in a folder that exists and you can write to") from None
+        raise LabError(
+            f"cannot write {output}: {exc.strerror or exc}",
+            "give -o a file in a folder that exists and you can write to",
+        ) from None
     if not existed:
         output.unlink()

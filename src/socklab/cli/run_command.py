@@ -18,13 +18,19 @@ if TYPE_CHECKING:
 
 @app.command("run")
 def run_(
-    lab: Annotated[str | None, typer.Argument(metavar="LAB", help="topology file or shipped "
-                                              "lab; default ./socklab.yml, else the echo lab")] = None,
-    scenario: Annotated[str | None, typer.Option(
-        metavar="NAME", help="scenario name (default: 'default')")] = None,
+    lab: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="LAB", help="topology file or shipped lab; default ./socklab.yml, else the echo lab"
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(metavar="NAME", help="scenario name (default: 'default')")
+    ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="leave the lab up afterwards")] = False,
-    report: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="run folder (default runs/LAB-TIME)")] = None,
+    report: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="run folder (default runs/LAB-TIME)")
+    ] = None,
     junit: Annotated[Path | None, typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
     engine: EngineOpt = "docker",
     as_json: JsonOpt = False,
@@ -36,8 +42,9 @@ def run_(
 
     path = find_lab_file(lab) if lab else default_lab_file()
     if path is None:
-        raise LabError(f"topology file not found: {lab}",
-                       "give a path to a YAML file, or a shipped lab (`socklab labs`)")
+        raise LabError(
+            f"topology file not found: {lab}", "give a path to a YAML file, or a shipped lab (`socklab labs`)"
+        )
     the_lab = Lab.load(path, engine=engine_named(engine))
     live = not as_json
     status = render.out.status("deploying", spinner="dots")
@@ -52,8 +59,7 @@ def run_(
             return
         mark = "[green]✓[/]" if step.passed else "[red]✗[/]"
         indent = "  " * step.index.count(".")
-        render.out.print(f"{indent}{mark} {step.index} {escape(step.title)} "
-                         f"[dim]({step.duration:.2f} s)[/]")
+        render.out.print(f"{indent}{mark} {step.index} {escape(step.title)} [dim]({step.duration:.2f} s)[/]")
         if not step.passed:
             render.out.print(f"{indent}    [red]{escape(step.detail)}[/]")
 
@@ -62,9 +68,15 @@ def run_(
 
     folder = report or scenario_run.default_run_dir(the_lab.name)
     try:
-        result = the_lab.run(scenario or scenario_run.DEFAULT_SCENARIO, folder, keep=keep,
-                             junit=junit, progress=deploy_progress, on_step_start=step_started,
-                             on_step=step_done)
+        result = the_lab.run(
+            scenario or scenario_run.DEFAULT_SCENARIO,
+            folder,
+            keep=keep,
+            junit=junit,
+            progress=deploy_progress,
+            on_step_start=step_started,
+            on_step=step_done,
+        )
     except KeyboardInterrupt as exc:  # run() wrote what it had and took the lab down first
         status.stop()
         _interrupted(the_lab, folder, exc)
@@ -76,8 +88,10 @@ def run_(
         steps = result.all_steps()
         passed = sum(s.passed for s in steps)
         verdict = "[green]PASSED[/]" if result.passed else "[red]FAILED[/]"
-        render.out.print(f"{verdict} {the_lab.name}/{result.scenario}: {passed} of {len(steps)} "
-                         f"steps passed in {result.duration:.1f} s")
+        render.out.print(
+            f"{verdict} {the_lab.name}/{result.scenario}: {passed} of {len(steps)} "
+            f"steps passed in {result.duration:.1f} s"
+        )
         render.out.print(f"report: {Path(result.run_dir) / 'report.html'}", markup=False)
         if keep:
             render.out.print(f"the lab is still up: `socklab down --lab {the_lab.name}`")
@@ -88,8 +102,11 @@ def _interrupted(lab: "Lab", folder: Path, exc: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C, SIGTERM or SIGHUP: say what is left of the lab and where the partial report
     is; exit 130, 143 or 129."""
     how = f"interrupted ({interrupt.describe(exc)})"
-    said = (f"{how}: lab '{lab.name}' is still up (--keep): `socklab down --lab {lab.name}`"
-            if lab.is_up() else f"{how}: lab '{lab.name}' was removed")
+    said = (
+        f"{how}: lab '{lab.name}' is still up (--keep): `socklab down --lab {lab.name}`"
+        if lab.is_up()
+        else f"{how}: lab '{lab.name}' was removed"
+    )
     render.err.print(said, markup=False)
     if (folder / "report.html").exists():
         render.err.print(f"partial report: {folder / 'report.html'}", markup=False)

@@ -284,8 +284,18 @@ class _Importer:
         if "build" in body and "image" not in body:
             node["image"] = self._built_image(svc)
         node["networks"] = networks
-        order = ["image", "replicas", "host", "networks", "entrypoint", "command", "start", "env", "cap_add",
-                 "ports"]
+        order = [
+            "image",
+            "replicas",
+            "host",
+            "networks",
+            "entrypoint",
+            "command",
+            "start",
+            "env",
+            "cap_add",
+            "ports",
+        ]
         return {k: node[k] for k in sorted(node, key=lambda k: order.index(k) if k in order else len(order))}
 
     def _attachments(self, svc: str, body: dict[str, Any], path: DocPath, extra_aliases: list[str]) -> Any:
@@ -511,7 +521,9 @@ class _Importer:
         self.warn(
             path,
             f"the container is named socklab-<lab>-{self.node_names[svc]}; '{value}' stays a name "
-            "that resolves (an alias)" if _HOSTNAME.fullmatch(str(value)) else f"'{value}' not kept",
+            "that resolves (an alias)"
+            if _HOSTNAME.fullmatch(str(value))
+            else f"'{value}' not kept",
         )
 
     def _key_domainname(self, node: dict[str, Any], value: Any, path: DocPath, svc: str) -> None:

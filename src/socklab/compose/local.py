@@ -95,10 +95,17 @@ def network_setup(topo: Topology, plan: LabPlan, warnings: Warnings, what: str) 
 def impairments(topo: Topology) -> list[DocPath]:
     """Where the topology says ``impair:``: on a node's attachments, then on networks."""
     return [
-        *(("nodes", name, "networks", net, "impair") for name, node in topo.nodes.items()
-          for net, att in node.networks.items() if att.impair is not None),
-        *(("networks", name, "impair") for name, network in topo.networks.items()
-          if network.impair is not None),
+        *(
+            ("nodes", name, "networks", net, "impair")
+            for name, node in topo.nodes.items()
+            for net, att in node.networks.items()
+            if att.impair is not None
+        ),
+        *(
+            ("networks", name, "impair")
+            for name, network in topo.networks.items()
+            if network.impair is not None
+        ),
     ]
 
 

@@ -204,8 +204,7 @@ def icmp_error_on_udp(trial: Trial, name: str) -> None:
     raw_icmp_socket(trial).sendto(icmp, ("127.0.0.1", 0))
     sock.settimeout(trial.target.timeout)
     trial.call = (
-        f"recv() on UDP {sock.getsockname()[0]}:{sock.getsockname()[1]} after ICMP code "
-        f"{UNREACH_CODES[name]}"
+        f"recv() on UDP {sock.getsockname()[0]}:{sock.getsockname()[1]} after ICMP code {UNREACH_CODES[name]}"
     )
     sock.recv(4096)
 
@@ -282,9 +281,7 @@ def _eacces(trial: Trial) -> None:
     listener.bind(path)
     listener.listen(1)
     os.chmod(path, 0o000 if os.geteuid() != 0 else 0o600)
-    trial.call = (
-        f"connect({path}) as uid {os.geteuid() or UNPRIVILEGED} (socket file mode 0600 root)"
-    )
+    trial.call = f"connect({path}) as uid {os.geteuid() or UNPRIVILEGED} (socket file mode 0600 root)"
 
     def connect_private() -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -320,8 +317,7 @@ def _eaddrinuse(trial: Trial) -> None:
 )
 def _eaddrnotavail(trial: Trial) -> None:
     candidates = (
-        [peer_address(trial, 0)[0]] if trial.target.host
-        else ["203.0.113.1", "198.51.100.1", "192.0.2.1"]
+        [peer_address(trial, 0)[0]] if trial.target.host else ["203.0.113.1", "198.51.100.1", "192.0.2.1"]
     )
     for address in candidates:
         sock = trial.keep(socket.socket())
@@ -329,9 +325,7 @@ def _eaddrnotavail(trial: Trial) -> None:
         sock.bind((address, 0))  # the address is local after all: try the next one
 
 
-@reproduces(
-    "EAFNOSUPPORT", "socket() with address family AF_UNSPEC (0), which no protocol implements"
-)
+@reproduces("EAFNOSUPPORT", "socket() with address family AF_UNSPEC (0), which no protocol implements")
 def _eafnosupport(trial: Trial) -> None:
     trial.call = "socket(AF_UNSPEC, SOCK_STREAM)"
     trial.keep(socket.socket(socket.AF_UNSPEC, socket.SOCK_STREAM))
@@ -452,8 +446,12 @@ def unused_neighbour() -> Optional[str]:
         if iface == "lo" or int(gateway, 16) != 0 or int(mask, 16) == 0:
             continue
         net = ipaddress.IPv4Network(
-            (socket.inet_ntoa(struct.pack("<I", int(destination, 16))),
-             socket.inet_ntoa(struct.pack("<I", int(mask, 16)))), strict=False)
+            (
+                socket.inet_ntoa(struct.pack("<I", int(destination, 16))),
+                socket.inet_ntoa(struct.pack("<I", int(mask, 16))),
+            ),
+            strict=False,
+        )
         if not 8 <= net.prefixlen <= 29:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -490,11 +488,7 @@ def _ehostunreach(trial: Trial) -> None:
     lab_peer="--host H --port P: any peer",
 )
 def _einprogress(trial: Trial) -> None:
-    address = (
-        peer_address(trial, 9)
-        if trial.target.host
-        else stalled_listener(trial)
-    )
+    address = peer_address(trial, 9) if trial.target.host else stalled_listener(trial)
     sock = trial.keep(socket.socket())
     sock.setblocking(False)
     trial.call = f"non-blocking connect({address[0]}:{address[1]})"
@@ -560,9 +554,7 @@ def _emfile(trial: Trial) -> None:
         trial.keep(socket.socket())
 
 
-@reproduces(
-    "EMSGSIZE", "sendto() of a 70000-byte UDP datagram: more than an IPv4 datagram can carry"
-)
+@reproduces("EMSGSIZE", "sendto() of a 70000-byte UDP datagram: more than an IPv4 datagram can carry")
 def _emsgsize(trial: Trial) -> None:
     sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     trial.call = "sendto(70000 bytes, 127.0.0.1:9)"
@@ -652,9 +644,7 @@ def _enotsock(trial: Trial) -> None:
     socket.socket(fileno=regular.fileno())  # Python asks the fd for SO_TYPE
 
 
-@reproduces(
-    "EOPNOTSUPP", "listen() on a UDP socket: datagram sockets have no connections to accept"
-)
+@reproduces("EOPNOTSUPP", "listen() on a UDP socket: datagram sockets have no connections to accept")
 def _eopnotsupp(trial: Trial) -> None:
     sock = trial.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     trial.call = "listen() on a UDP socket"
@@ -703,9 +693,7 @@ def _epipe(trial: Trial) -> None:
     client.send(b"too late")
 
 
-@reproduces(
-    "EPROTONOSUPPORT", "socket(AF_INET, SOCK_STREAM, IPPROTO_UDP): UDP is no stream protocol"
-)
+@reproduces("EPROTONOSUPPORT", "socket(AF_INET, SOCK_STREAM, IPPROTO_UDP): UDP is no stream protocol")
 def _eprotonosupport(trial: Trial) -> None:
     trial.call = "socket(AF_INET, SOCK_STREAM, IPPROTO_UDP)"
     trial.keep(socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_UDP))
@@ -720,9 +708,7 @@ def _eprototype(trial: Trial) -> None:
     sock.connect(path)
 
 
-@reproduces(
-    "ESOCKTNOSUPPORT", "socket(AF_INET, SOCK_RDM): Linux has no reliable-datagram type for IP"
-)
+@reproduces("ESOCKTNOSUPPORT", "socket(AF_INET, SOCK_RDM): Linux has no reliable-datagram type for IP")
 def _esocktnosupport(trial: Trial) -> None:
     trial.call = "socket(AF_INET, SOCK_RDM)"
     trial.keep(socket.socket(socket.AF_INET, socket.SOCK_RDM))

@@ -47,9 +47,7 @@ _H_ERRNO_NUMBERS = {"HOST_NOT_FOUND": 1, "TRY_AGAIN": 2, "NO_RECOVERY": 3, "NO_D
 
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "Reproduce an errno of the notes' table for real, or list them all.")
-    parser.add_argument(
-        "name", metavar="NAME", nargs="?", help="errno to reproduce, e.g. ECONNREFUSED"
-    )
+    parser.add_argument("name", metavar="NAME", nargs="?", help="errno to reproduce, e.g. ECONNREFUSED")
     parser.add_argument("--list", action="store_true", help="every errno of the notes' table")
     parser.add_argument("--json", action="store_true", help="with --list: one JSON object")
     parser.add_argument("--host", help="lab peer for the errnos that accept one")
@@ -127,23 +125,25 @@ def catalogue() -> "list[dict[str, Any]]":
     for name in sorted(set(REPRODUCTIONS) - named):
         rows.append(_errno_row(NotesRow(None, name, "", "", where="not in the notes")))
     for failure in RESOLVER_FAILURES:
-        rows.append({
-            "kind": "resolver",
-            "row": None,
-            "where": "resolver (gethostbyname_ex, gethostbyaddr: h_errno; getaddrinfo: EAI_*)",
-            "name": failure.h_errno,
-            "number": _H_ERRNO_NUMBERS[failure.h_errno],
-            "eai": failure.eai,
-            "eai_number": getattr(socket, failure.eai, None),
-            "as_written_in_notes": failure.as_written,
-            "cause": failure.meaning,
-            "dns_answer": failure.dns_answer,
-            "in_notes": True,
-            "reproducible": True,
-            "how": f"`resolve NAME` against a DNS server that answers {failure.dns_answer} "
-            "(dns-stub; the resolver lab)",
-            "runnable_here": True,
-        })
+        rows.append(
+            {
+                "kind": "resolver",
+                "row": None,
+                "where": "resolver (gethostbyname_ex, gethostbyaddr: h_errno; getaddrinfo: EAI_*)",
+                "name": failure.h_errno,
+                "number": _H_ERRNO_NUMBERS[failure.h_errno],
+                "eai": failure.eai,
+                "eai_number": getattr(socket, failure.eai, None),
+                "as_written_in_notes": failure.as_written,
+                "cause": failure.meaning,
+                "dns_answer": failure.dns_answer,
+                "in_notes": True,
+                "reproducible": True,
+                "how": f"`resolve NAME` against a DNS server that answers {failure.dns_answer} "
+                "(dns-stub; the resolver lab)",
+                "runnable_here": True,
+            }
+        )
     return rows
 
 
@@ -234,9 +234,7 @@ def run_one(
 ) -> int:
     """One reproduction: 0 when the kernel returned the errno, 1 otherwise (reported)."""
     trial = Trial(Target(args.host, args.port, args.timeout))
-    info = next(
-        (r for r in NOTES_TABLE if r.name == name and (reproduction.row in (None, r.row))), None
-    )
+    info = next((r for r in NOTES_TABLE if r.name == name and (reproduction.row in (None, r.row))), None)
     expected = errno_number(name)
     extra: "dict[str, Any]" = {"asked": asked} if asked != name else {}
     if reproduction.row is not None:
@@ -284,7 +282,9 @@ def run_one(
         log.failure(f"{name} not reproduced: {exc}", errno_wanted=name, call=trial.call, **extra)
         return 1
     log.failure(
-        f"{name} not reproduced: {trial.call} succeeded", errno_wanted=name, call=trial.call,
+        f"{name} not reproduced: {trial.call} succeeded",
+        errno_wanted=name,
+        call=trial.call,
         **extra,
     )
     return 1

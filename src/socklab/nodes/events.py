@@ -79,9 +79,7 @@ class EventLog:
 
     def failure(self, message: str, **fields: Any) -> dict[str, Any]:
         """Write an ``error`` event that has no errno (a wrong echo, a missing argument...)."""
-        return self.emit(
-            "error", text=message, errno=None, errno_number=None, message=message, **fields
-        )
+        return self.emit("error", text=message, errno=None, errno_number=None, message=message, **fields)
 
 
 def instance_name(app: str) -> str:
@@ -118,7 +116,13 @@ def resolver_retry(host: str, log: EventLog) -> "Callable[[BaseException], None]
 
     def record(exc: BaseException) -> None:
         fields = error_fields(exc)
-        log.emit("retry", quiet=True, host=host, call="getaddrinfo",
-                 message=describe_error(exc, target=host), **fields)
+        log.emit(
+            "retry",
+            quiet=True,
+            host=host,
+            call="getaddrinfo",
+            message=describe_error(exc, target=host),
+            **fields,
+        )
 
     return record

@@ -25,8 +25,13 @@ LINES = ("first line", "second line", "bye")
 def upper_case_lines(conn: socket.socket, peer: str, log: EventLog) -> None:
     with conn.makefile("rw", encoding="utf-8", newline="\n") as stream:
         for line in stream:  # a file: iterate over lines until EOF
-            log.emit("received", role="server", peer=peer, data=line.rstrip("\n"),
-                     text=f"server: for line in file -> {line.rstrip()!r}, file.write() upper")
+            log.emit(
+                "received",
+                role="server",
+                peer=peer,
+                data=line.rstrip("\n"),
+                text=f"server: for line in file -> {line.rstrip()!r}, file.write() upper",
+            )
             stream.write(line.upper())
             stream.flush()
 
@@ -44,17 +49,14 @@ def talk_through_files(client: socket.socket, log: EventLog) -> bool:
         mode="rwb",
         buffering=0,
         type=type(raw).__name__,
-        text=f"s.makefile('rwb', 0) -> {type(raw).__name__} "
-        f"over {format_address(client.getpeername())}",
+        text=f"s.makefile('rwb', 0) -> {type(raw).__name__} over {format_address(client.getpeername())}",
     )
     ok = True
     for line in LINES:
         raw.write(line.encode() + b"\n")
         log.emit("sent", role="client", data=line, text=f"client file.write({line!r})")
         answer = raw.readline().decode().rstrip("\n")
-        log.emit(
-            "received", role="client", data=answer, text=f"client file.readline() -> {answer!r}"
-        )
+        log.emit("received", role="client", data=answer, text=f"client file.readline() -> {answer!r}")
         ok = ok and answer == line.upper()
     raw.close()
     return ok
@@ -85,9 +87,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         client.close()
         server.join(5)
         listener.close()
-    log.emit(
-        "done", ok=ok, text="lines written and read through file objects" if ok else "mismatch"
-    )
+    log.emit("done", ok=ok, text="lines written and read through file objects" if ok else "mismatch")
     return 0 if ok else 1
 
 

@@ -29,28 +29,40 @@ PORT = 6002
 
 
 def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
-    names = {"sockname": format_address(conn.getsockname()),
-             "peername": format_address(conn.getpeername())}
-    log.emit("names", role="server", sockname=names["sockname"], peername=names["peername"],
-             text=f"server: getsockname() = {names['sockname']}, "
-             f"getpeername() = {names['peername']}")
+    names = {"sockname": format_address(conn.getsockname()), "peername": format_address(conn.getpeername())}
+    log.emit(
+        "names",
+        role="server",
+        sockname=names["sockname"],
+        peername=names["peername"],
+        text=f"server: getsockname() = {names['sockname']}, getpeername() = {names['peername']}",
+    )
     conn.sendall(json.dumps(names).encode())
 
 
 def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
     with across.connect(host, port, timeout, log) as sock:
-        mine = {"sockname": format_address(sock.getsockname()),
-                "peername": format_address(sock.getpeername())}
-        log.emit("names", role="client", sockname=mine["sockname"], peername=mine["peername"],
-                 text=f"client: getsockname() = {mine['sockname']}, "
-                 f"getpeername() = {mine['peername']}")
+        mine = {
+            "sockname": format_address(sock.getsockname()),
+            "peername": format_address(sock.getpeername()),
+        }
+        log.emit(
+            "names",
+            role="client",
+            sockname=mine["sockname"],
+            peername=mine["peername"],
+            text=f"client: getsockname() = {mine['sockname']}, getpeername() = {mine['peername']}",
+        )
         theirs = json.loads(read_to_eof(sock) or b"{}")
-    ok = bool(mine["sockname"] == theirs.get("peername")
-              and mine["peername"] == theirs.get("sockname"))
-    log.emit("done", ok=ok, server=theirs,
-             text=f"client: the server says getsockname() = {theirs.get('sockname')}, "
-             f"getpeername() = {theirs.get('peername')}: "
-             + ("each end's name is the other end's peer" if ok else "the names disagree"))
+    ok = bool(mine["sockname"] == theirs.get("peername") and mine["peername"] == theirs.get("sockname"))
+    log.emit(
+        "done",
+        ok=ok,
+        server=theirs,
+        text=f"client: the server says getsockname() = {theirs.get('sockname')}, "
+        f"getpeername() = {theirs.get('peername')}: "
+        + ("each end's name is the other end's peer" if ok else "the names disagree"),
+    )
     return ok
 
 
@@ -122,9 +134,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ok = all(results)
-    log.emit(
-        "done", ok=ok, text="each end's name is the other end's peer" if ok else "names disagree"
-    )
+    log.emit("done", ok=ok, text="each end's name is the other end's peer" if ok else "names disagree")
     return 0 if ok else 1
 
 

@@ -195,8 +195,11 @@ def _fresh_queue(state: State, settings: Dict[str, Any], old: Optional[Dict[str,
         settings["lqueue"] = new()
     if settings.get("delay") is None:
         settings.pop("queue", None)
-    elif not (old and old.get("queue") and (old.get("delay"), old.get("jitter")) == (
-            settings.get("delay"), settings.get("jitter"))):
+    elif not (
+        old
+        and old.get("queue")
+        and (old.get("delay"), old.get("jitter")) == (settings.get("delay"), settings.get("jitter"))
+    ):
         settings["queue"] = new()
     return settings
 
@@ -227,7 +230,9 @@ def backends(settings: Dict[str, Any], features: Dict[str, bool]) -> Dict[str, s
             raise Refused(
                 "loss needs netem (sch_netem), or the iptables statistic match with NFQUEUE "
                 "(xt_statistic, nfnetlink_queue); this kernel has neither",
-                3, "sch_netem" if features.get("statistic") else "xt_statistic")
+                3,
+                "sch_netem" if features.get("statistic") else "xt_statistic",
+            )
     if settings.get("delay") is not None:
         if netem:
             out["delay"] = "netem"
@@ -273,8 +278,14 @@ def iptables_text(state: State, ifaces: Dict[str, str], features: Dict[str, bool
             egress.append(
                 "-A %s -o %s%s -m statistic --mode random --probability %.6f "
                 "-m comment --comment %s -j NFQUEUE --queue-num %d --queue-bypass"
-                % (EGRESS, iface, proto, settings["loss"] / 100.0,
-                   _quote(_comment("loss", {"net": net})), settings["lqueue"])
+                % (
+                    EGRESS,
+                    iface,
+                    proto,
+                    settings["loss"] / 100.0,
+                    _quote(_comment("loss", {"net": net})),
+                    settings["lqueue"],
+                )
             )  # dropped by the delayer: a DROP here would fail the sender's send() with EPERM
         if how.get("delay") == "nfqueue":
             egress.append(

@@ -53,8 +53,9 @@ def queue_rules(save: str) -> Dict[int, Optional[Tuple[float, float]]]:
         except (ValueError, IndexError):
             continue
         fields = dict(w.partition("=")[::2] for w in comment[2:])
-        out[queue] = None if comment[1] == "loss" else (
-            float(fields.get("ms", 0)), float(fields.get("jitter", 0)))
+        out[queue] = (
+            None if comment[1] == "loss" else (float(fields.get("ms", 0)), float(fields.get("jitter", 0)))
+        )
     return out
 
 
@@ -186,8 +187,9 @@ def serve(delayer: Delayer, rules: RuleReader, stopping: List[int]) -> int:
     while not stopping:
         wake = delayer.held[0][0] - time.monotonic() if delayer.held else POLL
         try:
-            ready, _, _ = select.select([delayer.queue.fileno(), rules.fileno()], [], [],
-                                        min(POLL, max(0.0, wake)))
+            ready, _, _ = select.select(
+                [delayer.queue.fileno(), rules.fileno()], [], [], min(POLL, max(0.0, wake))
+            )
         except InterruptedError:
             continue
         if rules.fileno() in ready:

@@ -29,16 +29,30 @@ ORDINARY = b"ordinary data"
 def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
     conn.settimeout(10)
     _, _, exceptional = select.select([], [], [conn], 10)
-    log.emit("select", peer=peer, exceptional=bool(exceptional),
-             text=f"server: select() lists the socket as exceptional: {bool(exceptional)}")
+    log.emit(
+        "select",
+        peer=peer,
+        exceptional=bool(exceptional),
+        text=f"server: select() lists the socket as exceptional: {bool(exceptional)}",
+    )
     urgent = conn.recv(1, socket.MSG_OOB)
-    log.emit("received", role="server", peer=peer, flags="MSG_OOB", data=urgent.decode(),
-             text=f"server: recv(1, MSG_OOB) -> {urgent!r}")
+    log.emit(
+        "received",
+        role="server",
+        peer=peer,
+        flags="MSG_OOB",
+        data=urgent.decode(),
+        text=f"server: recv(1, MSG_OOB) -> {urgent!r}",
+    )
     ordinary = receive_exactly(conn, len(ORDINARY))
-    log.emit("received", role="server", peer=peer, data=ordinary.decode(),
-             text=f"server: recv() -> {ordinary!r} (the urgent byte is not in the stream)")
-    report = {"exceptional": bool(exceptional), "urgent": urgent.decode(),
-              "ordinary": ordinary.decode()}
+    log.emit(
+        "received",
+        role="server",
+        peer=peer,
+        data=ordinary.decode(),
+        text=f"server: recv() -> {ordinary!r} (the urgent byte is not in the stream)",
+    )
+    report = {"exceptional": bool(exceptional), "urgent": urgent.decode(), "ordinary": ordinary.decode()}
     conn.sendall(json.dumps(report).encode())
     conn.shutdown(socket.SHUT_WR)
     read_to_eof(conn)  # closing with the urgent byte still queued would send RST
@@ -48,13 +62,22 @@ def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
     with across.connect(host, port, timeout, log) as sock:
         sock.sendall(ORDINARY)
         sock.send(b"!", socket.MSG_OOB)
-        log.emit("sent", role="client", data=ORDINARY.decode(), oob="!",
-                 text="client: send(b'ordinary data'), then send(b'!', MSG_OOB)")
+        log.emit(
+            "sent",
+            role="client",
+            data=ORDINARY.decode(),
+            oob="!",
+            text="client: send(b'ordinary data'), then send(b'!', MSG_OOB)",
+        )
         sock.shutdown(socket.SHUT_WR)
         report = json.loads(read_to_eof(sock) or b"{}")
     ok = bool(report == {"exceptional": True, "urgent": "!", "ordinary": ORDINARY.decode()})
-    log.emit("done", ok=ok, server=report,
-             text=f"client: the server saw {report}" + ("" if ok else ": not what was sent"))
+    log.emit(
+        "done",
+        ok=ok,
+        server=report,
+        text=f"client: the server saw {report}" + ("" if ok else ": not what was sent"),
+    )
     return ok
 
 

@@ -29,9 +29,7 @@ def parse_reply(packet: bytes) -> "tuple[int, int, int, int, int]":
     """(type, code, identifier, sequence, ttl) of an IPv4 packet carrying ICMP."""
     header_length = (packet[0] & 0x0F) * 4
     ttl = packet[8]
-    kind, code, _sum, ident, seq = struct.unpack(
-        "!BBHHH", packet[header_length : header_length + 8]
-    )
+    kind, code, _sum, ident, seq = struct.unpack("!BBHHH", packet[header_length : header_length + 8])
     return kind, code, ident, seq, ttl
 
 
@@ -40,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("host", metavar="HOST")
     parser.add_argument("--count", type=int, default=3)
     parser.add_argument("--timeout", type=positive_float, default=1.0, help="seconds per reply")
-    parser.add_argument(
-        "--interval", type=positive_float, default=0.2, help="seconds between requests"
-    )
+    parser.add_argument("--interval", type=positive_float, default=0.2, help="seconds between requests")
     return parser
 
 

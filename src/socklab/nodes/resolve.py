@@ -29,7 +29,9 @@ MORE_SERVICES = (("ssh", "tcp"), ("smtp", "tcp"), ("https", "tcp"), ("ntp", "udp
 PORTS = ((7, "tcp"), (53, "udp"), (80, "tcp"))
 MORE_PORTS = ((22, "tcp"), (25, "tcp"), (443, "tcp"), (123, "udp"))
 _FAMILY_NAMES: "dict[int, str]" = {
-    socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX",
+    socket.AF_INET: "AF_INET",
+    socket.AF_INET6: "AF_INET6",
+    socket.AF_UNIX: "AF_UNIX",
 }
 _TYPE_NAMES = {
     socket.SOCK_STREAM: "SOCK_STREAM",
@@ -58,9 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="every socket type, the reverse name of every address, more services",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object of all results")
-    parser.add_argument(
-        "--port", type=port_number, help="a port whose byte orders to show too (htons/ntohs)"
-    )
+    parser.add_argument("--port", type=port_number, help="a port whose byte orders to show too (htons/ntohs)")
     return parser
 
 
@@ -106,9 +106,7 @@ def host_entry(found: dict[str, Any]) -> dict[str, Any]:
 
 def addrinfo(query: str, every_type: bool) -> dict[str, Any]:
     socktype = 0 if every_type else socket.SOCK_STREAM
-    found = call(
-        socket.getaddrinfo, query, None, socket.AF_UNSPEC, socktype, 0, socket.AI_CANONNAME
-    )
+    found = call(socket.getaddrinfo, query, None, socket.AF_UNSPEC, socktype, 0, socket.AI_CANONNAME)
     if "result" not in found:
         return found
     rows = []
@@ -160,12 +158,8 @@ def services(every: bool) -> dict[str, Any]:
     names = SERVICES + (MORE_SERVICES if every else ())
     ports = PORTS + (MORE_PORTS if every else ())
     return {
-        "getservbyname": [
-            dict(name=n, proto=p, **call(socket.getservbyname, n, p)) for n, p in names
-        ],
-        "getservbyport": [
-            dict(port=n, proto=p, **call(socket.getservbyport, n, p)) for n, p in ports
-        ],
+        "getservbyname": [dict(name=n, proto=p, **call(socket.getservbyname, n, p)) for n, p in names],
+        "getservbyport": [dict(port=n, proto=p, **call(socket.getservbyport, n, p)) for n, p in ports],
     }
 
 

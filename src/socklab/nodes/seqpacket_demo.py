@@ -35,8 +35,13 @@ def serve(path: str, log: EventLog) -> int:
     listener.bind(path)
     listener.listen(4)
     install_stop_handlers()
-    log.emit("listening", proto="seqpacket", family="unix", address="unix:" + path,
-             text=f"SOCK_SEQPACKET listening on {path}")
+    log.emit(
+        "listening",
+        proto="seqpacket",
+        family="unix",
+        address="unix:" + path,
+        text=f"SOCK_SEQPACKET listening on {path}",
+    )
     try:
         while True:
             conn, _ = listener.accept()
@@ -47,8 +52,12 @@ def serve(path: str, log: EventLog) -> int:
                     if not message:
                         break
                     got.append(message.decode())
-                    log.emit("received", bytes=len(message), data=message.decode(),
-                             text=f"server: recv(4096) -> {message!r} (one message)")
+                    log.emit(
+                        "received",
+                        bytes=len(message),
+                        data=message.decode(),
+                        text=f"server: recv(4096) -> {message!r} (one message)",
+                    )
                 conn.send(json.dumps(got).encode())
     except (StopServer, KeyboardInterrupt) as stop:
         log.emit("stopped", reason=str(stop) or "interrupt")
@@ -65,14 +74,21 @@ def client_half(path: str, log: EventLog) -> bool:
         sock.connect(path)
         for message in MESSAGES:
             sock.send(message)
-        log.emit("sent", messages=[m.decode() for m in MESSAGES],
-                 text=f"client: {len(MESSAGES)} send() calls to {path}")
+        log.emit(
+            "sent",
+            messages=[m.decode() for m in MESSAGES],
+            text=f"client: {len(MESSAGES)} send() calls to {path}",
+        )
         sock.shutdown(socket.SHUT_WR)
         seen = json.loads(sock.recv(65536) or b"[]")
     ok = bool(seen == [m.decode() for m in MESSAGES])
-    log.emit("done", ok=ok, server_received=seen,
-             text=f"client: the server's recv() calls got {seen}: "
-             + ("one message each, boundaries kept" if ok else "not the messages sent"))
+    log.emit(
+        "done",
+        ok=ok,
+        server_received=seen,
+        text=f"client: the server's recv() calls got {seen}: "
+        + ("one message each, boundaries kept" if ok else "not the messages sent"),
+    )
     return ok
 
 

@@ -48,15 +48,31 @@ def server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
     if how == "RD":
         time.sleep(0.3)  # the client has shut down its reading side by now
         conn.sendall(b"late")
-        log.emit("sent", peer=peer, how=how, data="late", text=f"server: sent b'late' to {peer} "
-                 "after its SHUT_RD (nothing told the server about it)")
+        log.emit(
+            "sent",
+            peer=peer,
+            how=how,
+            data="late",
+            text=f"server: sent b'late' to {peer} after its SHUT_RD (nothing told the server about it)",
+        )
     request = read_to_eof(conn)
-    log.emit("eof", peer=peer, how=how, data=request.decode(),
-             text=f"server: read {request!r}, then recv() -> b'' (EOF: {peer} sends no more)")
+    log.emit(
+        "eof",
+        peer=peer,
+        how=how,
+        data=request.decode(),
+        text=f"server: read {request!r}, then recv() -> b'' (EOF: {peer} sends no more)",
+    )
     if how == "WR":
         conn.sendall(ANSWER)
-        log.emit("sent", peer=peer, how=how, after_eof=True, data=ANSWER.decode(),
-                 text=f"server: still sends to {peer} on the half-closed connection")
+        log.emit(
+            "sent",
+            peer=peer,
+            how=how,
+            after_eof=True,
+            data=ANSWER.decode(),
+            text=f"server: still sends to {peer} on the half-closed connection",
+        )
 
 
 def send_after(sock: socket.socket, how: str, log: EventLog) -> str:
@@ -64,9 +80,15 @@ def send_after(sock: socket.socket, how: str, log: EventLog) -> str:
     try:
         sock.send(b"too late")
     except OSError as exc:
-        log.emit("error", role="client", how=how, call=f"send after {how}",
-                 message=describe_error(exc), **error_fields(exc),
-                 text=f"client: send() after {how} -> {describe_error(exc)}")
+        log.emit(
+            "error",
+            role="client",
+            how=how,
+            call=f"send after {how}",
+            message=describe_error(exc),
+            **error_fields(exc),
+            text=f"client: send() after {how} -> {describe_error(exc)}",
+        )
         return str(error_fields(exc)["errno"])
     return "no error"
 
@@ -76,35 +98,65 @@ def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
     with sock:
         sock.sendall(b"WR\nrequest")
         sock.shutdown(socket.SHUT_WR)
-        log.emit("shutdown", role="client", how="SHUT_WR",
-                 text="client: send(b'request'), shutdown(SHUT_WR): FIN sent, reading still open")
+        log.emit(
+            "shutdown",
+            role="client",
+            how="SHUT_WR",
+            text="client: send(b'request'), shutdown(SHUT_WR): FIN sent, reading still open",
+        )
         answer = read_to_eof(sock)
-        log.emit("received", role="client", how="SHUT_WR", data=answer.decode(),
-                 text=f"client: read {answer!r} after its own FIN, then EOF")
+        log.emit(
+            "received",
+            role="client",
+            how="SHUT_WR",
+            data=answer.decode(),
+            text=f"client: read {answer!r} after its own FIN, then EOF",
+        )
         wr_pipe = send_after(sock, "SHUT_WR", log)
     sock = across.connect(host, port, timeout, log)
     with sock:
         sock.sendall(b"RD\n")
         sock.shutdown(socket.SHUT_RD)
         at_once = sock.recv(4096)
-        log.emit("shutdown", role="client", how="SHUT_RD", data=at_once.decode(),
-                 text=f"client: shutdown(SHUT_RD), then recv() -> {at_once!r} at once, no waiting")
+        log.emit(
+            "shutdown",
+            role="client",
+            how="SHUT_RD",
+            data=at_once.decode(),
+            text=f"client: shutdown(SHUT_RD), then recv() -> {at_once!r} at once, no waiting",
+        )
         time.sleep(1.2)  # the server sends 0.3 s after our first line
         late = sock.recv(4096)
-        log.emit("received", role="client", how="SHUT_RD", data=late.decode(),
-                 text=f"client: what the server sent afterwards -> {late!r} (Linux still queues "
-                 "it: SHUT_RD only stops the waiting)")
+        log.emit(
+            "received",
+            role="client",
+            how="SHUT_RD",
+            data=late.decode(),
+            text=f"client: what the server sent afterwards -> {late!r} (Linux still queues "
+            "it: SHUT_RD only stops the waiting)",
+        )
         sock.shutdown(socket.SHUT_WR)
     sock = across.connect(host, port, timeout, log)
     with sock:
         sock.sendall(b"RDWR\nbye")
         sock.shutdown(socket.SHUT_RDWR)
         after = sock.recv(4096)
-        log.emit("shutdown", role="client", how="SHUT_RDWR", data=after.decode(),
-                 text=f"client: shutdown(SHUT_RDWR): recv() -> {after!r}, and sending is over too")
+        log.emit(
+            "shutdown",
+            role="client",
+            how="SHUT_RDWR",
+            data=after.decode(),
+            text=f"client: shutdown(SHUT_RDWR): recv() -> {after!r}, and sending is over too",
+        )
         rdwr_pipe = send_after(sock, "SHUT_RDWR", log)
-    ok = (answer == ANSWER and wr_pipe == "EPIPE" and at_once == b"" and late == b"late"
-          and after == b"" and rdwr_pipe == "EPIPE")
+    ok = (
+        answer == ANSWER
+        and wr_pipe == "EPIPE"
+        and at_once == b""
+        and late == b"late"
+        and after == b""
+        and rdwr_pipe == "EPIPE"
+    )
     log.emit("done", ok=ok)
     return ok
 
@@ -197,12 +249,7 @@ def loopback(log: EventLog) -> int:
             text=f"client: data the peer sends afterwards -> {late!r} "
             "(Linux still queues it: SHUT_RD only stops the waiting)",
         )
-    ok = (
-        request == b"request"
-        and answer == b"answer after your EOF"
-        and pipe == "EPIPE"
-        and after_rd == b""
-    )
+    ok = request == b"request" and answer == b"answer after your EOF" and pipe == "EPIPE" and after_rd == b""
     log.emit("done", ok=ok)
     return 0 if ok else 1
 

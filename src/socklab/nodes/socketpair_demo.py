@@ -29,17 +29,13 @@ def child(end: socket.socket, log: EventLog) -> int:
     )
     reply = f"pong from child {os.getpid()}".encode()
     end.sendall(reply)
-    log.emit(
-        "sent", role="child", data=reply.decode(), text=f"child wrote {reply!r} on the same socket"
-    )
+    log.emit("sent", role="child", data=reply.decode(), text=f"child wrote {reply!r} on the same socket")
     end.close()
     return 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = app_parser(APP, "socketpair(): a bidirectional pair between two processes.").parse_args(
-        argv
-    )
+    args = app_parser(APP, "socketpair(): a bidirectional pair between two processes.").parse_args(argv)
     log = EventLog(APP, human=args.human)
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log.emit(
@@ -47,8 +43,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         family="AF_UNIX",
         type="SOCK_STREAM",
         fds=[parent_end.fileno(), child_end.fileno()],
-        text="socketpair(AF_UNIX, SOCK_STREAM) -> "
-        f"fds {parent_end.fileno()} and {child_end.fileno()}",
+        text=f"socketpair(AF_UNIX, SOCK_STREAM) -> fds {parent_end.fileno()} and {child_end.fileno()}",
     )
     sys.stdout.flush()
     pid = os.fork()
@@ -69,9 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parent_end.sendall(request)
     log.emit("sent", role="parent", data=request.decode(), text=f"parent wrote {request!r}")
     reply = read_to_eof(parent_end)
-    log.emit(
-        "received", role="parent", data=reply.decode(), text=f"parent read {reply!r}, then EOF"
-    )
+    log.emit("received", role="parent", data=reply.decode(), text=f"parent read {reply!r}, then EOF")
     parent_end.close()
     _, status = os.waitpid(pid, 0)
     ok = reply.startswith(b"pong from child") and os.waitstatus_to_exitcode(status) == 0

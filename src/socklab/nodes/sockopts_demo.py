@@ -176,19 +176,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         action="append",
         choices=sockopts_effects.TESTS,
         help="with --connect: what to show (repeatable; default: "
-        + ", ".join(sockopts_effects.DEFAULT_TESTS) + ")",
+        + ", ".join(sockopts_effects.DEFAULT_TESTS)
+        + ")",
     )
     parser.add_argument("--off", action="store_true", help="--test keepalive without keepalive")
     args = parser.parse_args(argv)
     log = EventLog(APP, human=args.human)
     if args.listen:
-        return across.serve(args.port, sockopts_effects.server_half, log,
-                            sockopts_effects.setup_listener)
+        return across.serve(args.port, sockopts_effects.server_half, log, sockopts_effects.setup_listener)
     if args.connect:
         tests = args.test or list(sockopts_effects.DEFAULT_TESTS)
         try:
-            ok = sockopts_effects.client_half(args.connect, args.port, args.timeout, tests,
-                                              args.off, log)
+            ok = sockopts_effects.client_half(args.connect, args.port, args.timeout, tests, args.off, log)
         except OSError as exc:
             log.error(exc, target=f"{args.connect}:{args.port}", action="sockopts")
             return 1

@@ -143,16 +143,24 @@ class App:
         return self.state == "failed"
 
     def record(self) -> Dict[str, Any]:
-        return {"app": self.name, "pid": self.proc.pid if self.proc else None,
-                "argv": self.argv, "wait": self.wait, "state": self.state, "code": self.code,
-                "ports": self.ports, "error": self.error}
+        return {
+            "app": self.name,
+            "pid": self.proc.pid if self.proc else None,
+            "argv": self.argv,
+            "wait": self.wait,
+            "state": self.state,
+            "code": self.code,
+            "ports": self.ports,
+            "error": self.error,
+        }
 
 
 class Supervisor:
     """The children of one node."""
 
-    def __init__(self, out: Output, ready_timeout: float, grace: float = START_GRACE,
-                 state_path: Optional[str] = None) -> None:
+    def __init__(
+        self, out: Output, ready_timeout: float, grace: float = START_GRACE, state_path: Optional[str] = None
+    ) -> None:
         self.out = out
         self.ready_timeout = ready_timeout
         self.grace = grace
@@ -257,8 +265,7 @@ class Supervisor:
             for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 self.out.line(app.name, pid, text, err)
-                if (not err and not app.decided and app.wait == "auto"
-                        and _is_listening(text)):
+                if not err and not app.decided and app.wait == "auto" and _is_listening(text):
                     app.ports = readiness.tree_listening(pid)  # it printed that after listen()
                     self._decide(app, "listening")
 
@@ -276,7 +283,9 @@ class Supervisor:
         if not app.decided and (code != 0 or not port_wait):  # ended before it was ready
             if code != 0:
                 app.error = "exited with code %d before %s" % (
-                    code, "listening on %s" % app.wait if port_wait else "it was ready")
+                    code,
+                    "listening on %s" % app.wait if port_wait else "it was ready",
+                )
             self._decide(app, "failed" if app.error else "exited")
         # else a launcher that left a daemon: its port is still awaited (``_watch``)
         if app.state != "failed":
@@ -303,8 +312,7 @@ class Supervisor:
                     self._decide(app, "listening")
                 elif now - t0 >= self.ready_timeout:
                     app.error = "not listening on %s after %g s" % (port, self.ready_timeout)
-                    self.out.event("not-listening", app=app.name, port=port,
-                                   seconds=self.ready_timeout)
+                    self.out.event("not-listening", app=app.name, port=port, seconds=self.ready_timeout)
                     self._decide(app, "failed")
                 continue
             found = readiness.tree_listening(pid)
@@ -404,11 +412,15 @@ def _answer_sockets(conn: socket.socket) -> None:
 
     with conn:
         try:
-            peer = struct.unpack("3i", conn.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+            peer = struct.unpack(
+                "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            )[0]
             mine = os.fstat(conn.fileno()).st_ino
-            rows = [r for r in sockstat.read_sockets()
-                    if r["inode"] != mine and (r["pid"] is None or r["pid"] != peer)]
+            rows = [
+                r
+                for r in sockstat.read_sockets()
+                if r["inode"] != mine and (r["pid"] is None or r["pid"] != peer)
+            ]
             conn.sendall((sockstat.to_json(rows) + "\n").encode("utf-8"))
         except OSError:
             pass
@@ -483,12 +495,15 @@ def _parse_start(text: str) -> List[Tuple[List[str], Any]]:
     entries = json.loads(text)
     out: List[Tuple[List[str], Any]] = []
     for entry in entries if isinstance(entries, list) else [None]:
-        argv, wait = (entry.get("argv"), entry.get("wait", "auto")) if isinstance(
-            entry, dict) else (entry, "auto")
+        argv, wait = (
+            (entry.get("argv"), entry.get("wait", "auto")) if isinstance(entry, dict) else (entry, "auto")
+        )
         if not isinstance(argv, list) or not _is_argv(argv) or not _is_wait(wait):
-            raise ValueError("SOCKLAB_START must be a JSON list of argv lists (non-empty string "
-                             'lists) or {"argv": [...], "wait": "auto"|"none"|"tcp/PORT"|'
-                             '"udp/PORT"|SECONDS}')
+            raise ValueError(
+                "SOCKLAB_START must be a JSON list of argv lists (non-empty string "
+                'lists) or {"argv": [...], "wait": "auto"|"none"|"tcp/PORT"|'
+                '"udp/PORT"|SECONDS}'
+            )
         out.append((argv, wait))
     return out
 
@@ -512,8 +527,11 @@ def write_resolv_conf(out: Output, text: str, path: str = "/etc/resolv.conf") ->
     except OSError as exc:
         out.event("warning", message="cannot write %s: %s" % (path, exc))
         return
-    nameservers = [line.split()[1] for line in text.splitlines()
-                   if line.startswith("nameserver") and len(line.split()) > 1]
+    nameservers = [
+        line.split()[1]
+        for line in text.splitlines()
+        if line.startswith("nameserver") and len(line.split()) > 1
+    ]
     out.event("resolv-conf", path=path, nameservers=nameservers)
 
 

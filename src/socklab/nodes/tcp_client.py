@@ -50,9 +50,7 @@ class EchoMismatch(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "TCP client: connect, send messages, check the echoes.")
     parser.add_argument("host", metavar="HOST", help="name or address of the server (unix: a path)")
-    parser.add_argument(
-        "port", metavar="PORT", type=port_number, nargs="?", help="server port (1..65535)"
-    )
+    parser.add_argument("port", metavar="PORT", type=port_number, nargs="?", help="server port (1..65535)")
     parser.add_argument("--count", type=int, default=1, help="messages to send")
     parser.add_argument("--message", default="hello", help="text of each message")
     parser.add_argument(
@@ -123,13 +121,15 @@ def connect(args: argparse.Namespace, log: EventLog) -> Optional[socket.socket]:
                 fields = error_fields(exc)
                 fields["message"] = describe_error(exc, target=peer)
                 log.emit(
-                    "retry", quiet=True, peer=peer, host=args.host, next=addresses[index + 1],
+                    "retry",
+                    quiet=True,
+                    peer=peer,
+                    host=args.host,
+                    next=addresses[index + 1],
                     **fields,
                 )
             else:
-                log.error(
-                    exc, target=peer, action="connect", host=args.host, timeout_s=args.timeout
-                )
+                log.error(exc, target=peer, action="connect", host=args.host, timeout_s=args.timeout)
             continue
         log.emit(
             "connected",
@@ -159,9 +159,7 @@ def exchange(sock: socket.socket, args: argparse.Namespace, peer: str, log: Even
             raise EchoMismatch(f"echo {seq} from {peer}: {what} ({echo!r} != {payload!r})")
 
 
-def exchange_half_closed(
-    sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog
-) -> None:
+def exchange_half_closed(sock: socket.socket, args: argparse.Namespace, peer: str, log: EventLog) -> None:
     """Send everything, shutdown(SHUT_WR), read until the server's EOF."""
     payload = args.message.encode()
     for seq in range(1, args.count + 1):
@@ -217,8 +215,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return converse(args, log)
     results: list[int] = []
     threads = [
-        threading.Thread(target=lambda: results.append(converse(args, log)))
-        for _ in range(args.parallel)
+        threading.Thread(target=lambda: results.append(converse(args, log))) for _ in range(args.parallel)
     ]
     for thread in threads:
         thread.start()

@@ -77,12 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read one request, then close with SO_LINGER 0: RST (the client gets ECONNRESET)",
     )
-    parser.add_argument(
-        "--silent", action="store_true", help="accept and read, never answer (a silent peer)"
-    )
-    parser.add_argument(
-        "--clients", type=int, metavar="N", help="serve N connections, then close and exit"
-    )
+    parser.add_argument("--silent", action="store_true", help="accept and read, never answer (a silent peer)")
+    parser.add_argument("--clients", type=int, metavar="N", help="serve N connections, then close and exit")
     add_bind_options(parser)
     return parser
 
@@ -155,7 +151,6 @@ def bind_address(args: argparse.Namespace, family: int) -> Any:
 SOCKET_TYPES: "dict[int, str]" = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM"}
 
 
-
 def open_server_socket(
     args: argparse.Namespace, kind: int, log: EventLog
 ) -> "Optional[tuple[socket.socket, bool]]":
@@ -186,8 +181,7 @@ def open_server_socket(
             prepare_unix_path(address, kind)
         sock.bind(address)
         bound = format_address(sock.getsockname())
-        log.emit("bound", address=bound, reuseaddr=getattr(args, "reuseaddr", False),
-                 text=f"bind({bound})")
+        log.emit("bound", address=bound, reuseaddr=getattr(args, "reuseaddr", False), text=f"bind({bound})")
         if kind == socket.SOCK_STREAM:
             sock.listen(args.backlog)
     except OSError as exc:
@@ -227,9 +221,7 @@ def accept_one(listener: socket.socket, log: EventLog) -> Optional["tuple[socket
     return conn, peer
 
 
-def run_iterative(
-    listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]
-) -> None:
+def run_iterative(listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]) -> None:
     served = 0
     while clients is None or served < clients:
         accepted = accept_one(listener, log)
@@ -238,9 +230,7 @@ def run_iterative(
             served += 1
 
 
-def run_threaded(
-    listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]
-) -> None:
+def run_threaded(listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]) -> None:
     workers: list[threading.Thread] = []
     while clients is None or len(workers) < clients:
         accepted = accept_one(listener, log)
@@ -265,9 +255,7 @@ def run_threaded(
         worker.join()
 
 
-def run_forking(
-    listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]
-) -> None:
+def run_forking(listener: socket.socket, log: EventLog, conduct: Conduct, clients: Optional[int]) -> None:
     """A child process per connection. SIGCHLD reaps the children at once; its wakeup fd
     makes the loop report them (writing events inside a signal handler could re-enter a write)."""
     reaped: list[tuple[int, int]] = []
@@ -304,9 +292,7 @@ def run_forking(
             if listener.fileno() in readable:
                 accepted = accept_one(listener, log)
                 if accepted is not None:
-                    child = fork_child(
-                        listener, accepted[0], accepted[1], log, conduct, (wake_r, wake_w)
-                    )
+                    child = fork_child(listener, accepted[0], accepted[1], log, conduct, (wake_r, wake_w))
                     if child is not None:
                         children.add(child)
                         forked += 1
@@ -358,9 +344,7 @@ def runner_for(mode: str) -> Runner:
         "iterative": run_iterative,
         "threaded": run_threaded,
         "forking": run_forking,
-        "selectors": lambda listener, log, conduct, _clients: run_selectors(
-            listener, log, conduct.delay
-        ),
+        "selectors": lambda listener, log, conduct, _clients: run_selectors(listener, log, conduct.delay),
     }
     return runners[mode]
 

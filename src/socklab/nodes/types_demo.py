@@ -118,9 +118,7 @@ def creation_table(log: EventLog) -> "dict[str, str]":
             actual = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
             sock.close()
             table[key] = "ok"
-            note = (
-                "" if actual == kind else f" (the kernel made it {TYPE_NAMES.get(actual, actual)})"
-            )
+            note = "" if actual == kind else f" (the kernel made it {TYPE_NAMES.get(actual, actual)})"
             log.emit(
                 "created",
                 family=family_name,
@@ -135,8 +133,14 @@ def stream_server_half(conn: socket.socket, peer: str, log: EventLog) -> None:
     time.sleep(1.0)  # every piece has arrived by now
     conn.settimeout(10)
     got = conn.recv(4096)
-    log.emit("received", type="SOCK_STREAM", peer=peer, data=got.decode(), reads=1,
-             text=f"server: STREAM: one recv(4096) -> {got!r}: the boundaries are gone")
+    log.emit(
+        "received",
+        type="SOCK_STREAM",
+        peer=peer,
+        data=got.decode(),
+        reads=1,
+        text=f"server: STREAM: one recv(4096) -> {got!r}: the boundaries are gone",
+    )
     conn.sendall(json.dumps({"reads": 1, "data": got.decode()}).encode())
 
 
@@ -145,8 +149,13 @@ def datagram_server(port: int, log: EventLog) -> None:
         sock.bind(("0.0.0.0", port))
         while True:
             data, address = sock.recvfrom(4096)
-            log.emit("received", type="SOCK_DGRAM", peer=format_address(address),
-                     data=data.decode(), text=f"server: DGRAM: recvfrom(4096) -> {data!r}")
+            log.emit(
+                "received",
+                type="SOCK_DGRAM",
+                peer=format_address(address),
+                data=data.decode(),
+                text=f"server: DGRAM: recvfrom(4096) -> {data!r}",
+            )
             sock.sendto(data, address)
 
 
@@ -157,23 +166,41 @@ def client_half(host: str, port: int, timeout: float, log: EventLog) -> bool:
     with across.connect(host, port, timeout, log, nodelay) as sock:
         for piece in PIECES:
             sock.send(piece)
-        log.emit("sent", type="SOCK_STREAM", pieces=[p.decode() for p in PIECES],
-                 text=f"client: STREAM: 3 send() calls {[p.decode() for p in PIECES]}")
+        log.emit(
+            "sent",
+            type="SOCK_STREAM",
+            pieces=[p.decode() for p in PIECES],
+            text=f"client: STREAM: 3 send() calls {[p.decode() for p in PIECES]}",
+        )
         sock.shutdown(socket.SHUT_WR)
         report = json.loads(read_to_eof(sock) or b"{}")
     stream = str(report.get("data"))
-    log.emit("received", type="SOCK_STREAM", data=stream, reads=report.get("reads"),
-             text=f"client: the server's one read got {stream!r}")
+    log.emit(
+        "received",
+        type="SOCK_STREAM",
+        data=stream,
+        reads=report.get("reads"),
+        text=f"client: the server's one read got {stream!r}",
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(timeout)
         udp.connect((host, port))
         for piece in PIECES:
             udp.send(piece)
-        log.emit("sent", type="SOCK_DGRAM", pieces=[p.decode() for p in PIECES],
-                 text=f"client: DGRAM: 3 send() calls {[p.decode() for p in PIECES]}")
+        log.emit(
+            "sent",
+            type="SOCK_DGRAM",
+            pieces=[p.decode() for p in PIECES],
+            text=f"client: DGRAM: 3 send() calls {[p.decode() for p in PIECES]}",
+        )
         echoes = [udp.recv(4096).decode() for _ in PIECES]
-    log.emit("received", type="SOCK_DGRAM", data=echoes, reads=len(echoes),
-             text=f"client: DGRAM: 3 recv() -> {echoes}: one message each, boundaries kept")
+    log.emit(
+        "received",
+        type="SOCK_DGRAM",
+        data=echoes,
+        reads=len(echoes),
+        text=f"client: DGRAM: 3 recv() -> {echoes}: one message each, boundaries kept",
+    )
     ok = stream == "".join(p.decode() for p in PIECES) and echoes == [p.decode() for p in PIECES]
     log.emit("done", ok=ok)
     return ok

@@ -39,9 +39,7 @@ APP = "udp-client"
 def build_parser() -> argparse.ArgumentParser:
     parser = app_parser(APP, "UDP client: send datagrams, count the echoes.")
     parser.add_argument("host", metavar="HOST", help="name or address of the server (unix: a path)")
-    parser.add_argument(
-        "port", metavar="PORT", type=port_number, nargs="?", help="server port (1..65535)"
-    )
+    parser.add_argument("port", metavar="PORT", type=port_number, nargs="?", help="server port (1..65535)")
     parser.add_argument("--count", type=int, default=1, help="datagrams to send")
     parser.add_argument("--message", default="hello", help="text of each datagram (a #N is added)")
     parser.add_argument(
@@ -144,9 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 sock.bind(os.path.join(own_dir, "client.sock"))
             sock.connect(endpoint.address)
             local = format_address(sock.getsockname())
-            log.emit(
-                "connected", peer=peer, local=local, text=f"datagrams go to {peer} from {local}"
-            )
+            log.emit("connected", peer=peer, local=local, text=f"datagrams go to {peer} from {local}")
             tally, error, abandoned = talk(sock, args, peer, log, probe=more)
         except OSError as exc:
             tally, error, abandoned = Tally(), exc, more
@@ -156,10 +152,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 shutil.rmtree(own_dir, ignore_errors=True)
         if abandoned:
             fields = error_fields(error) if error is not None else {}
-            reason = describe_error(error, target=peer) if error is not None else (
-                f"no echo from {peer} within {args.timeout:g} s")
-            log.emit("retry", quiet=True, peer=peer, next=peers[index + 1], message=reason,
-                     **fields)
+            reason = (
+                describe_error(error, target=peer)
+                if error is not None
+                else (f"no echo from {peer} within {args.timeout:g} s")
+            )
+            log.emit("retry", quiet=True, peer=peer, next=peers[index + 1], message=reason, **fields)
             continue
         if error is not None:
             log.error(error, target=peer, action="send/recv")

@@ -89,10 +89,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         }
         if sock.family != socket.AF_UNIX:
             fields["port"] = bound[1]
-        log.emit(
-            "listening", text=f"listening on {fields['address']} (udp, delay {args.delay}s)",
-            **fields
-        )
+        log.emit("listening", text=f"listening on {fields['address']} (udp, delay {args.delay}s)", **fields)
         serve(sock, log, args.delay)
     except (StopServer, KeyboardInterrupt) as stop:
         log.emit("stopped", reason=str(stop) or "interrupt")

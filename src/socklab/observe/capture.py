@@ -33,18 +33,21 @@ class CaptureResult:
     tcpdump: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": str(self.path), "node": self.node, "iface": self.iface,
-                "packets": len(self.packets),
-                "connections": [c.as_dict() for c in self.conversations],
-                "other": self.other, "tcpdump": self.tcpdump}
+        return {
+            "file": str(self.path),
+            "node": self.node,
+            "iface": self.iface,
+            "packets": len(self.packets),
+            "connections": [c.as_dict() for c in self.conversations],
+            "other": self.other,
+            "tcpdump": self.tcpdump,
+        }
 
 
-def tcpdump_argv(path: str, iface: str, bpf: str, count: int | None,
-                 seconds: float | None) -> list[str]:
+def tcpdump_argv(path: str, iface: str, bpf: str, count: int | None, seconds: float | None) -> list[str]:
     """tcpdump writing ``path``, unbuffered (each packet written as it arrives, so none is lost
     when it is stopped), not promiscuous (no NET_ADMIN needed), as root."""
-    argv = ["tcpdump", "-i", iface, "-p", "-n", "-U", "--immediate-mode", "-Z", "root",
-            "-w", path]
+    argv = ["tcpdump", "-i", iface, "-p", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", path]
     if count is not None:
         argv += ["-c", str(count)]
     if seconds is not None:
@@ -65,10 +68,17 @@ class CaptureTarget(Protocol):
     def read_file(self, path: str) -> bytes: ...
 
 
-def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = "",
-            count: int | None = None, seconds: float | None = None,
-            on_ready: Callable[[], None] | None = None,
-            stop: threading.Event | None = None) -> CaptureResult:
+def capture(
+    node: CaptureTarget,
+    out: Path,
+    *,
+    iface: str = "any",
+    bpf: str = "",
+    count: int | None = None,
+    seconds: float | None = None,
+    on_ready: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
+) -> CaptureResult:
     """Capture until ``count`` packets, ``seconds``, ``stop`` is set or Ctrl-C; ``on_ready``
     once tcpdump listens.
 
@@ -82,8 +92,10 @@ def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = ""
     if not run.ready.wait(READY_TIMEOUT) or not run.listening:
         run.done.wait(2)
         said = " ".join(run.stderr.strip().splitlines()[-2:]) or "no output"
-        raise LabError(f"tcpdump did not start in node '{node.name}': {said}",
-                       "is tcpdump in the node's image? is the interface right (`ip link`)?")
+        raise LabError(
+            f"tcpdump did not start in node '{node.name}': {said}",
+            "is tcpdump in the node's image? is the interface right (`ip link`)?",
+        )
     if on_ready:
         on_ready()
     try:
@@ -100,14 +112,20 @@ def capture(node: CaptureTarget, out: Path, *, iface: str = "any", bpf: str = ""
             break
         time.sleep(0.05)
     if code not in (0, 124, 130):  # 124: `timeout` stopped it; 130: Ctrl-C
-        raise LabError(f"tcpdump failed in node '{node.name}' (exit {code}): "
-                       f"{run.stderr.strip()[-300:]}")
+        raise LabError(f"tcpdump failed in node '{node.name}' (exit {code}): {run.stderr.strip()[-300:]}")
     data = node.read_file(remote)
     node.exec(["rm", "-f", remote])
     out.write_bytes(data)
     packets = read_pcap(data)
-    return CaptureResult(out, node.name, iface, packets, conversations(packets),
-                         other_protocols(packets), _summary_line(run.stderr))
+    return CaptureResult(
+        out,
+        node.name,
+        iface,
+        packets,
+        conversations(packets),
+        other_protocols(packets),
+        _summary_line(run.stderr),
+    )
 
 
 def _summary_line(stderr: str) -> str:

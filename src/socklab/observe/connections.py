@@ -21,8 +21,13 @@ class Connection:
 
     def as_dict(self) -> dict[str, object]:
         def end(r: SocketRow) -> dict[str, object]:
-            return {"node": r.node, "ip": unmapped(r.local_ip), "port": r.local_port,
-                    "pid": r.pid, "program": r.program}
+            return {
+                "node": r.node,
+                "ip": unmapped(r.local_ip),
+                "port": r.local_port,
+                "pid": r.pid,
+                "program": r.program,
+            }
 
         return {"proto": "tcp", "client": end(self.client), "server": end(self.server)}
 
@@ -41,8 +46,7 @@ def connections(rows: Iterable[SocketRow]) -> list[Connection]:
     rows = list(rows)
     listening = {(r.node, r.local_port) for r in rows if r.kind == "tcp" and r.state == "LISTEN"}
     established = [r for r in rows if r.kind == "tcp" and r.state == "ESTABLISHED"]
-    index = {_key(r.node, r.local_ip, r.local_port, r.remote_ip, r.remote_port): r
-             for r in established}
+    index = {_key(r.node, r.local_ip, r.local_port, r.remote_ip, r.remote_port): r for r in established}
     found: list[Connection] = []
     seen: set[int] = set()
     for r in established:
@@ -57,14 +61,14 @@ def connections(rows: Iterable[SocketRow]) -> list[Connection]:
         else:  # no listener seen: the lower port is the service port
             server, client = (r, peer) if r.local_port <= peer.local_port else (peer, r)
         found.append(Connection(client, server))
-    return sorted(found, key=lambda c: (c.server.node, c.server.local_port, c.client.node,
-                                        c.client.local_port))
+    return sorted(
+        found, key=lambda c: (c.server.node, c.server.local_port, c.client.node, c.client.local_port)
+    )
 
 
 def mermaid(found: Sequence[Connection], nodes: Sequence[str] = ()) -> str:
     """A Mermaid flowchart: one arrow per client node, server node and port, with a count."""
-    names = list(dict.fromkeys([*nodes, *(n for c in found
-                                          for n in (c.client.node, c.server.node))]))
+    names = list(dict.fromkeys([*nodes, *(n for c in found for n in (c.client.node, c.server.node))]))
     lines = ["graph LR"] + [f'  {_ident(n)}["{n}"]' for n in names]
     edges = Counter((c.client.node, c.server.node, c.server.local_port) for c in found)
     for (client, server, port), count in edges.items():

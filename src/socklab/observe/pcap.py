@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from socklab.observe.sockets import ip_port
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-          b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
+_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
 _IP_PROTOS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6"}
 
 
@@ -47,8 +51,8 @@ def read_pcap(data: bytes) -> list[Packet]:
     packets: list[Packet] = []
     offset = 24
     while offset + 16 <= len(data):
-        sec, frac, caplen, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
-        frame = data[offset + 16:offset + 16 + caplen]
+        sec, frac, caplen, _ = struct.unpack(order + "IIII", data[offset : offset + 16])
+        frame = data[offset + 16 : offset + 16 + caplen]
         offset += 16 + caplen
         ip = _ip_payload(linktype, frame)
         packet = _parse_ip(sec + frac * unit, ip) if ip else None
@@ -61,7 +65,7 @@ def _ip_payload(linktype: int, frame: bytes) -> bytes | None:
     if linktype == 1:  # Ethernet, maybe 802.1Q tagged
         ethertype, start = struct.unpack("!H", frame[12:14])[0], 14
         while ethertype in (0x8100, 0x88A8) and len(frame) >= start + 4:
-            ethertype, start = struct.unpack("!H", frame[start + 2:start + 4])[0], start + 4
+            ethertype, start = struct.unpack("!H", frame[start + 2 : start + 4])[0], start + 4
     elif linktype == 113:  # Linux cooked v1
         ethertype, start = struct.unpack("!H", frame[14:16])[0], 16
     elif linktype == 276:  # Linux cooked v2
@@ -81,13 +85,11 @@ def _parse_ip(ts: float, ip: bytes) -> Packet | None:
         header = (ip[0] & 0x0F) * 4
         total = struct.unpack("!H", ip[2:4])[0]
         proto, body = ip[9], ip[header:total]
-        src, dst = socket.inet_ntop(socket.AF_INET, ip[12:16]), socket.inet_ntop(
-            socket.AF_INET, ip[16:20])
+        src, dst = socket.inet_ntop(socket.AF_INET, ip[12:16]), socket.inet_ntop(socket.AF_INET, ip[16:20])
     elif version == 6 and len(ip) >= 40:
         length = struct.unpack("!H", ip[4:6])[0]
-        proto, body = ip[6], ip[40:40 + length]
-        src, dst = socket.inet_ntop(socket.AF_INET6, ip[8:24]), socket.inet_ntop(
-            socket.AF_INET6, ip[24:40])
+        proto, body = ip[6], ip[40 : 40 + length]
+        src, dst = socket.inet_ntop(socket.AF_INET6, ip[8:24]), socket.inet_ntop(socket.AF_INET6, ip[24:40])
     else:
         return None
     name = _IP_PROTOS.get(proto, f"ip-proto-{proto}")
@@ -103,8 +105,9 @@ def _parse_ip(ts: float, ip: bytes) -> Packet | None:
 
 def flag_names(flags: int) -> str:
     """``SYN-ACK``, ``FIN-ACK``, ``PSH-ACK``, ``RST``... as people say them."""
-    names = [n for bit, n in ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
-             if flags & bit]
+    names = [
+        n for bit, n in ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK")) if flags & bit
+    ]
     return "-".join(names) or "none"
 
 
@@ -133,9 +136,15 @@ class TcpConversation:
         return "established" if complete else "partial"
 
     def as_dict(self) -> dict[str, object]:
-        return {"client": self.client, "server": self.server, "packets": self.packets,
-                "payload_bytes": self.payload, "handshake": self.handshake,
-                "teardown": self.teardown, "outcome": self.outcome}
+        return {
+            "client": self.client,
+            "server": self.server,
+            "packets": self.packets,
+            "payload_bytes": self.payload,
+            "handshake": self.handshake,
+            "teardown": self.teardown,
+            "outcome": self.outcome,
+        }
 
 
 def conversations(packets: list[Packet]) -> list[TcpConversation]:
@@ -155,8 +164,9 @@ def conversations(packets: list[Packet]) -> list[TcpConversation]:
         conv = found.get(key)
         if conv is None:
             starts = bool(p.flags & SYN) and not p.flags & ACK
-            conv = found[key] = TcpConversation(src if starts or not p.flags & SYN else dst,
-                                                dst if starts or not p.flags & SYN else src)
+            conv = found[key] = TcpConversation(
+                src if starts or not p.flags & SYN else dst, dst if starts or not p.flags & SYN else src
+            )
         conv.packets += 1
         conv.payload += p.payload
         _step(conv, "client" if src == conv.client else "server", p)

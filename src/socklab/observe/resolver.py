@@ -17,8 +17,10 @@ def resolve(run: Exec, node: str, name: str, *, every: bool = False) -> dict[str
         answer: dict[str, Any] = json.loads(result.stdout)
     except ValueError:
         reason = (result.stderr or result.stdout).strip()[-300:] or f"exit {result.exit_code}"
-        raise LabError(f"the resolver probe failed in node '{node}': {reason}",
-                       "is the node running the socklab node image?") from None
+        raise LabError(
+            f"the resolver probe failed in node '{node}': {reason}",
+            "is the node running the socklab node image?",
+        ) from None
     return answer
 
 
@@ -43,10 +45,14 @@ def _text(entry: dict[str, Any]) -> str:
     value = entry.get("result")
     if isinstance(value, dict):  # a host entry
         aliases = ", ".join(value.get("aliases") or []) or "-"
-        return (f"name={value.get('name')}  aliases={aliases}  "
-                f"addresses={', '.join(value.get('addresses') or [])}")
+        return (
+            f"name={value.get('name')}  aliases={aliases}  "
+            f"addresses={', '.join(value.get('addresses') or [])}"
+        )
     if isinstance(value, list):  # getaddrinfo rows
-        return "\n".join(f"{r['family']} {r['type']} {r['address']}"
-                         + (f" (canonname {r['canonname']})" if r.get("canonname") else "")
-                         for r in value)
+        return "\n".join(
+            f"{r['family']} {r['type']} {r['address']}"
+            + (f" (canonname {r['canonname']})" if r.get("canonname") else "")
+            for r in value
+        )
     return str(value)

@@ -24,10 +24,20 @@ ANSWERER = ["nc", "-U", "/run/socklab/sockets.sock"]
 """the node supervisor's socket table (:mod:`socklab.nodes.supervisor`)"""
 MAX_PARALLEL = 64
 PROTOS = ("tcp", "udp", "unix", "raw")
-STATES = (*dict.fromkeys(sockstat.TCP_STATES.values()), "UNCONN", "LISTENING", "CONNECTED",
-          "CONNECTING", "DISCONNECTING")
-_STATE_ALIASES = {"ESTAB": "ESTABLISHED", "FIN_WAIT_1": "FIN_WAIT1", "FIN_WAIT_2": "FIN_WAIT2",
-                  "UNCONNECTED": "UNCONN"}
+STATES = (
+    *dict.fromkeys(sockstat.TCP_STATES.values()),
+    "UNCONN",
+    "LISTENING",
+    "CONNECTED",
+    "CONNECTING",
+    "DISCONNECTING",
+)
+_STATE_ALIASES = {
+    "ESTAB": "ESTABLISHED",
+    "FIN_WAIT_1": "FIN_WAIT1",
+    "FIN_WAIT_2": "FIN_WAIT2",
+    "UNCONNECTED": "UNCONN",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +137,9 @@ def read_nodes(run: Exec, nodes: Sequence[str], host: HostRead | None = None) ->
         outcomes = list(pool.map(lambda node: _read_or_error(run, node, host), nodes))
     failed = [f"{n}: {o}" for n, o in zip(nodes, outcomes, strict=True) if isinstance(o, str)]
     if failed:
-        raise LabError("cannot read the sockets of " + "; ".join(failed),
-                       "are these nodes running? `socklab status LAB`")
+        raise LabError(
+            "cannot read the sockets of " + "; ".join(failed), "are these nodes running? `socklab status LAB`"
+        )
     return [row for o in outcomes if not isinstance(o, str) for row in o]
 
 
@@ -169,18 +180,19 @@ def normalize_state(text: str) -> str:
     return name
 
 
-def filter_rows(rows: Iterable[SocketRow], proto: str | None = None,
-                state: str | None = None) -> list[SocketRow]:
+def filter_rows(
+    rows: Iterable[SocketRow], proto: str | None = None, state: str | None = None
+) -> list[SocketRow]:
     """Rows of one protocol (tcp matches tcp6 too) and/or one state."""
     if proto is not None and proto not in PROTOS:
         raise LabError(f"unknown protocol '{proto}'", "use one of " + ", ".join(PROTOS))
     wanted = normalize_state(state) if state else None
-    return [r for r in rows if (proto is None or r.kind == proto)
-            and (wanted is None or r.state == wanted)]
+    return [r for r in rows if (proto is None or r.kind == proto) and (wanted is None or r.state == wanted)]
 
 
 def with_names(rows: Iterable[SocketRow], names: dict[str, str]) -> list[SocketRow]:
     """Rows with the lab's addresses replaced by node names."""
+
     def name(ip: str) -> str:
         return names.get(unmapped(ip), ip)
 

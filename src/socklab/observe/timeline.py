@@ -43,16 +43,25 @@ class Event:
         return datetime.fromtimestamp(self.ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"time": self.time, "ts": self.ts, "node": self.node, "app": self.app,
-                "pid": self.pid, "event": self.event, "peer": self.peer, "fields": self.fields}
+        return {
+            "time": self.time,
+            "ts": self.ts,
+            "node": self.node,
+            "app": self.app,
+            "pid": self.pid,
+            "event": self.event,
+            "peer": self.peer,
+            "fields": self.fields,
+        }
 
 
 def fields_text(fields: dict[str, Any], limit: int | None = None) -> str:
     """An event's other fields as ``key=value`` words (nested values left out), cut to
     ``limit`` characters."""
-    text = " ".join(f"{k}={v}" for k, v in fields.items()
-                    if v not in (None, "") and not isinstance(v, dict | list))
-    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
+    text = " ".join(
+        f"{k}={v}" for k, v in fields.items() if v not in (None, "") and not isinstance(v, dict | list)
+    )
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_line(node: str, line: str) -> Event | None:
@@ -70,8 +79,11 @@ def parse_line(node: str, line: str) -> Event | None:
 
 def output_events(node: str, stdout: str) -> list[Event]:
     """The events an app printed on its stdout (a command run with exec, not in the logs)."""
-    return [e for line in stdout.splitlines()
-            if line.startswith("{") and (e := _event(node, line, "?", 0, None)) is not None]
+    return [
+        e
+        for line in stdout.splitlines()
+        if line.startswith("{") and (e := _event(node, line, "?", 0, None)) is not None
+    ]
 
 
 def _event(node: str, text: str, tag: str, pid: int, logged: float | None) -> Event | None:
@@ -98,8 +110,9 @@ def _event(node: str, text: str, tag: str, pid: int, logged: float | None) -> Ev
 
 def merge(logs: Iterable[tuple[str, str]], more: Iterable[Event] = ()) -> list[Event]:
     """Events of ``(node, log text)`` pairs and ``more`` events, in causal then time order."""
-    events = [e for node, text in logs for line in text.splitlines()
-              if (e := parse_line(node, line)) is not None]
+    events = [
+        e for node, text in logs for line in text.splitlines() if (e := parse_line(node, line)) is not None
+    ]
     return causal_order(sorted([*events, *more], key=lambda e: e.ts))
 
 

@@ -29,7 +29,11 @@ APT_PASSTHROUGH = (
 
 
 def make_rootfs(
-    mmdebstrap: str, target: Path, packages: list[str], dpkg_options: Path, say: Callable[[str], None],
+    mmdebstrap: str,
+    target: Path,
+    packages: list[str],
+    dpkg_options: Path,
+    say: Callable[[str], None],
     suite: str | None = None,
 ) -> None:
     """Write a Debian rootfs tarball of the host's release with these packages to ``target``
@@ -40,13 +44,25 @@ def make_rootfs(
     sources.write_text(_host_sources(host, suite or host))
     # the merged-usr hook installs usr-is-merged, a package of the host's release (bookworm
     # on), not of an older one
-    argv = _mmdebstrap_argv(mmdebstrap, suite or host, sources, target, packages, dpkg_options,
-                            merged_usr_hook=suite in (None, host))
+    argv = _mmdebstrap_argv(
+        mmdebstrap,
+        suite or host,
+        sources,
+        target,
+        packages,
+        dpkg_options,
+        merged_usr_hook=suite in (None, host),
+    )
     _run_mmdebstrap(argv, say)
 
 
 def _mmdebstrap_argv(
-    mmdebstrap: str, suite: str, sources: Path, target: Path, packages: list[str], dpkg_options: Path,
+    mmdebstrap: str,
+    suite: str,
+    sources: Path,
+    target: Path,
+    packages: list[str],
+    dpkg_options: Path,
     merged_usr_hook: bool = True,
 ) -> list[str]:
     argv = [

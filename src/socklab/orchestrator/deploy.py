@@ -64,12 +64,22 @@ class AppStatus:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"app": self.app, "state": self.state, "code": self.code,
-                "ports": list(self.ports), **({"error": self.error} if self.error else {})}
+        return {
+            "app": self.app,
+            "state": self.state,
+            "code": self.code,
+            "ports": list(self.ports),
+            **({"error": self.error} if self.error else {}),
+        }
 
     def __str__(self) -> str:
-        detail = (" ".join(self.ports) if self.state == "listening" else
-                  str(self.code) if self.state == "exited" and self.code is not None else "")
+        detail = (
+            " ".join(self.ports)
+            if self.state == "listening"
+            else str(self.code)
+            if self.state == "exited" and self.code is not None
+            else ""
+        )
         return f"{self.app} {self.state}" + (f" {detail}" if detail else "")
 
 
@@ -84,8 +94,12 @@ class NodeStatus:
     """its apps, when asked for (None: not read, or the node keeps no state file)"""
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"node": self.node, "container": self.container,
-                               "state": self.state, "networks": self.networks}
+        out: dict[str, Any] = {
+            "node": self.node,
+            "container": self.container,
+            "state": self.state,
+            "networks": self.networks,
+        }
         if self.ipv6:
             out["ipv6"] = self.ipv6
         if self.apps is not None:
@@ -93,8 +107,13 @@ class NodeStatus:
         return out
 
 
-def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = None,
-       networks_made: Callable[[], None] | None = None) -> None:
+def up(
+    engine: Engine,
+    plan: LabPlan,
+    image: str,
+    progress: Progress | None = None,
+    networks_made: Callable[[], None] | None = None,
+) -> None:
     """Create the lab's networks and containers and start them; roll back on any failure.
     ``networks_made`` is called once the networks exist (the subnet lock is let go)."""
     if engine.containers(plan.labels) or engine.networks(plan.labels):
@@ -115,8 +134,13 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             networks_made()
         first = [c for c in plan.containers if plan.dns and c.instance == plan.dns.server]
         if first:  # the lab's DNS server answers before any node that asks it starts
-            _pool_all([partial(_bring_up, engine, first[0], image, DNS_APPS, tree, cancel)],
-                      "DNS server", report, [first[0].instance], cancel=cancel)
+            _pool_all(
+                [partial(_bring_up, engine, first[0], image, DNS_APPS, tree, cancel)],
+                "DNS server",
+                report,
+                [first[0].instance],
+                cancel=cancel,
+            )
         rest = [c for c in plan.containers if c not in first]
         names = [c.instance for c in rest]
         # every node: its supervisor's ready event also says that the lab DNS's resolv.conf
@@ -127,6 +151,7 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
         own: dict[str, tuple[str, ContainerPlan]] = {}
         waiters = ThreadPoolExecutor(max_workers=READY_WORKERS, thread_name_prefix="socklab-ready")
         try:
+
             def start(spec: ContainerPlan) -> None:
                 started: dict[str, str] = {}
                 _start(engine, spec, image, tree, started)
@@ -134,12 +159,20 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
                     own[spec.instance] = (started[spec.instance], spec)
                 else:
                     waits[spec.instance] = waiters.submit(
-                        wait_ready, engine, started[spec.instance], NODE_APPS, cancel)
+                        wait_ready, engine, started[spec.instance], NODE_APPS, cancel
+                    )
 
             _pool_all([partial(start, c) for c in rest], "nodes", report, names, cancel=cancel)
             waiting = [n for n in names if n in waits]
-            _pool_all([waits[n].result for n in waiting], "ready", report, waiting,
-                      cancel=cancel, workers=READY_WORKERS, what="nodes")
+            _pool_all(
+                [waits[n].result for n in waiting],
+                "ready",
+                report,
+                waiting,
+                cancel=cancel,
+                workers=READY_WORKERS,
+                what="nodes",
+            )
         except BaseException:
             cancel.set()  # the waits still under way end at once
             raise
@@ -147,16 +180,21 @@ def up(engine: Engine, plan: LabPlan, image: str, progress: Progress | None = No
             waiters.shutdown(wait=True, cancel_futures=True)
         # a node of its own program has no ready event: it must at least still run (a wrong
         # `command:` ends it at once), seen after the others' starts gave it time to end
-        _pool_all([partial(_still_running, engine, *own[n]) for n in names if n in own],
-                  "programs", lambda *_: None, [n for n in names if n in own],
-                  what="nodes of their own program")
+        _pool_all(
+            [partial(_still_running, engine, *own[n]) for n in names if n in own],
+            "programs",
+            lambda *_: None,
+            [n for n in names if n in own],
+            what="nodes of their own program",
+        )
     except BaseException:
         down(engine, plan.lab)
         raise
 
 
-def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
-              tree: bytes, cancel: threading.Event) -> None:
+def _bring_up(
+    engine: Engine, spec: ContainerPlan, image: str, what: str, tree: bytes, cancel: threading.Event
+) -> None:
     """Create and start a node's container, then wait until its supervisor is ready: its
     start commands (``what`` in errors) are started."""
     started: dict[str, str] = {}
@@ -164,8 +202,7 @@ def _bring_up(engine: Engine, spec: ContainerPlan, image: str, what: str,
     wait_ready(engine, started[spec.instance], what, cancel)
 
 
-def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
-           started: dict[str, str]) -> None:
+def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes, started: dict[str, str]) -> None:
     """Create and start a node's container (its network set up, from this host or by a
     helper, when it needs it); its id in ``started``."""
     env = node_environment(spec)
@@ -173,9 +210,13 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
         env["SOCKLAB_HOLD"] = netcontrol.HOLD_SECONDS
     if not spec.supervised:  # its image's own program (or its own entrypoint/command), as
         # compose runs it
-        ident = engine.create_container(replace(spec, labels=spec.node_labels),
-                                        spec.image or image, spec.env, spec.command,
-                                        spec.entrypoint)
+        ident = engine.create_container(
+            replace(spec, labels=spec.node_labels),
+            spec.image or image,
+            spec.env,
+            spec.command,
+            spec.entrypoint,
+        )
     elif spec.image:
         # the supervisor as its entrypoint: an ENTRYPOINT of the image would take it as an
         # argument (and the image's CMD is dropped, as in compose)
@@ -186,8 +227,11 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes,
     try:
         engine.start(ident)
     except PortTaken as exc:  # name the node, and who holds the port when the host can tell
-        who = exc.holder or _publisher(engine, exc.host_port, exc.proto) or hostports.holder(
-            exc.host_port, exc.proto)
+        who = (
+            exc.holder
+            or _publisher(engine, exc.host_port, exc.proto)
+            or hostports.holder(exc.host_port, exc.proto)
+        )
         raise PortTaken(exc.host_ip, exc.host_port, exc.proto, who, spec.instance) from exc
     except LabError:  # runc may fail to start a program that ends at once: say that instead
         if not spec.supervised:
@@ -214,28 +258,33 @@ def _still_running(engine: Engine, ident: str, spec: ContainerPlan) -> None:
     if info.state != "exited":  # running (or never started: the engine's error says why)
         return
     image = engine.image(info.image) if info.image else None
-    entrypoint = spec.entrypoint if spec.entrypoint is not None else (
-        image.entrypoint if image else ())
-    command = spec.command if spec.command is not None else (
-        image.command if image and spec.entrypoint is None else ())
+    entrypoint = spec.entrypoint if spec.entrypoint is not None else (image.entrypoint if image else ())
+    command = (
+        spec.command
+        if spec.command is not None
+        else (image.command if image and spec.entrypoint is None else ())
+    )
     program = shlex.join([*entrypoint, *command])
-    hint = ("`command:` gives the arguments of the image's ENTRYPOINT, as in compose; "
-            "`entrypoint:` replaces it" if spec.command is not None and spec.entrypoint is None
-            and image and image.entrypoint else
-            f"try the image by hand: `docker run --rm {info.image or 'IMAGE'}` (with its command), "
-            "and fix its program or the node's `command:`")
+    hint = (
+        "`command:` gives the arguments of the image's ENTRYPOINT, as in compose; `entrypoint:` replaces it"
+        if spec.command is not None and spec.entrypoint is None and image and image.entrypoint
+        else f"try the image by hand: `docker run --rm {info.image or 'IMAGE'}` (with its command), "
+        "and fix its program or the node's `command:`"
+    )
     said = [ln for ln in engine.logs(ident).splitlines() if ln.strip()]
     if len(said) > 6:  # its error may come first (then its usage) or last
         said = [*said[:2], "...", *said[-3:]]
-    raise LabError(f"its program `{program}` exited at once (code {info.exit_code}), "
-                   "saying:\n" + ("\n".join(said) or "(nothing)"), hint)
+    raise LabError(
+        f"its program `{program}` exited at once (code {info.exit_code}), "
+        "saying:\n" + ("\n".join(said) or "(nothing)"),
+        hint,
+    )
 
 
 def _set_up_from_host(engine: Engine, node: ContainerInfo, spec: ContainerPlan) -> bool:
     """The node's routes set, and its supervisor let go, from this host when it can
     (:mod:`socklab.orchestrator.hostnet`); False: a helper is to do it (all of it again)."""
-    if not hostnet.host_setup(os.environ.get(hostnet.SETTING), os.geteuid(),
-                              engine.on_this_host(), spec.net):
+    if not hostnet.host_setup(os.environ.get(hostnet.SETTING), os.geteuid(), engine.on_this_host(), spec.net):
         return False
     try:
         hostnet.apply(node, spec.net)
@@ -254,8 +303,9 @@ def _publisher(engine: Engine, port: int, proto: str | None) -> str | None:
     return None
 
 
-def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,
-               cancel: threading.Event | None = None, seen: int = 0) -> None:
+def wait_ready(
+    engine: Engine, ident: str, what: str = NODE_APPS, cancel: threading.Event | None = None, seen: int = 0
+) -> None:
     """Until the node supervisor's next ``ready`` event (the first after the ``seen`` ones
     already in the log: it prints one at every start), read from the container's output as
     it comes; LabError (naming the failed apps, with the last output) when a start command did
@@ -295,8 +345,7 @@ def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,
             if cancel.is_set():
                 raise LabError("interrupted") from None
             if time.monotonic() >= deadline:
-                raise LabError(f"{what} not ready after {READY_TIMEOUT:g} s:\n{_tail(lines)}"
-                               ) from None
+                raise LabError(f"{what} not ready after {READY_TIMEOUT:g} s:\n{_tail(lines)}") from None
     said = [ln for ln in lines if supervisor_event(ln) is None]
     if event is None or isinstance(event, BaseException):
         why = f" ({event})" if event is not None else ""
@@ -306,8 +355,10 @@ def wait_ready(engine: Engine, ident: str, what: str = NODE_APPS,
         errors = event.get("errors") or {}
         reasons = "".join(f"\n  {a}: {errors[a]}" for a in failed if errors.get(a))
         theirs = [ln for ln in said if _app_of(ln) in failed]
-        raise LabError(f"{what} did not start ({', '.join(failed)}){reasons}\nits last "
-                       f"output:\n{_tail(theirs or said, 6)}")
+        raise LabError(
+            f"{what} did not start ({', '.join(failed)}){reasons}\nits last "
+            f"output:\n{_tail(theirs or said, 6)}"
+        )
 
 
 def ready_count(engine: Engine, ident: str) -> int:
@@ -340,17 +391,21 @@ def _tail(lines: list[str], count: int = 5) -> str:
 
 
 def _pool_all(
-    calls: list[Callable[[], Any]], phase: str, report: Progress, names: list[str],
-    after: str = "; the lab was removed", cancel: threading.Event | None = None,
-    workers: int = WORKERS, what: str | None = None,
+    calls: list[Callable[[], Any]],
+    phase: str,
+    report: Progress,
+    names: list[str],
+    after: str = "; the lab was removed",
+    cancel: threading.Event | None = None,
+    workers: int = WORKERS,
+    what: str | None = None,
 ) -> None:
     """Run calls in a bounded pool; raise one error naming every failure, in order. On an
     interruption, ``cancel`` is set and the calls under way are waited for (a start that
     is in flight goes on in the daemon anyway); the ones not begun are dropped."""
     done = 0
     report(phase, 0, len(calls))
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))),
-                              thread_name_prefix="socklab")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))), thread_name_prefix="socklab")
     futures: list[Future[Any]] = []
     try:  # an interruption while submitting, too, waits for the calls under way
         futures += [pool.submit(call) for call in calls]
@@ -364,13 +419,13 @@ def _pool_all(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    failed = [(n, f.exception()) for n, f in zip(names, futures, strict=True)
-              if not f.cancelled() and f.exception()]
+    failed = [
+        (n, f.exception()) for n, f in zip(names, futures, strict=True) if not f.cancelled() and f.exception()
+    ]
     if failed:
         lines = [f"  {name}: {_one_line(exc)}" for name, exc in failed]
         raise LabError(
-            f"{len(failed)} of {len(calls)} {what or phase} failed{after}:\n"
-            + "\n".join(lines),
+            f"{len(failed)} of {len(calls)} {what or phase} failed{after}:\n" + "\n".join(lines),
             _first_hint(exc for _, exc in failed),
         )
 
@@ -406,9 +461,13 @@ def _down(engine: Engine, labels: dict[str, str]) -> tuple[int, int]:
         networks = engine.networks(labels)
         try:
             if networks:
-                _pool_all([partial(engine.remove_network, n.id, n.name) for n in networks],
-                          "network removals", lambda *_: None, [n.name for n in networks],
-                          after="")
+                _pool_all(
+                    [partial(engine.remove_network, n.id, n.name) for n in networks],
+                    "network removals",
+                    lambda *_: None,
+                    [n.name for n in networks],
+                    after="",
+                )
         except LabError:
             if not {c.id for c in engine.containers(labels)} - removed:
                 raise
@@ -431,6 +490,7 @@ def _remove_containers(engine: Engine, found: list[ContainerInfo]) -> None:
     3. a container is force-removed as soon as every chain it is on has passed it, 8 at a
        time, while the chains go on.
     """
+
     def networks_of(c: ContainerInfo) -> list[str]:
         if c.state in ("running", "paused"):
             return list(c.networks)
@@ -468,8 +528,11 @@ def _remove_containers(engine: Engine, found: list[ContainerInfo]) -> None:
 
     try:
         with lock:
-            removing.extend(removals.submit(engine.remove_container, ident)
-                            for ident, count in waiting.items() if count == 0)
+            removing.extend(
+                removals.submit(engine.remove_container, ident)
+                for ident, count in waiting.items()
+                if count == 0
+            )
         if chains:
             with ThreadPoolExecutor(max_workers=min(WORKERS, len(chains))) as pool:
                 list(pool.map(chain, chains))
@@ -488,14 +551,17 @@ def status(engine: Engine, lab: str, apps: bool = False) -> list[NodeStatus]:
     if apps and found:
         with ThreadPoolExecutor(max_workers=min(WORKERS, len(found))) as pool:
             states = list(pool.map(partial(_apps_of, engine), found))
-    return [NodeStatus(
-        node=c.node,
-        container=c.name,
-        state=c.state,
-        networks={_net_label(name, lab): e.cidr for name, e in c.networks.items()},
-        ipv6={_net_label(name, lab): e.ipv6_cidr for name, e in c.networks.items() if e.ipv6},
-        apps=node_apps,
-    ) for c, node_apps in zip(found, states, strict=True)]
+    return [
+        NodeStatus(
+            node=c.node,
+            container=c.name,
+            state=c.state,
+            networks={_net_label(name, lab): e.cidr for name, e in c.networks.items()},
+            ipv6={_net_label(name, lab): e.ipv6_cidr for name, e in c.networks.items() if e.ipv6},
+            apps=node_apps,
+        )
+        for c, node_apps in zip(found, states, strict=True)
+    ]
 
 
 def _topology_order(c: ContainerInfo) -> tuple[int, list[int | str]]:
@@ -519,8 +585,11 @@ def _apps_of(engine: Engine, c: ContainerInfo) -> tuple[AppStatus, ...] | None:
         state = str(r.get("state", "?"))
         if not c.running and state in ("starting", "listening", "running"):
             state = "stopped"  # the node stopped (killed) before its supervisor saw the end
-        out.append(AppStatus(str(r.get("app", "?")), state, r.get("code"),
-                             tuple(r.get("ports") or ()), r.get("error")))
+        out.append(
+            AppStatus(
+                str(r.get("app", "?")), state, r.get("code"), tuple(r.get("ports") or ()), r.get("error")
+            )
+        )
     return tuple(out)
 
 
@@ -543,4 +612,3 @@ def labs(engine: Engine) -> dict[str, dict[str, int]]:
     for n in engine.networks({LABEL_LAB: ""}):
         out.setdefault(n.lab or "?", {"running": 0, "nodes": 0, "networks": 0})["networks"] += 1
     return dict(sorted(out.items()))
-

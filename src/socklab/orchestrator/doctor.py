@@ -44,18 +44,29 @@ class Check:
 
 #: feature -> (what it gives, what happens without it, hint)
 FEATURES: dict[str, tuple[str, str, str]] = {
-    "netem": ("loss, delay, rate, corrupt, duplicate",
-              "corrupt and duplicate cannot work; the rest use the fallbacks below", NETEM_HINT),
+    "netem": (
+        "loss, delay, rate, corrupt, duplicate",
+        "corrupt and duplicate cannot work; the rest use the fallbacks below",
+        NETEM_HINT,
+    ),
     "tbf": ("rate", "rate uses htb", "CONFIG_NET_SCH_TBF"),
     "htb": ("rate where tbf is missing", "rate needs tbf or netem", "CONFIG_NET_SCH_HTB"),
-    "statistic": ("iptables statistic match: picks the packets a loss drops without netem",
-                  "loss needs netem", "CONFIG_NETFILTER_XT_MATCH_STATISTIC"),
-    "nfqueue": ("NFQUEUE: delay, jitter and loss (the drops) without netem",
-                "delay and loss need netem",
-                "CONFIG_NETFILTER_NETLINK_QUEUE and CONFIG_NETFILTER_XT_TARGET_NFQUEUE"),
+    "statistic": (
+        "iptables statistic match: picks the packets a loss drops without netem",
+        "loss needs netem",
+        "CONFIG_NETFILTER_XT_MATCH_STATISTIC",
+    ),
+    "nfqueue": (
+        "NFQUEUE: delay, jitter and loss (the drops) without netem",
+        "delay and loss need netem",
+        "CONFIG_NETFILTER_NETLINK_QUEUE and CONFIG_NETFILTER_XT_TARGET_NFQUEUE",
+    ),
     "ipv6": ("IPv6 networks", "`ipv6:` networks cannot work", "boot without ipv6.disable=1"),
-    "br_netfilter": ("bridged packets pass the host's iptables: routed networks are made "
-                     "non-internal", "nothing to do", ""),
+    "br_netfilter": (
+        "bridged packets pass the host's iptables: routed networks are made non-internal",
+        "nothing to do",
+        "",
+    ),
 }
 
 
@@ -64,9 +75,16 @@ def probe_kernel(engine: Engine) -> dict[str, bool]:
     tag = image.node_image_tag()
     if engine.image(tag) is None:
         raise LabError(f"the node image {tag} is missing", "`socklab image build`")
-    result = engine.run_helper(HelperSpec(
-        target="", lab=DOCTOR_LAB, purpose="doctor", image=tag,
-        argv=("socklab-netctl", "probe", "--traffic"), cap_add=("NET_ADMIN",)))
+    result = engine.run_helper(
+        HelperSpec(
+            target="",
+            lab=DOCTOR_LAB,
+            purpose="doctor",
+            image=tag,
+            argv=("socklab-netctl", "probe", "--traffic"),
+            cap_add=("NET_ADMIN",),
+        )
+    )
     try:
         found: dict[str, bool] = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -81,8 +99,7 @@ def needs(topo: Topology | None) -> set[str]:
         return set()
     out: set[str] = set()
     impairs = [n.impair for n in topo.networks.values() if n.impair]
-    impairs += [a.impair for node in topo.nodes.values() for a in node.networks.values()
-                if a.impair]
+    impairs += [a.impair for node in topo.nodes.values() for a in node.networks.values() if a.impair]
     for imp in impairs:
         out |= _impair_needs(imp.model_dump(exclude_none=True))
     if any(n.ipv6 for n in topo.networks.values()):
@@ -93,9 +110,13 @@ def needs(topo: Topology | None) -> set[str]:
                 fault = step.fault  # type: ignore[attr-defined]
                 kind = fault_kind(fault)
                 spec = getattr(fault, kind)
-                keys: dict[str, dict[str, Any]] = {"loss": {"loss": 1, "proto": getattr(spec, "proto", None)},
-                        "delay": {"delay": 1}, "rate": {"rate": 1}, "corrupt": {"corrupt": 1},
-                        "duplicate": {"duplicate": 1}}
+                keys: dict[str, dict[str, Any]] = {
+                    "loss": {"loss": 1, "proto": getattr(spec, "proto", None)},
+                    "delay": {"delay": 1},
+                    "rate": {"rate": 1},
+                    "corrupt": {"corrupt": 1},
+                    "duplicate": {"duplicate": 1},
+                }
                 out |= _impair_needs(keys.get(kind, {}))
     return out
 
@@ -131,20 +152,35 @@ def run(connect: Any, topo: Topology | None = None) -> list[Check]:
         checks.append(Check("docker daemon", False, exc.message, exc.hint, needed=True))
     if engine is not None:
         daemon = engine.daemon()
-        checks.append(Check("docker daemon", True, f"{daemon.version} (API "
-                            f"{daemon.api_version}), kernel {daemon.kernel}"))
+        checks.append(
+            Check(
+                "docker daemon", True, f"{daemon.version} (API {daemon.api_version}), kernel {daemon.kernel}"
+            )
+        )
     image_checks = _image(engine)
     checks += image_checks
     checks += _kernel(engine, needs(topo))
     tool = shutil.which("mmdebstrap")
-    checks.append(Check("mmdebstrap", tool is not None, tool or "not found",
-                        None if tool else "`apt-get install mmdebstrap` (builds the node image "
-                        "where no registry is reachable)",
-                        needed=tool is None and engine is not None and not image_checks[0].ok))
+    checks.append(
+        Check(
+            "mmdebstrap",
+            tool is not None,
+            tool or "not found",
+            None
+            if tool
+            else "`apt-get install mmdebstrap` (builds the node image where no registry is reachable)",
+            needed=tool is None and engine is not None and not image_checks[0].ok,
+        )
+    )
     if engine is not None:
         swarm = daemon.swarm
-        checks.append(Check("swarm", True, f"{swarm}" + (
-            " (only `--engine swarm` needs it)" if swarm == "inactive" else "")))
+        checks.append(
+            Check(
+                "swarm",
+                True,
+                f"{swarm}" + (" (only `--engine swarm` needs it)" if swarm == "inactive" else ""),
+            )
+        )
         checks.append(_address_space(engine))
     return checks
 
@@ -155,8 +191,14 @@ def _image(engine: Engine | None) -> list[Check]:
     st = image.status(engine)
     if st.present:
         return [Check("node image", True, f"{st.tag} present (built from this socklab's code)")]
-    return [Check("node image", False, f"{st.tag} not built yet",
-                  "`socklab image build` (or any `socklab up`, which builds it)")]
+    return [
+        Check(
+            "node image",
+            False,
+            f"{st.tag} not built yet",
+            "`socklab image build` (or any `socklab up`, which builds it)",
+        )
+    ]
 
 
 def _kernel(engine: Engine | None, wanted: set[str]) -> list[Check]:
@@ -165,8 +207,7 @@ def _kernel(engine: Engine | None, wanted: set[str]) -> list[Check]:
     try:
         found = probe_kernel(engine)
     except LabError as exc:
-        return [Check("kernel features", False, f"not probed: {exc.message}", exc.hint,
-                      needed=bool(wanted))]
+        return [Check("kernel features", False, f"not probed: {exc.message}", exc.hint, needed=bool(wanted))]
     out = []
     for name, (what, without, hint) in FEATURES.items():
         ok = bool(found.get(name))
@@ -190,10 +231,13 @@ def _address_space(engine: Engine) -> Check:
     used = [n for n in engine.subnets_in_use() if isinstance(n, IPv4Network)]
     subnets = list(AUTO_POOL.subnets(new_prefix=AUTO_PREFIX))
     free = sum(1 for s in subnets if not any(s.overlaps(u) for u in used))
-    return Check("address space", free > 0,
-                 f"{free} of {len(subnets)} /{AUTO_PREFIX} subnets of {AUTO_POOL} free",
-                 None if free else "`socklab down --all`, or give networks a `subnet:`",
-                 needed=free == 0)
+    return Check(
+        "address space",
+        free > 0,
+        f"{free} of {len(subnets)} /{AUTO_PREFIX} subnets of {AUTO_POOL} free",
+        None if free else "`socklab down --all`, or give networks a `subnet:`",
+        needed=free == 0,
+    )
 
 
 def failed(checks: list[Check]) -> list[Check]:

@@ -71,8 +71,7 @@ class DockerEngine:
             self._client = client or docker.from_env(timeout=120)
             self._client.ping()
         except docker.errors.DockerException as exc:
-            raise DaemonUnavailable(f"Docker daemon not reachable: {_reason(exc)}",
-                                    DAEMON_HINT) from exc
+            raise DaemonUnavailable(f"Docker daemon not reachable: {_reason(exc)}", DAEMON_HINT) from exc
         self._api = self._client.api
 
     def on_this_host(self) -> bool:
@@ -82,10 +81,12 @@ class DockerEngine:
     def daemon(self) -> DaemonInfo:
         version: dict[str, Any] = self._api.version()
         info: dict[str, Any] = self._api.info()
-        return DaemonInfo(version=str(version.get("Version", "?")),
-                          api_version=str(version.get("ApiVersion", "?")),
-                          kernel=str(info.get("KernelVersion", "?")),
-                          swarm=str((info.get("Swarm") or {}).get("LocalNodeState", "?")))
+        return DaemonInfo(
+            version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            kernel=str(info.get("KernelVersion", "?")),
+            swarm=str((info.get("Swarm") or {}).get("LocalNodeState", "?")),
+        )
 
     # -- images -------------------------------------------------------------
 
@@ -96,11 +97,15 @@ class DockerEngine:
         except docker.errors.ImageNotFound:
             return None
         config = info.get("Config") or {}
-        return ImageInfo(id=str(info["Id"]), tags=tuple(info.get("RepoTags") or ()),
-                         size=int(info.get("Size") or 0), created=str(info.get("Created") or ""),
-                         labels=dict(config.get("Labels") or {}),
-                         entrypoint=tuple(config.get("Entrypoint") or ()),
-                         command=tuple(config.get("Cmd") or ()))
+        return ImageInfo(
+            id=str(info["Id"]),
+            tags=tuple(info.get("RepoTags") or ()),
+            size=int(info.get("Size") or 0),
+            created=str(info.get("Created") or ""),
+            labels=dict(config.get("Labels") or {}),
+            entrypoint=tuple(config.get("Entrypoint") or ()),
+            command=tuple(config.get("Cmd") or ()),
+        )
 
     def import_image(
         self, tar_path: Path, repository: str, tag: str, *, changes: list[str] | None = None
@@ -123,8 +128,13 @@ class DockerEngine:
         """``docker build`` a local context; raises LabError with the build's last lines."""
         tail: list[str] = []
         stream = self._api.build(
-            path=str(context), dockerfile=dockerfile, tag=tag, pull=pull, rm=True,
-            forcerm=True, decode=True,
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            pull=pull,
+            rm=True,
+            forcerm=True,
+            decode=True,
         )
         for chunk in stream:
             if "error" in chunk:
@@ -140,8 +150,12 @@ class DockerEngine:
 
     def image_tags(self, repository: str) -> list[str]:
         """Every ``repository:tag`` of that repository on the host."""
-        return [t for img in self._api.images(name=repository) for t in img.get("RepoTags") or []
-                if t.startswith(f"{repository}:")]
+        return [
+            t
+            for img in self._api.images(name=repository)
+            for t in img.get("RepoTags") or []
+            if t.startswith(f"{repository}:")
+        ]
 
     def untag_image(self, ref: str) -> None:
         """Remove a tag unless a container uses the image (then it stays)."""
@@ -152,7 +166,6 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self._api.remove_image(ref, force=True)
 
-
     # -- networks -----------------------------------------------------------
 
     def subnets_in_use(self) -> list[IPv4Network | IPv6Network]:
@@ -161,20 +174,21 @@ class DockerEngine:
 
     def networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """The networks carrying all these labels (an empty value: any value)."""
-        return [_network_info(n)
-                for n in self._api.networks(filters={"label": _label_filter(labels)})]
+        return [_network_info(n) for n in self._api.networks(filters={"label": _label_filter(labels)})]
 
     def create_network(self, net: NetworkPlan) -> str:
         pools = [docker.types.IPAMPool(subnet=str(net.subnet), gateway=str(net.gateway))]
         if net.ipv6_subnet:
-            pools.append(docker.types.IPAMPool(
-                subnet=str(net.ipv6_subnet), gateway=str(net.ipv6_gateway)
-            ))
+            pools.append(docker.types.IPAMPool(subnet=str(net.ipv6_subnet), gateway=str(net.ipv6_gateway)))
         try:
             made = self._api.create_network(
-                net.docker_name, driver="bridge", internal=net.internal, labels=net.labels,
+                net.docker_name,
+                driver="bridge",
+                internal=net.internal,
+                labels=net.labels,
                 options=net.options or None,
-                enable_ipv6=bool(net.ipv6_subnet), ipam=docker.types.IPAMConfig(pool_configs=pools),
+                enable_ipv6=bool(net.ipv6_subnet),
+                ipam=docker.types.IPAMConfig(pool_configs=pools),
                 check_duplicate=True,
             )
         except docker.errors.APIError as exc:
@@ -198,8 +212,7 @@ class DockerEngine:
                 time.sleep(0.1)
         raise LabError(
             f"network {name or ident} still has an endpoint of a removed container",
-            "a known Docker bug (moby#42119) after parallel removals; restarting the Docker "
-            "daemon clears it",
+            "a known Docker bug (moby#42119) after parallel removals; restarting the Docker daemon clears it",
         )
 
     # -- containers ---------------------------------------------------------
@@ -218,15 +231,18 @@ class DockerEngine:
         return _inspect_info(info)
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
+        self,
+        spec: ContainerPlan,
+        image: str,
+        env: Mapping[str, str],
+        command: Sequence[str] | None,
+        entrypoint: Sequence[str] | None = None,
     ) -> str:
         """Create (not start) a node's container on its first network."""
         first = spec.endpoints[0]
         bindings: dict[str, list[tuple[str, int | None]]] = {}
         for p in spec.ports:  # one container port may be published on several host ports
-            bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(
-                (str(p.host_ip), p.host_port))
+            bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append((str(p.host_ip), p.host_port))
         host_config = self._api.create_host_config(
             init=True,
             cap_add=list(spec.cap_add) or None,
@@ -255,7 +271,9 @@ class DockerEngine:
         ident = str(made["Id"])
         for extra in spec.endpoints[1:]:
             self._api.connect_container_to_network(
-                ident, extra.docker_network, ipv4_address=str(extra.ip),
+                ident,
+                extra.docker_network,
+                ipv4_address=str(extra.ip),
                 ipv6_address=str(extra.ipv6) if extra.ipv6 else None,
                 aliases=list(extra.aliases),
             )
@@ -263,8 +281,9 @@ class DockerEngine:
 
     def image_has(self, ref: str, paths: Sequence[str], lab: str = "") -> bool:
         labels = {LABEL_HELPER: "probe", **({LABEL_LAB: lab} if lab else {})}
-        made = self._api.create_container(ref, entrypoint=["/socklab-probe"], labels=labels,
-                                          network_disabled=True)
+        made = self._api.create_container(
+            ref, entrypoint=["/socklab-probe"], labels=labels, network_disabled=True
+        )
         try:
             for path in paths:
                 try:
@@ -280,7 +299,8 @@ class DockerEngine:
 
     def _endpoint_config(self, ep: Endpoint) -> Any:
         return self._api.create_endpoint_config(
-            ipv4_address=str(ep.ip), ipv6_address=str(ep.ipv6) if ep.ipv6 else None,
+            ipv4_address=str(ep.ip),
+            ipv6_address=str(ep.ipv6) if ep.ipv6 else None,
             aliases=list(ep.aliases),
         )
 
@@ -312,10 +332,14 @@ class DockerEngine:
         self._call(self._api.unpause, ident)
 
     def connect(self, ident: str, endpoint: Endpoint) -> None:
-        self._call(self._api.connect_container_to_network, ident, endpoint.docker_network,
-                   ipv4_address=str(endpoint.ip),
-                   ipv6_address=str(endpoint.ipv6) if endpoint.ipv6 else None,
-                   aliases=list(endpoint.aliases))
+        self._call(
+            self._api.connect_container_to_network,
+            ident,
+            endpoint.docker_network,
+            ipv4_address=str(endpoint.ip),
+            ipv6_address=str(endpoint.ipv6) if endpoint.ipv6 else None,
+            aliases=list(endpoint.aliases),
+        )
 
     @staticmethod
     def _call(method: Callable[..., Any], ident: str, *args: Any, **kwargs: Any) -> None:
@@ -342,8 +366,7 @@ class DockerEngine:
             if "already in progress" not in str(exc):  # (else: another process removes it)
                 raise LabError(f"cannot remove container {ident[:12]}: {_reason(exc)}") from exc
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
-             stdout: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True, stdout: bool = True) -> str:
         data: bytes = self._api.logs(ident, stdout=stdout, stderr=stderr, tail=tail)
         return data.decode("utf-8", "replace")
 
@@ -352,15 +375,25 @@ class DockerEngine:
         return iter_lines(self._api.logs(ident, stream=True, follow=True, tail=tail))
 
     def exec(
-        self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-        stdin: bytes | None = None, timeout: float | None = None,
+        self,
+        ident: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
     ) -> ExecResult:
         """Run a command in a running container to completion (no shell): ``stdin`` is fed to
         it (then closed); after ``timeout`` s it is killed and ExecTimeout raised."""
         try:
-            ex = self._api.exec_create(ident, list(argv), stdout=True, stderr=True,
-                                      stdin=stdin is not None,
-                                      environment=dict(env) if env else None)
+            ex = self._api.exec_create(
+                ident,
+                list(argv),
+                stdout=True,
+                stderr=True,
+                stdin=stdin is not None,
+                environment=dict(env) if env else None,
+            )
             if stdin is None and timeout is None:
                 out, err = self._api.exec_start(ex["Id"], demux=True)
             else:
@@ -373,13 +406,15 @@ class DockerEngine:
         said = _text(out)
         if code == 126 and said.startswith("OCI runtime exec failed"):  # it never started
             if "not found" in said or "no such file" in said:
-                raise CommandNotFound(f"no command '{argv[0]}'",
-                                      "a program of the node's image, or an absolute path")
+                raise CommandNotFound(
+                    f"no command '{argv[0]}'", "a program of the node's image, or an absolute path"
+                )
             raise LabError(f"cannot run '{argv[0]}': {said.rsplit(': ', 2)[-2]}", exit_code=126)
         return ExecResult(int(code if code is not None else -1), said, _text(err))
 
-    def _exec_talk(self, exec_id: str, argv: Sequence[str], stdin: bytes | None,
-                   timeout: float | None) -> tuple[bytes, bytes]:
+    def _exec_talk(
+        self, exec_id: str, argv: Sequence[str], stdin: bytes | None, timeout: float | None
+    ) -> tuple[bytes, bytes]:
         """Start an exec on a raw socket: write ``stdin`` (then close its write side, which
         closes the command's stdin) while reading its output until it ends or ``timeout``."""
         sock = self._api.exec_start(exec_id, socket=True)
@@ -402,7 +437,8 @@ class DockerEngine:
             raise ExecTimeout(
                 f"'{argv[0]}' did not finish in {timeout:g} s (killed)",
                 "give it more time with a larger timeout",
-                stdout=_text(b"".join(out[1])), stderr=_text(b"".join(out[2])),
+                stdout=_text(b"".join(out[1])),
+                stderr=_text(b"".join(out[2])),
             ) from None
         finally:
             with contextlib.suppress(OSError):
@@ -457,7 +493,8 @@ class DockerEngine:
             except requests.exceptions.RequestException as exc:  # the wait timed out
                 raise LabError(
                     f"helper {spec.purpose!r} ({spec.argv[0]}) still running after "
-                    f"{timeout:g} s; it was stopped") from exc
+                    f"{timeout:g} s; it was stopped"
+                ) from exc
             out = self._api.logs(ident, stdout=True, stderr=False)
             err = self._api.logs(ident, stdout=False, stderr=True)
         finally:
@@ -478,8 +515,9 @@ class DockerEngine:
         try:
             self._api.start(ident)
         except docker.errors.APIError as exc:  # e.g. its target stopped since it was made
-            raise LabError(f"cannot start a {spec.purpose!r} helper: {_reason(exc)}",
-                           NOT_RUNNING_HINT) from exc
+            raise LabError(
+                f"cannot start a {spec.purpose!r} helper: {_reason(exc)}", NOT_RUNNING_HINT
+            ) from exc
 
     def _create_helper(self, spec: HelperSpec) -> str:
         target_id = ""
@@ -488,27 +526,34 @@ class DockerEngine:
             target = self.container(spec.target)
             name = f"{target.name}-{spec.purpose}"
             if target.state not in ("running", "paused"):  # a paused node's namespaces are there
-                raise LabError(f"container {target.name} is not running (it is {target.state})",
-                               NOT_RUNNING_HINT)
+                raise LabError(
+                    f"container {target.name} is not running (it is {target.state})", NOT_RUNNING_HINT
+                )
             target_id = target.id
         joined = f"container:{target_id}" if target_id else None
         host_config = self._api.create_host_config(
-            init=True, network_mode=joined or "none", pid_mode=joined if spec.pid else None,
+            init=True,
+            network_mode=joined or "none",
+            pid_mode=joined if spec.pid else None,
             cap_add=list(spec.cap_add) or None,
         )
         try:
             made = self._api.create_container(
-                spec.image, name=f"{name}-{secrets.token_hex(3)}",  # what `docker ps` shows
-                entrypoint=list(spec.argv), environment=dict(spec.env) or None,
+                spec.image,
+                name=f"{name}-{secrets.token_hex(3)}",  # what `docker ps` shows
+                entrypoint=list(spec.argv),
+                environment=dict(spec.env) or None,
                 labels={LABEL_LAB: spec.lab, LABEL_HELPER: spec.purpose, LABEL_TARGET: target_id},
                 host_config=host_config,
             )
         except docker.errors.ImageNotFound as exc:
-            raise LabError(f"helper image {spec.image} is not on this host",
-                           "build it with `socklab image build`") from exc
+            raise LabError(
+                f"helper image {spec.image} is not on this host", "build it with `socklab image build`"
+            ) from exc
         except docker.errors.APIError as exc:
             raise LabError(f"cannot make a {spec.purpose!r} helper: {_reason(exc)}") from exc
         return str(made["Id"])
+
 
 def local_url(base_url: str) -> bool:
     """Whether the docker SDK's base URL is a local UNIX socket (``unix://`` in DOCKER_HOST);
@@ -551,8 +596,8 @@ def _frames(raw: socket.socket, deadline: float | None) -> Iterator[tuple[int, b
         buf += chunk
         while len(buf) >= 8 and len(buf) >= 8 + int.from_bytes(buf[4:8], "big"):
             size = int.from_bytes(buf[4:8], "big")
-            yield buf[0], buf[8:8 + size]
-            buf = buf[8 + size:]
+            yield buf[0], buf[8 : 8 + size]
+            buf = buf[8 + size :]
 
 
 def _text(data: bytes | None) -> str:
@@ -560,11 +605,16 @@ def _text(data: bytes | None) -> str:
 
 
 def _endpoints(networks: dict[str, Any] | None) -> dict[str, EndpointInfo]:
-    return {name: EndpointInfo(
-        ip=n.get("IPAddress") or "", prefix=int(n.get("IPPrefixLen") or 0),
-        ipv6=n.get("GlobalIPv6Address") or "", ipv6_prefix=int(n.get("GlobalIPv6PrefixLen") or 0),
-        aliases=tuple(n.get("Aliases") or ()),
-    ) for name, n in (networks or {}).items()}
+    return {
+        name: EndpointInfo(
+            ip=n.get("IPAddress") or "",
+            prefix=int(n.get("IPPrefixLen") or 0),
+            ipv6=n.get("GlobalIPv6Address") or "",
+            ipv6_prefix=int(n.get("GlobalIPv6PrefixLen") or 0),
+            aliases=tuple(n.get("Aliases") or ()),
+        )
+        for name, n in (networks or {}).items()
+    }
 
 
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
@@ -580,13 +630,23 @@ def _summary_info(c: dict[str, Any]) -> ContainerInfo:
     """A `docker ps -a` entry (the exit code is only in its status text)."""
     exited = _EXITED.match(c.get("Status") or "")
     return ContainerInfo(
-        id=str(c["Id"]), name=(c.get("Names") or ["/?"])[0].lstrip("/"), state=str(c["State"]),
-        labels=dict(c.get("Labels") or {}), image=str(c.get("Image") or ""),
+        id=str(c["Id"]),
+        name=(c.get("Names") or ["/?"])[0].lstrip("/"),
+        state=str(c["State"]),
+        labels=dict(c.get("Labels") or {}),
+        image=str(c.get("Image") or ""),
         networks=_endpoints((c.get("NetworkSettings") or {}).get("Networks")),
         exit_code=int(exited.group(1)) if exited else None,
-        ports=tuple(PortInfo(int(p["PrivatePort"]), str(p.get("Type") or "tcp"),
-                             str(p.get("IP") or ""), int(p["PublicPort"]))
-                    for p in c.get("Ports") or () if p.get("PublicPort")),
+        ports=tuple(
+            PortInfo(
+                int(p["PrivatePort"]),
+                str(p.get("Type") or "tcp"),
+                str(p.get("IP") or ""),
+                int(p["PublicPort"]),
+            )
+            for p in c.get("Ports") or ()
+            if p.get("PublicPort")
+        ),
     )
 
 
@@ -594,17 +654,26 @@ def _inspect_info(info: dict[str, Any]) -> ContainerInfo:
     state = info.get("State") or {}
     config = info.get("Config") or {}
     return ContainerInfo(
-        id=str(info["Id"]), name=str(info.get("Name", "")).lstrip("/"),
-        state=str(state.get("Status", "")), labels=dict(config.get("Labels") or {}),
+        id=str(info["Id"]),
+        name=str(info.get("Name", "")).lstrip("/"),
+        state=str(state.get("Status", "")),
+        labels=dict(config.get("Labels") or {}),
         image=str(config.get("Image") or ""),
         networks=_endpoints((info.get("NetworkSettings") or {}).get("Networks")),
         exit_code=int(state["ExitCode"]) if state.get("Status") == "exited" else None,
         cap_add=tuple((info.get("HostConfig") or {}).get("CapAdd") or ()),
         pid=int(state.get("Pid") or 0),
-        ports=tuple(PortInfo(int(key.split("/")[0]), key.partition("/")[2] or "tcp",
-                             str(b.get("HostIp") or ""), int(b["HostPort"]))
-                    for key, bound in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items()
-                    for b in bound or () if b.get("HostPort")),
+        ports=tuple(
+            PortInfo(
+                int(key.split("/")[0]),
+                key.partition("/")[2] or "tcp",
+                str(b.get("HostIp") or ""),
+                int(b["HostPort"]),
+            )
+            for key, bound in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items()
+            for b in bound or ()
+            if b.get("HostPort")
+        ),
     )
 
 
@@ -613,8 +682,13 @@ def _network_info(n: dict[str, Any]) -> NetworkInfo:
     for cfg in (n.get("IPAM") or {}).get("Config") or []:
         with contextlib.suppress(KeyError, ValueError):
             subnets.append(ip_network(cfg["Subnet"], strict=False))
-    return NetworkInfo(id=str(n["Id"]), name=str(n["Name"]), labels=dict(n.get("Labels") or {}),
-                       subnets=tuple(subnets), internal=bool(n.get("Internal")))
+    return NetworkInfo(
+        id=str(n["Id"]),
+        name=str(n["Name"]),
+        labels=dict(n.get("Labels") or {}),
+        subnets=tuple(subnets),
+        internal=bool(n.get("Internal")),
+    )
 
 
 @functools.cache

@@ -28,8 +28,14 @@ class PortTaken(LabError):
     """A host port that a container publishes is held by something else (``holder``: who,
     when the engine or the host can tell)."""
 
-    def __init__(self, host_ip: str, host_port: int, proto: str | None,
-                 holder: str | None = None, node: str | None = None) -> None:
+    def __init__(
+        self,
+        host_ip: str,
+        host_port: int,
+        proto: str | None,
+        holder: str | None = None,
+        node: str | None = None,
+    ) -> None:
         self.host_ip, self.host_port, self.proto = host_ip, host_port, proto
         self.holder, self.node = holder, node
         address = f"{host_ip}:{host_port}" + (f"/{proto}" if proto else "")
@@ -265,8 +271,12 @@ class Engine(Protocol):
         ...
 
     def create_container(
-        self, spec: ContainerPlan, image: str, env: Mapping[str, str],
-        command: Sequence[str] | None, entrypoint: Sequence[str] | None = None,
+        self,
+        spec: ContainerPlan,
+        image: str,
+        env: Mapping[str, str],
+        command: Sequence[str] | None,
+        entrypoint: Sequence[str] | None = None,
     ) -> str:
         """Create (not start) a planned node's container on all its networks; its id.
         ``command`` replaces the image's CMD (None: the image's own), ``entrypoint`` its
@@ -316,8 +326,7 @@ class Engine(Protocol):
         """One regular file of a container."""
         ...
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
-             stdout: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True, stdout: bool = True) -> str:
         """A container's output so far."""
         ...
 
@@ -325,8 +334,15 @@ class Engine(Protocol):
         """Lines of a container's output as they come, until it stops."""
         ...
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
+    def exec(
+        self,
+        ident: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
         """Run a command in a running container to completion (no shell), ``stdin`` fed to it.
         Raises CommandNotFound when there is no such program, NodeNotRunning when the
         container is not running, ExecTimeout (the command killed) after ``timeout`` s."""

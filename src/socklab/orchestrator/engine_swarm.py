@@ -350,8 +350,7 @@ class SwarmEngine(DockerEngine):
         engine, cid, _ = self._locate(ident)
         return engine.read_file(cid, path)
 
-    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True,
-             stdout: bool = True) -> str:
+    def logs(self, ident: str, *, tail: int | str = "all", stderr: bool = True, stdout: bool = True) -> str:
         engine, cid, _ = self._locate(ident)
         return engine.logs(cid, tail=tail, stderr=stderr, stdout=stdout)
 
@@ -359,8 +358,15 @@ class SwarmEngine(DockerEngine):
         engine, cid, _ = self._locate(ident)
         return engine.follow_logs(cid, tail=tail)
 
-    def exec(self, ident: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-             stdin: bytes | None = None, timeout: float | None = None) -> ExecResult:
+    def exec(
+        self,
+        ident: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
         engine, cid, _ = self._locate(ident)
         return engine.exec(cid, argv, env=env, stdin=stdin, timeout=timeout)
 

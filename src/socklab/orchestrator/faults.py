@@ -36,8 +36,13 @@ from socklab.topology.impair import (
 from socklab.topology.plan import LABEL_BASE, LABEL_NET, LABEL_PROGRAM, Endpoint, network_name
 
 WORKERS = 16
-BACKEND_WORDS = {"nfqueue": "the NFQUEUE delayer", "netem": "netem", "tbf": "tbf", "htb": "htb",
-                 "iptables statistic": "iptables statistic (dropped by the NFQUEUE delayer)"}
+BACKEND_WORDS = {
+    "nfqueue": "the NFQUEUE delayer",
+    "netem": "netem",
+    "tbf": "tbf",
+    "htb": "htb",
+    "iptables statistic": "iptables statistic (dropped by the NFQUEUE delayer)",
+}
 LIVE = ("running", "paused")
 T = TypeVar("T")
 
@@ -95,8 +100,7 @@ class NodeFaults:
             out.append(f"{net}: {text} [{settings.get('src', 'runtime')}]")
         out += [f"disconnected from {net}" for net in self.disconnected]
         if self.delayer_missing:
-            out.append("NOT IN FORCE: its delayer is not running (clear, then set the loss "
-                       "or delay again)")
+            out.append("NOT IN FORCE: its delayer is not running (clear, then set the loss or delay again)")
         return out
 
 
@@ -141,9 +145,11 @@ class Faults:
         if not found:
             raise LabError(f"lab '{self.lab}' is not up", up_hint(self.source))
         if not any(LABEL_NET in c.labels for c in found.values()):
-            raise LabError(f"lab '{self.lab}' has no network setup socklab can fault",
-                           "faults work on labs brought up by `socklab up` on the local engine "
-                           "(not a Swarm stack, nor a compose project)")
+            raise LabError(
+                f"lab '{self.lab}' has no network setup socklab can fault",
+                "faults work on labs brought up by `socklab up` on the local engine "
+                "(not a Swarm stack, nor a compose project)",
+            )
         return dict(sorted(found.items(), key=lambda kv: _natural(kv[0])))
 
     def _match(self, ref: str, nodes: dict[str, ContainerInfo]) -> list[str]:

@@ -235,7 +235,11 @@ def _bootstrap_base(engine: Engine, base: str, say: Progress) -> None:
 
 
 def _build_node_layer(
-    engine: Engine, base: str, tag: str, nodes: dict[str, bytes], recipe: dict[str, bytes],
+    engine: Engine,
+    base: str,
+    tag: str,
+    nodes: dict[str, bytes],
+    recipe: dict[str, bytes],
     say: Progress,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="socklab-node-") as tmp:
@@ -244,9 +248,7 @@ def _build_node_layer(
         engine.build_image(context, tag, on_line=lambda line: say(f"node layer: {line}"))
 
 
-def _fill_node_context(
-    context: Path, base: str, nodes: dict[str, bytes], recipe: dict[str, bytes]
-) -> None:
+def _fill_node_context(context: Path, base: str, nodes: dict[str, bytes], recipe: dict[str, bytes]) -> None:
     """Dockerfile (FROM base + the recipe's node layer) and rootfs/: node code, wrappers."""
     (context / "Dockerfile").write_bytes(f"FROM {base}\n".encode() + recipe["Dockerfile.node"])
     # -S: no site module (the node code is standard library only): every socklab program
@@ -275,8 +277,7 @@ def _node_files(
 
 def node_tree_tar() -> bytes:
     """The node layer as a tar archive, to put into a container of any image with python3."""
-    files = _node_files(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"),
-                        "/usr/bin/env python3")
+    files = _node_files(_read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*"), "/usr/bin/env python3")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for rel, (data, mode) in sorted(files.items()):
@@ -337,8 +338,9 @@ def supervised(engine: Engine, ref: str, on_progress: Progress | None = None) ->
     Tagged ``socklab/supervised:<hash of the image and the node code>``, built once."""
     info = engine.image(ref)
     if info is None:
-        raise LabError(f"image '{ref}' is not on this host",
-                       "build or load it first (no registry is used to pull it)")
+        raise LabError(
+            f"image '{ref}' is not on this host", "build or load it first (no registry is used to pull it)"
+        )
     nodes, recipe = _read_tree(NODES_DIR, "*.py"), _read_tree(RECIPE_DIR, "*")
     tag = f"{SUPERVISED_REPO}:{_digest(nodes=nodes, recipe=recipe, image={'id': info.id.encode()})}"
     if engine.image(tag) is not None:
@@ -347,11 +349,15 @@ def supervised(engine: Engine, ref: str, on_progress: Progress | None = None) ->
         context = Path(tmp)
         (context / "Dockerfile").write_text(
             f"FROM {info.id}\nCOPY rootfs/ /\nENV PYTHONUNBUFFERED=1\n"
-            f"LABEL io.socklab.image=supervised io.socklab.from={ref}\n")
+            f"LABEL io.socklab.image=supervised io.socklab.from={ref}\n"
+        )
         for rel, (data, mode) in _node_files(nodes, recipe, "/usr/bin/env python3").items():
             _write(context / "rootfs" / rel, data, mode)
-        engine.build_image(context, tag, on_line=lambda line: (on_progress or (lambda _: None))(
-            f"{ref} + node supervisor: {line}"))
+        engine.build_image(
+            context,
+            tag,
+            on_line=lambda line: (on_progress or (lambda _: None))(f"{ref} + node supervisor: {line}"),
+        )
     for old in engine.image_tags(SUPERVISED_REPO):  # the same image with older node code
         found = engine.image(old) if old != tag else None
         if found is not None and found.labels.get("io.socklab.from") == ref:

@@ -120,7 +120,8 @@ def _uses_queues(op: dict[str, Any]) -> bool:
         return any(k in op.get("set", {}) for k in keys)
     if op.get("op") == "setup":
         return bool(op.get("impair")) and any(
-            k in i for i in op.get("setup", {}).get("impair", {}).values() for k in keys)
+            k in i for i in op.get("setup", {}).get("impair", {}).values() for k in keys
+        )
     if op.get("op") == "restore":
         return any(k in i for i in op.get("state", {}).get("impair", {}).values() for k in keys)
     return False

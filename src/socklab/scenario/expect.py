@@ -28,8 +28,9 @@ def app_events(stdout: str) -> list[dict[str, Any]]:
 
 def reported_errno(stdout: str) -> str | None:
     """The errno name of the first ``error`` event an app printed, if any."""
-    return next((str(e["errno"]) for e in app_events(stdout)
-                 if e["event"] == "error" and e.get("errno")), None)
+    return next(
+        (str(e["errno"]) for e in app_events(stdout) if e["event"] == "error" and e.get("errno")), None
+    )
 
 
 def story(events: list[dict[str, Any]], width: int = 80) -> str:
@@ -60,8 +61,7 @@ def check(expect: Expect, out: NodeOutput, timeout: float) -> list[str]:
         problems.append(f"expected exit {wants_exit}, got {got}")
     if expect.stdout_contains is not None and expect.stdout_contains not in out.stdout:
         problems.append(f"expected stdout to contain {expect.stdout_contains!r}, got {got}")
-    if expect.stdout_matches is not None and not re.search(expect.stdout_matches, out.stdout,
-                                                           re.MULTILINE):
+    if expect.stdout_matches is not None and not re.search(expect.stdout_matches, out.stdout, re.MULTILINE):
         problems.append(f"expected stdout to match {expect.stdout_matches!r}, got {got}")
     if expect.events:
         events = output_events(out.node, out.stdout)
@@ -74,8 +74,12 @@ def check(expect: Expect, out: NodeOutput, timeout: float) -> list[str]:
 NodesOf = Callable[[str], "set[str]"]
 
 
-def pattern_matches(pattern: EventPattern, event: Event, nodes_of: NodesOf | None = None,
-                    bindings: dict[str, Any] | None = None) -> bool:
+def pattern_matches(
+    pattern: EventPattern,
+    event: Event,
+    nodes_of: NodesOf | None = None,
+    bindings: dict[str, Any] | None = None,
+) -> bool:
     """Whether an event is the one a pattern describes (node and app may be globs; a field
     given as text matches the value's text, so ``port: "5000"`` matches 5000; a field value
     ``$name`` matches what ``bindings`` holds for it, or anything when it holds nothing yet)."""
@@ -114,9 +118,12 @@ def _same(want: Any, have: Any) -> bool:
     return bool(want == have)
 
 
-def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
-                   nodes_of: NodesOf | None = None, in_order: bool = True
-                   ) -> tuple[list[Event], int | None]:
+def match_in_order(
+    patterns: Sequence[EventPattern],
+    events: Sequence[Event],
+    nodes_of: NodesOf | None = None,
+    in_order: bool = True,
+) -> tuple[list[Event], int | None]:
     """The events matching the patterns in order (others may come between), earliest first,
     and the index of the first pattern not found after the previous match (None: all found).
     Without ``in_order`` each pattern is looked for among all the events not matched yet.
@@ -126,9 +133,14 @@ def match_in_order(patterns: Sequence[EventPattern], events: Sequence[Event],
     bindings: dict[str, Any] = {}
     start = 0
     for index, pattern in enumerate(patterns):
-        found = next((i for i in range(start if in_order else 0, len(events))
-                      if i not in used and pattern_matches(pattern, events[i], nodes_of,
-                                                           bindings)), None)
+        found = next(
+            (
+                i
+                for i in range(start if in_order else 0, len(events))
+                if i not in used and pattern_matches(pattern, events[i], nodes_of, bindings)
+            ),
+            None,
+        )
         if found is None:
             return matched, index
         event = events[found]
@@ -152,15 +164,22 @@ def describe_event(event: Event) -> str:
     return f"{event.node} {event.app} {event.event}" + (f" {event.peer}" if event.peer else "")
 
 
-def missing_event(patterns: Sequence[EventPattern], matched: list[Event], missing: int,
-                  events: Sequence[Event], nodes_of: NodesOf | None = None) -> str:
+def missing_event(
+    patterns: Sequence[EventPattern],
+    matched: list[Event],
+    missing: int,
+    events: Sequence[Event],
+    nodes_of: NodesOf | None = None,
+) -> str:
     """Which pattern was not found, after which event."""
     after = f" after {describe_event(matched[-1])}" if matched else ""
     anywhere = any(pattern_matches(patterns[missing], e, nodes_of) for e in events)
     where = " (it happened, but earlier)" if anywhere and matched else ""
-    return (f"expected event {missing + 1} of {len(patterns)}, "
-            f"{describe_pattern(patterns[missing])}{after}{where}; "
-            f"{len(matched)} matched in order")
+    return (
+        f"expected event {missing + 1} of {len(patterns)}, "
+        f"{describe_pattern(patterns[missing])}{after}{where}; "
+        f"{len(matched)} matched in order"
+    )
 
 
 def check_duration(expect: Expect, seconds: float) -> list[str]:

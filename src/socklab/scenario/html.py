@@ -61,18 +61,23 @@ def render(result: RunResult) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>socklab {escape(result.lab)} — {escape(result.scenario)}</title>"
         f"<style>{STYLE}{SEQUENCE_STYLE}</style></head><body>",
-        f'<h1>{escape(result.lab)} / {escape(result.scenario)} '
+        f"<h1>{escape(result.lab)} / {escape(result.scenario)} "
         f'<span class="badge {status}" id="verdict">{status.upper()}</span></h1>',
         f'<p id="summary">{passed} of {len(steps)} steps passed in {result.duration:.1f} s</p>',
     ]
     if result.error:
         parts.append(f'<p class="failed">{escape(result.error)}</p>')
     parts += [
-        "<h2>Topology</h2>", topology(result),
-        "<h2>Steps</h2>", steps_table(result.steps),
-        "<h2>Connections</h2>", connections_svg(result),
-        "<h2>Sockets</h2>", snapshots(steps),
-        "<h2>Timeline</h2>", timeline(result),
+        "<h2>Topology</h2>",
+        topology(result),
+        "<h2>Steps</h2>",
+        steps_table(result.steps),
+        "<h2>Connections</h2>",
+        connections_svg(result),
+        "<h2>Sockets</h2>",
+        snapshots(steps),
+        "<h2>Timeline</h2>",
+        timeline(result),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -92,8 +97,11 @@ def topology(result: RunResult) -> str:
 
 
 #: A node's box by its role: fill and stroke.
-NODE_COLOURS = {"node": ("#e3f2fd", "#1565c0"), "router": ("#fff3e0", "#e65100"),
-                "dns": ("#f3e5f5", "#6a1b9a")}
+NODE_COLOURS = {
+    "node": ("#e3f2fd", "#1565c0"),
+    "router": ("#fff3e0", "#e65100"),
+    "dns": ("#f3e5f5", "#6a1b9a"),
+}
 LINE = 15  # px between two lines of text
 
 
@@ -118,13 +126,17 @@ def topology_svg(graph: LabGraph) -> str:
         net_y[net.name] = y
         y += 6
     height = y + 24
-    out = [f'<svg id="topology" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">']
+    out = [
+        f'<svg id="topology" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     for net in graph.networks:
         y = net_y[net.name]
-        out.append(f'<line x1="10" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#1565c0" '
-                   f'stroke-width="4"/><text class="network" x="12" y="{y + 17}">'
-                   f"{escape(heading[net.name])}</text>")
+        out.append(
+            f'<line x1="10" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#1565c0" '
+            f'stroke-width="4"/><text class="network" x="12" y="{y + 17}">'
+            f"{escape(heading[net.name])}</text>"
+        )
     for i, node in enumerate(graph.nodes):
         x = 20 + col * i
         stem, top = x + 24, 20 + box
@@ -134,19 +146,24 @@ def topology_svg(graph: LabGraph) -> str:
                 continue
             dashed = ' stroke-dasharray="6 4"' if found.impair else ""
             colour = "#c62828" if found.impair else "#888"
-            out.append(f'<line class="{"impaired" if found.impair else "link"}" x1="{stem}" '
-                       f'y1="{top}" x2="{stem}" y2="{y}" stroke="{colour}"{dashed}/>'
-                       f'<circle cx="{stem}" cy="{y}" r="4" fill="{colour}"/>')
+            out.append(
+                f'<line class="{"impaired" if found.impair else "link"}" x1="{stem}" '
+                f'y1="{top}" x2="{stem}" y2="{y}" stroke="{colour}"{dashed}/>'
+                f'<circle cx="{stem}" cy="{y}" r="4" fill="{colour}"/>'
+            )
             top = y  # the next network's segment starts at this one's bar
             for j, line in enumerate(reversed(link_lines(found))):
-                out.append(f'<text class="addr" x="{stem + 5}" y="{y - 7 - LINE * j}">'
-                           f"{escape(line)}</text>")
+                out.append(f'<text class="addr" x="{stem + 5}" y="{y - 7 - LINE * j}">{escape(line)}</text>')
         fill, stroke = NODE_COLOURS[node.role]
-        out.append(f'<rect class="node {node.role}" x="{x}" y="20" width="{col - 20}" '
-                   f'height="{box}" rx="6" fill="{fill}" stroke="{stroke}"/>')
+        out.append(
+            f'<rect class="node {node.role}" x="{x}" y="20" width="{col - 20}" '
+            f'height="{box}" rx="6" fill="{fill}" stroke="{stroke}"/>'
+        )
         for j, line in enumerate(node_lines(node)):
-            out.append(f'<text class="{"node-name" if j == 0 else "mark"}" x="{x + 10}" '
-                       f'y="{38 + LINE * j}">{escape(line)}</text>')
+            out.append(
+                f'<text class="{"node-name" if j == 0 else "mark"}" x="{x + 10}" '
+                f'y="{38 + LINE * j}">{escape(line)}</text>'
+            )
     out.append("</svg>")
     return "".join(out)
 
@@ -167,8 +184,10 @@ def steps_table(steps: list[StepResult]) -> str:
             f'<td class="num time">{step.duration:.2f}&nbsp;s</td>'
             f'<td class="text detail">{escape(step.detail)}{outputs}</td></tr>'
         )
-    return ('<div class="scroll"><table id="steps"><tr><th>#</th><th>kind</th><th>step</th>'
-            "<th>status</th><th>time</th><th>detail</th></tr>" + "".join(rows) + "</table></div>")
+    return (
+        '<div class="scroll"><table id="steps"><tr><th>#</th><th>kind</th><th>step</th>'
+        "<th>status</th><th>time</th><th>detail</th></tr>" + "".join(rows) + "</table></div>"
+    )
 
 
 def connections_svg(result: RunResult) -> str:
@@ -180,31 +199,44 @@ def connections_svg(result: RunResult) -> str:
     names = sorted({p["client"] for p in pairs} | {p["server"] for p in pairs})
     r = max(90, 24 * len(names))
     turn = math.pi / 2 if len(names) > 2 else 0.0  # the first node on top, two side by side
-    pos = {n: (r * math.cos(2 * math.pi * i / len(names) - turn),
-               r * math.sin(2 * math.pi * i / len(names) - turn)) for i, n in enumerate(names)}
+    pos = {
+        n: (
+            r * math.cos(2 * math.pi * i / len(names) - turn),
+            r * math.sin(2 * math.pi * i / len(names) - turn),
+        )
+        for i, n in enumerate(names)
+    }
     margin_x, margin_y = 16 + 7 * max(len(n) for n in names), 44
     left, top = min(x for x, _ in pos.values()) - margin_x, min(y for _, y in pos.values()) - margin_y
     width = max(x for x, _ in pos.values()) + margin_x - left
     height = max(y for _, y in pos.values()) + margin_y - top
-    out = [f'<svg id="connections" class="map" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}" '
-           'xmlns="http://www.w3.org/2000/svg">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>']
+    out = [
+        f'<svg id="connections" class="map" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>',
+    ]
     for p in pairs:
         out.append(_connection_arrow(pos[p["client"]], pos[p["server"]], p))
     for n, (x, y) in pos.items():
         right = x >= -1
-        out.append(f'<circle class="node" cx="{x:.1f}" cy="{y:.1f}" r="{DOT}" fill="#1565c0"/>'
-                   f'<text x="{x + (DOT + 5 if right else -DOT - 5):.1f}" '
-                   f'y="{y + (-DOT - 3 if y < -1 else DOT + 13):.1f}" '
-                   f'text-anchor="{"start" if right else "end"}">{escape(n)}</text>')
+        out.append(
+            f'<circle class="node" cx="{x:.1f}" cy="{y:.1f}" r="{DOT}" fill="#1565c0"/>'
+            f'<text x="{x + (DOT + 5 if right else -DOT - 5):.1f}" '
+            f'y="{y + (-DOT - 3 if y < -1 else DOT + 13):.1f}" '
+            f'text-anchor="{"start" if right else "end"}">{escape(n)}</text>'
+        )
     out.append("</svg>")
-    rows = "".join(f"<tr><td>{escape(p['client'])}</td><td>{escape(p['server'])}</td>"
-                   f"<td class=\"num\">{p['port']}</td><td class=\"num\">{p['count']}</td></tr>"
-                   for p in pairs)
-    return "".join(out) + ('<div class="scroll"><table><tr><th>client</th><th>server</th>'
-                           f"<th>port</th><th>connections</th></tr>{rows}</table></div>")
+    rows = "".join(
+        f"<tr><td>{escape(p['client'])}</td><td>{escape(p['server'])}</td>"
+        f'<td class="num">{p["port"]}</td><td class="num">{p["count"]}</td></tr>'
+        for p in pairs
+    )
+    return "".join(out) + (
+        '<div class="scroll"><table><tr><th>client</th><th>server</th>'
+        f"<th>port</th><th>connections</th></tr>{rows}</table></div>"
+    )
 
 
 DOT = 7
@@ -225,10 +257,12 @@ def _connection_arrow(a: tuple[float, float], b: tuple[float, float], pair: dict
     # the curve's middle (t = 1/2 of the quadratic), the label just beside it
     mx, my = (x1 + 2 * qx + x2) / 4, (y1 + 2 * qy + y2) / 4
     nx, ny = -dy / length, dx / length
-    return (f'<path class="conn" d="M{start[0]:.1f},{start[1]:.1f} Q{qx:.1f},{qy:.1f} '
-            f'{end[0]:.1f},{end[1]:.1f}" fill="none" stroke="#555" stroke-width="1.4" '
-            f'marker-end="url(#arrow)"/><text class="port" x="{mx + nx * 12:.1f}" '
-            f'y="{my + ny * 12 + 4:.1f}" text-anchor="middle">{escape(label)}</text>')
+    return (
+        f'<path class="conn" d="M{start[0]:.1f},{start[1]:.1f} Q{qx:.1f},{qy:.1f} '
+        f'{end[0]:.1f},{end[1]:.1f}" fill="none" stroke="#555" stroke-width="1.4" '
+        f'marker-end="url(#arrow)"/><text class="port" x="{mx + nx * 12:.1f}" '
+        f'y="{my + ny * 12 + 4:.1f}" text-anchor="middle">{escape(label)}</text>'
+    )
 
 
 def _towards(p: tuple[float, float], q: tuple[float, float], d: float) -> tuple[float, float]:
@@ -249,16 +283,27 @@ def snapshots(steps: list[StepResult]) -> str:
         out.append(f'<h3 class="snapshot">Step {escape(step.index)}: {escape(step.detail)}</h3>')
         for node, rows in sorted((step.snapshot or {}).items()):
             body = "".join(
-                "<tr>" + "".join(f'<td class="{cls}">{escape(str(cell))}</td>' for cls, cell in (
-                    ("", r["proto"]), ("num", r["recv_q"]), ("num", r["send_q"]),
-                    ("addr", ip_port(r["local_ip"], r["local_port"])),
-                    ("addr", ip_port(r["remote_ip"], r["remote_port"])), ("", r["state"]),
-                    ("addr", f"{r['pid'] or '-'}/{r['program'] or '-'}"))) + "</tr>"
-                for r in rows if r["proto"] != "unix"
+                "<tr>"
+                + "".join(
+                    f'<td class="{cls}">{escape(str(cell))}</td>'
+                    for cls, cell in (
+                        ("", r["proto"]),
+                        ("num", r["recv_q"]),
+                        ("num", r["send_q"]),
+                        ("addr", ip_port(r["local_ip"], r["local_port"])),
+                        ("addr", ip_port(r["remote_ip"], r["remote_port"])),
+                        ("", r["state"]),
+                        ("addr", f"{r['pid'] or '-'}/{r['program'] or '-'}"),
+                    )
+                )
+                + "</tr>"
+                for r in rows
+                if r["proto"] != "unix"
             )
             head = "".join(f"<th>{c}</th>" for c in COLUMNS)
-            out.append(f'<h4>{escape(node)}</h4><div class="scroll"><table><tr>{head}</tr>{body}'
-                       "</table></div>")
+            out.append(
+                f'<h4>{escape(node)}</h4><div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+            )
     return "".join(out)
 
 
@@ -271,18 +316,24 @@ def timeline(result: RunResult) -> str:
     convs = conversations(events, result.nodes)
     out = [MARKERS]
     if convs:
-        out.append(f"<p>{len(convs)} connection{'s' if len(convs) != 1 else ''}, each from its "
-                   "client (left) to its server (right), time going down.</p>")
+        out.append(
+            f"<p>{len(convs)} connection{'s' if len(convs) != 1 else ''}, each from its "
+            "client (left) to its server (right), time going down.</p>"
+        )
     for i, conv in enumerate(convs[:MAX_DIAGRAMS]):
         client = conv.client.node or conv.client.address
         server = conv.server.node or "outside the lab"
-        out.append(f'<details class="conv"{" open" if i < OPEN_DIAGRAMS else ""}><summary>'
-                   f"{escape(client)} → {escape(server)} <span class=\"addr\">"
-                   f"{escape(conv.server.address)}</span> ({conv.proto}, {escape(conv.outcome)})"
-                   f"</summary>{sequence_svg(conv, t0)}</details>")
+        out.append(
+            f'<details class="conv"{" open" if i < OPEN_DIAGRAMS else ""}><summary>'
+            f'{escape(client)} → {escape(server)} <span class="addr">'
+            f"{escape(conv.server.address)}</span> ({conv.proto}, {escape(conv.outcome)})"
+            f"</summary>{sequence_svg(conv, t0)}</details>"
+        )
     if len(convs) > MAX_DIAGRAMS:
-        out.append(f"<p>{len(convs) - MAX_DIAGRAMS} more connections are not drawn; every "
-                   "event is below and in report.json.</p>")
+        out.append(
+            f"<p>{len(convs) - MAX_DIAGRAMS} more connections are not drawn; every "
+            "event is below and in report.json.</p>"
+        )
     rows = "".join(
         f'<tr><td class="num time">+{e["ts"] - t0:.3f}&nbsp;s</td>'
         f"<td>{escape(str(e.get('node', '')))}</td>"
@@ -292,9 +343,11 @@ def timeline(result: RunResult) -> str:
         for e in events[:MAX_EVENTS]
     )
     shown = f"the first {MAX_EVENTS} of " if len(events) > MAX_EVENTS else ""
-    out.append(f"<details><summary>All events ({shown}{len(events)}), node by node in time "
-               "order</summary>"
-               '<div class="scroll"><table id="timeline"><tr><th>time</th><th>node</th>'
-               f"<th>app</th><th>event</th><th>peer</th><th>detail</th></tr>{rows}</table></div>"
-               "</details>")
+    out.append(
+        f"<details><summary>All events ({shown}{len(events)}), node by node in time "
+        "order</summary>"
+        '<div class="scroll"><table id="timeline"><tr><th>time</th><th>node</th>'
+        f"<th>app</th><th>event</th><th>peer</th><th>detail</th></tr>{rows}</table></div>"
+        "</details>"
+    )
     return "".join(out)

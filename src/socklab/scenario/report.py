@@ -25,16 +25,27 @@ def junit(result: RunResult) -> str:
     failures = sum(s.status == "failed" for s in steps)
     errors = sum(s.status == "error" for s in steps) + (result.error is not None)
     suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": f"socklab.{result.lab}.{result.scenario}",
-        "tests": str(len(steps) + (result.error is not None)),
-        "failures": str(failures), "errors": str(errors), "time": f"{result.duration:.3f}",
-    })
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": f"socklab.{result.lab}.{result.scenario}",
+            "tests": str(len(steps) + (result.error is not None)),
+            "failures": str(failures),
+            "errors": str(errors),
+            "time": f"{result.duration:.3f}",
+        },
+    )
     for step in steps:
-        case = ET.SubElement(suite, "testcase", {
-            "classname": f"{result.lab}.{result.scenario}",
-            "name": f"step {step.index} {step.title}", "time": f"{step.duration:.3f}",
-        })
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"{result.lab}.{result.scenario}",
+                "name": f"step {step.index} {step.title}",
+                "time": f"{step.duration:.3f}",
+            },
+        )
         if step.status != "passed":
             tag = "failure" if step.status == "failed" else "error"
             ET.SubElement(case, tag, {"message": step.detail}).text = step.detail
@@ -42,8 +53,11 @@ def junit(result: RunResult) -> str:
         if output:
             ET.SubElement(case, "system-out").text = output
     if result.error is not None:  # the run itself did not finish: CI must not see it green
-        case = ET.SubElement(suite, "testcase", {"classname": f"{result.lab}.{result.scenario}",
-                                                 "name": "run", "time": f"{result.duration:.3f}"})
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": f"{result.lab}.{result.scenario}", "name": "run", "time": f"{result.duration:.3f}"},
+        )
         ET.SubElement(case, "error", {"message": result.error}).text = result.error
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

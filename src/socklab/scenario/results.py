@@ -83,8 +83,11 @@ class RunResult:
     def reports(self) -> dict[str, str]:
         """Where the run's reports are: ``html``, ``json`` and ``junit`` paths."""
         folder = self.run_dir.rstrip("/")
-        return {"html": f"{folder}/report.html", "json": f"{folder}/report.json",
-                "junit": f"{folder}/junit.xml"}
+        return {
+            "html": f"{folder}/report.html",
+            "json": f"{folder}/report.json",
+            "junit": f"{folder}/junit.xml",
+        }
 
     def all_steps(self) -> list[StepResult]:
         return [leaf for step in self.steps for leaf in step.leaves()]

@@ -29,13 +29,13 @@ def pick_scenario(topo: Topology, name: str | None) -> tuple[str, list[Strict]]:
     """The named scenario, else ``default``, else the only one; exit 2 when none fits."""
     names = sorted(topo.scenarios)
     if not names:
-        raise LabError(f"lab '{topo.name}' has no scenarios",
-                       "add `scenarios: {default: [steps...]}` to the topology")
+        raise LabError(
+            f"lab '{topo.name}' has no scenarios", "add `scenarios: {default: [steps...]}` to the topology"
+        )
     if name is None:
         name = DEFAULT_SCENARIO if DEFAULT_SCENARIO in topo.scenarios or len(names) > 1 else names[0]
     if name not in topo.scenarios:
-        raise LabError(f"unknown scenario '{name}' in lab '{topo.name}'",
-                       "scenarios: " + ", ".join(names))
+        raise LabError(f"unknown scenario '{name}' in lab '{topo.name}'", "scenarios: " + ", ".join(names))
     return name, list(topo.scenarios[name])
 
 
@@ -66,9 +66,14 @@ def run(
     if junit is not None:
         run_folder.prepare_junit(junit)
     folder = run_folder.prepare(run_dir or default_run_dir(lab.name))
-    result = RunResult(lab=lab.name, scenario=name, topology=topo.model_dump(mode="json"),
-                       started=time.time(), run_dir=str(folder),
-                       graph=lab_graph(plan(topo, ())).as_dict())
+    result = RunResult(
+        lab=lab.name,
+        scenario=name,
+        topology=topo.model_dump(mode="json"),
+        started=time.time(),
+        run_dir=str(folder),
+        graph=lab_graph(plan(topo, ())).as_dict(),
+    )
     t0 = time.monotonic()
     deployed = False
     runner: StepRunner | None = None
@@ -82,8 +87,11 @@ def run(
                 on_step_start(str(i), describe(step))
             result.steps.append(runner.run(step, str(i)))
     except KeyboardInterrupt as exc:
-        where = (f"during step {len(result.steps) + 1} of {len(steps)}" if deployed
-                 else "while the lab was coming up")
+        where = (
+            f"during step {len(result.steps) + 1} of {len(steps)}"
+            if deployed
+            else "while the lab was coming up"
+        )
         result.interrupted = interrupt.describe(exc)
         result.error = f"interrupted ({result.interrupted}) {where}"
         raise
@@ -109,10 +117,19 @@ def run(
 
 def fault_events(result: RunResult) -> list[Event]:
     """One ``fault`` event per node a fault step changed, when the step was done."""
-    return [Event(ts=s.started + s.duration, node=node, app="socklab", pid=0, event="fault",
-                  fields={"action": s.fault["action"], "step": s.index,
-                          "detail": s.fault["message"]})
-            for s in result.all_steps() if s.fault for node in s.fault["nodes"]]
+    return [
+        Event(
+            ts=s.started + s.duration,
+            node=node,
+            app="socklab",
+            pid=0,
+            event="fault",
+            fields={"action": s.fault["action"], "step": s.index, "detail": s.fault["message"]},
+        )
+        for s in result.all_steps()
+        if s.fault
+        for node in s.fault["nodes"]
+    ]
 
 
 def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
@@ -131,10 +148,8 @@ def _collect(lab: Lab, folder: Path, result: RunResult) -> None:
     events = merge(texts.items(), [*ran, *fault_events(result)])
     result.timeline = [e.as_dict() for e in events]
     shots = [s.snapshot for s in result.all_steps() if s.snapshot is not None]
-    rows = ([SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots
-            else lab.sockets())
-    pairs = Counter((c.client.node, c.server.node, c.server.local_port)
-                    for c in connections(rows))
-    result.connections = [{"client": a, "server": b, "port": port, "count": n}
-                          for (a, b, port), n in sorted(pairs.items())]
-
+    rows = [SocketRow(**r) for rs in shots[-1].values() for r in rs] if shots else lab.sockets()
+    pairs = Counter((c.client.node, c.server.node, c.server.local_port) for c in connections(rows))
+    result.connections = [
+        {"client": a, "server": b, "port": port, "count": n} for (a, b, port), n in sorted(pairs.items())
+    ]

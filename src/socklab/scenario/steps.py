@@ -76,8 +76,14 @@ class Capture:
 
     def _run(self, spec: CaptureSpec) -> None:
         try:
-            self.result = capture(self.node, self.path, iface=spec.iface, bpf=spec.filter,
-                                  on_ready=self.ready.set, stop=self.stop)
+            self.result = capture(
+                self.node,
+                self.path,
+                iface=spec.iface,
+                bpf=spec.filter,
+                on_ready=self.ready.set,
+                stop=self.stop,
+            )
         except LabError as exc:
             self.error = exc
         finally:
@@ -117,8 +123,9 @@ class StepRunner:
     def run(self, step: Strict, index: str) -> StepResult:
         kind = step_kind(step)
         spec = getattr(step, kind)
-        result = StepResult(index=index, kind=kind, title=describe(step), status="passed",
-                            started=time.time(), duration=0.0)
+        result = StepResult(
+            index=index, kind=kind, title=describe(step), status="passed", started=time.time(), duration=0.0
+        )
         t0 = time.monotonic()
         try:
             getattr(self, f"_{kind}")(spec, result)
@@ -159,19 +166,21 @@ class StepRunner:
         argv = ["timeout", "-s", "KILL", f"{spec.timeout:g}", *spec.cmd]
         outs = self._on_nodes(spec.node, lambda n: _timed_exec(n, argv))
         result.outputs = outs
-        problems = [f"{o.node}: {p}" for o in outs
-                    for p in expect.check(spec.expect, o, spec.timeout)]
+        problems = [f"{o.node}: {p}" for o in outs for p in expect.check(spec.expect, o, spec.timeout)]
         problems += expect.check_duration(spec.expect, max((o.duration for o in outs), default=0))
         if problems:
             raise StepFailed("; ".join(problems))
 
     def _parallel(self, steps: list[Strict], result: StepResult) -> None:
-        result.children = _in_parallel(lambda pair: self.run(pair[1], f"{result.index}.{pair[0]}"),
-                                       list(enumerate(steps, 1)), len(steps))
+        result.children = _in_parallel(
+            lambda pair: self.run(pair[1], f"{result.index}.{pair[0]}"), list(enumerate(steps, 1)), len(steps)
+        )
         bad = [c for c in result.children if not c.passed]
         if bad:
-            raise StepFailed(f"{len(bad)} of {len(steps)} parallel steps failed: "
-                             + ", ".join(f"step {c.index} ({c.kind})" for c in bad))
+            raise StepFailed(
+                f"{len(bad)} of {len(steps)} parallel steps failed: "
+                + ", ".join(f"step {c.index} ({c.kind})" for c in bad)
+            )
 
     def _wait(self, spec: WaitSpec, result: StepResult) -> None:
         want = spec.listening or spec.connected or ""
@@ -184,8 +193,10 @@ class StepRunner:
                 return
             if time.monotonic() >= deadline:
                 what = "listening on" if spec.listening else "connected to"
-                raise StepFailed(f"expected {', '.join(n.name for n in pending)} {what} {want} "
-                                 f"within {spec.timeout:g} s, it was not")
+                raise StepFailed(
+                    f"expected {', '.join(n.name for n in pending)} {what} {want} "
+                    f"within {spec.timeout:g} s, it was not"
+                )
             time.sleep(POLL)
 
     def _peer_ips(self, spec: WaitSpec) -> set[str]:
@@ -195,15 +206,18 @@ class StepRunner:
         return {host} | set(found[::3])
 
     def _expect_sockets(self, spec: ExpectSocketsSpec, result: StepResult) -> None:
-        counts = {n.name: sum(map(_socket_filter(spec), self.lab.sockets(n.name)))
-                  for n in self.nodes(spec.node)}
+        counts = {
+            n.name: sum(map(_socket_filter(spec), self.lab.sockets(n.name))) for n in self.nodes(spec.node)
+        }
         total = sum(counts.values())
         result.detail = "found " + ", ".join(f"{k}: {v}" for k, v in counts.items())
         low, high = spec.min, spec.max
         if total < low or (high is not None and total > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise StepFailed(f"expected {bound} {_socket_words(spec)} on {spec.node}, "
-                             f"found {total} ({result.detail.removeprefix('found ')})")
+            raise StepFailed(
+                f"expected {bound} {_socket_words(spec)} on {spec.node}, "
+                f"found {total} ({result.detail.removeprefix('found ')})"
+            )
 
     def _expect_timeline(self, spec: ExpectTimelineSpec, result: StepResult) -> None:
         topo = self.lab.topology
@@ -216,13 +230,11 @@ class StepRunner:
             events = self._timeline()
             matched, missing = expect.match_in_order(spec.events, events, nodes_of, spec.in_order)
             if missing is None:
-                joined = (" → " if spec.in_order else ", ").join(
-                    expect.describe_event(e) for e in matched)
+                joined = (" → " if spec.in_order else ", ").join(expect.describe_event(e) for e in matched)
                 result.detail = ("in order: " if spec.in_order else "all of: ") + joined
                 return
             if time.monotonic() >= deadline:
-                raise StepFailed(expect.missing_event(spec.events, matched, missing, events,
-                                                      nodes_of))
+                raise StepFailed(expect.missing_event(spec.events, matched, missing, events, nodes_of))
             time.sleep(POLL * 2)
 
     def _timeline(self) -> list[Event]:
@@ -230,8 +242,7 @@ class StepRunner:
         nodes = self.lab.nodes()
         with ThreadPoolExecutor(max_workers=min(len(nodes), 8) or 1) as pool:
             texts = list(pool.map(lambda n: n.logs(), nodes))
-        ran = [e for r in list(self.results) for o in r.outputs
-               for e in output_events(o.node, o.stdout)]
+        ran = [e for r in list(self.results) for o in r.outputs for e in output_events(o.node, o.stdout)]
         return merge(zip((n.name for n in nodes), texts, strict=True), ran)
 
     def _expect_ratio(self, spec: ExpectRatioSpec, result: StepResult) -> None:
@@ -253,8 +264,10 @@ class StepRunner:
             return step.duration
         stamps = [e.ts for o in step.outputs for e in output_events(o.node, o.stdout)]
         if len(stamps) < 2:
-            raise LabError(f"run step {step.index} printed no events to time",
-                           "compare `by: duration`, or run an app that prints events")
+            raise LabError(
+                f"run step {step.index} printed no events to time",
+                "compare `by: duration`, or run an app that prints events",
+            )
         return max(stamps) - min(stamps)
 
     def _capture(self, spec: CaptureSpec, result: StepResult) -> None:
@@ -268,7 +281,8 @@ class StepRunner:
         if not cap.ready.wait(READY_TIMEOUT + 5) or cap.error is not None:
             raise cap.error or LabError(f"tcpdump did not start in node '{targets[0].name}'")
         result.detail = f"tcpdump on {spec.iface} in {targets[0].name}" + (
-            f" ({spec.filter})" if spec.filter else "")
+            f" ({spec.filter})" if spec.filter else ""
+        )
 
     def _expect_capture(self, spec: ExpectCaptureSpec, result: StepResult) -> None:
         cap = self.captures.get(spec.capture)
@@ -277,14 +291,17 @@ class StepRunner:
         found = cap.finish()
         matching = [c for c in found.conversations if _conversation_matches(spec, c)]
         shown = "; ".join(_conversation_text(c, spec.server_port) for c in matching[:4])
-        result.detail = (f"{len(matching)} of {len(found.conversations)} connections in "
-                         f"{len(found.packets)} packets ({found.path.name})"
-                         + (f": {shown}" if shown else ""))
+        result.detail = (
+            f"{len(matching)} of {len(found.conversations)} connections in "
+            f"{len(found.packets)} packets ({found.path.name})" + (f": {shown}" if shown else "")
+        )
         if len(matching) < spec.min or (spec.max is not None and len(matching) > spec.max):
             seen = "; ".join(_conversation_text(c, None) for c in found.conversations[:4])
-            raise StepFailed(f"expected {_bounds(spec.min, spec.max)} connections with "
-                             f"{_capture_words(spec)}, found {len(matching)}"
-                             + (f" (seen: {seen})" if seen else " (no TCP connection seen)"))
+            raise StepFailed(
+                f"expected {_bounds(spec.min, spec.max)} connections with "
+                f"{_capture_words(spec)}, found {len(matching)}"
+                + (f" (seen: {seen})" if seen else " (no TCP connection seen)")
+            )
 
     def _compare_sockets(self, spec: CompareSocketsSpec, result: StepResult) -> None:
         def one(node: LabNode) -> tuple[NodeOutput, netstat.Comparison]:
@@ -333,20 +350,24 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 
 def _conversation_matches(spec: ExpectCaptureSpec, conv: TcpConversation) -> bool:
-    return all((
-        spec.server_port is None or int(conv.server.rsplit(":", 1)[1]) == spec.server_port,
-        spec.handshake is None or conv.handshake == spec.handshake,
-        spec.teardown is None or conv.teardown == spec.teardown,
-        spec.outcome is None or conv.outcome == spec.outcome,
-        spec.min_packets is None or conv.packets >= spec.min_packets,
-    ))
+    return all(
+        (
+            spec.server_port is None or int(conv.server.rsplit(":", 1)[1]) == spec.server_port,
+            spec.handshake is None or conv.handshake == spec.handshake,
+            spec.teardown is None or conv.teardown == spec.teardown,
+            spec.outcome is None or conv.outcome == spec.outcome,
+            spec.min_packets is None or conv.packets >= spec.min_packets,
+        )
+    )
 
 
 def _conversation_text(conv: TcpConversation, port: int | None) -> str:
     """``a → b: SYN SYN-ACK ACK | FIN client, FIN server, ACK (closed)``, and how the server
     port's two bytes are on the wire (network byte order: most significant first)."""
-    text = (f"{conv.client} → {conv.server}: {' '.join(conv.handshake) or '-'} | "
-            f"{', '.join(conv.teardown) or '-'} ({conv.outcome}, {conv.packets} packets)")
+    text = (
+        f"{conv.client} → {conv.server}: {' '.join(conv.handshake) or '-'} | "
+        f"{', '.join(conv.teardown) or '-'} ({conv.outcome}, {conv.packets} packets)"
+    )
     if port is not None:
         text += f", port {port} on the wire: {struct.pack('!H', port).hex(' ')}"
     return text
@@ -379,20 +400,25 @@ def _connected(want: str, peer_ips: set[str]) -> Callable[[SocketRow], bool]:
     port = int(want.rsplit(":", 1)[1])
 
     def match(row: SocketRow) -> bool:
-        return (row.state == "ESTABLISHED" and row.remote_port == port
-                and row.remote_ip.removeprefix("::ffff:") in peer_ips)
+        return (
+            row.state == "ESTABLISHED"
+            and row.remote_port == port
+            and row.remote_ip.removeprefix("::ffff:") in peer_ips
+        )
 
     return match
 
 
 def _socket_filter(spec: ExpectSocketsSpec) -> Callable[[SocketRow], bool]:
     def match(row: SocketRow) -> bool:
-        return all((
-            spec.state is None or row.state == spec.state,
-            spec.proto is None or proto_matches(spec.proto, row.proto),
-            spec.local_port is None or row.local_port == spec.local_port,
-            spec.remote_port is None or row.remote_port == spec.remote_port,
-        ))
+        return all(
+            (
+                spec.state is None or row.state == spec.state,
+                spec.proto is None or proto_matches(spec.proto, row.proto),
+                spec.local_port is None or row.local_port == spec.local_port,
+                spec.remote_port is None or row.remote_port == spec.remote_port,
+            )
+        )
 
     return match
 
@@ -434,8 +460,10 @@ def describe(step: Strict) -> str:
     if isinstance(spec, CaptureSpec):
         return f"capture {spec.id} in {spec.node}" + (f": {spec.filter}" if spec.filter else "")
     if isinstance(spec, ExpectCaptureSpec):
-        return (f"expect_capture {spec.capture}: {_count(spec.min, spec.max)} connections with "
-                f"{_capture_words(spec)}")
+        return (
+            f"expect_capture {spec.capture}: {_count(spec.min, spec.max)} connections with "
+            f"{_capture_words(spec)}"
+        )
     if isinstance(spec, CompareSocketsSpec):
         return f"compare_sockets {spec.node} with {spec.tool}"
     if kind == "fault":
@@ -453,10 +481,10 @@ def describe_fault(fault: Any) -> str:
         return f"{kind} {spec}"
     if kind in ("connect", "disconnect"):
         return f"{kind} {spec.node} {spec.net}"
-    amount = {"rate": lambda: format_rate(spec.rate),
-              "delay": lambda: format_ms(spec.ms) + (
-                  f" ± {format_ms(spec.jitter)}" if spec.jitter else "")}.get(
-        kind, lambda: f"{spec.pct:g}%" if hasattr(spec, "pct") else "")()
+    amount = {
+        "rate": lambda: format_rate(spec.rate),
+        "delay": lambda: format_ms(spec.ms) + (f" ± {format_ms(spec.jitter)}" if spec.jitter else ""),
+    }.get(kind, lambda: f"{spec.pct:g}%" if hasattr(spec, "pct") else "")()
     notes = [n for n in (getattr(spec, "proto", None), f"on {spec.net}" if spec.net else None) if n]
     text = f"{kind} {spec.node}" + (f" {amount}" if amount else "")
     return text + (f" ({', '.join(notes)})" if notes else "")

@@ -115,9 +115,7 @@ class _Lab:
         self.topology = Topology.model_construct(
             name="lab",
             networks={},
-            nodes={
-                n: Node.model_construct(networks={}, replicas=r) for n, r in self.replicas.items()
-            },
+            nodes={n: Node.model_construct(networks={}, replicas=r) for n, r in self.replicas.items()},
         )
         self.instances = list(dict.fromkeys(i for i, _, _ in self.topology.instances()))
 
@@ -127,9 +125,12 @@ class _Lab:
         for a in self.attachments():
             attached[a.node].setdefault(a.network, Attachment.model_construct())
         return Topology.model_construct(
-            name="lab", networks={n: Network.model_construct() for n in self.network_names},
-            nodes={n: Node.model_construct(networks=attached[n], replicas=r)
-                   for n, r in self.replicas.items()})
+            name="lab",
+            networks={n: Network.model_construct() for n in self.network_names},
+            nodes={
+                n: Node.model_construct(networks=attached[n], replicas=r) for n, r in self.replicas.items()
+            },
+        )
 
     def attachments(self) -> Iterator[_Attach]:
         for node, raw in self.nodes.items():
@@ -217,8 +218,7 @@ def _static_addresses(lab: _Lab) -> Iterator[Problem]:
             if replicas is not None:
                 yield lab.source.problem(
                     path,
-                    f"a static address on a replicated node would be shared by its {replicas} "
-                    "replicas",
+                    f"a static address on a replicated node would be shared by its {replicas} replicas",
                     f"remove '{key}' (addresses are allocated) or remove 'replicas'",
                 )
                 continue
@@ -335,8 +335,7 @@ def _published_ports(lab: _Lab) -> Iterator[Problem]:
             if replicas is not None and replicas > 1:
                 yield lab.source.problem(
                     path,
-                    f"host port {port.host_port} would be published by each of the {replicas} "
-                    "replicas",
+                    f"host port {port.host_port} would be published by each of the {replicas} replicas",
                     "leave out the host port (a free one is chosen), or remove 'replicas'",
                 )
                 continue
@@ -344,8 +343,7 @@ def _published_ports(lab: _Lab) -> Iterator[Problem]:
                 if _ports_clash(port, other):
                     yield lab.source.problem(
                         path,
-                        f"host port {port.host_port}/{port.protocol} is already published "
-                        f"by node {owner!r}",
+                        f"host port {port.host_port}/{port.protocol} is already published by node {owner!r}",
                         "use another host port",
                     )
                     break
@@ -377,10 +375,16 @@ def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
             continue
         spec = spec if isinstance(spec, dict) else {}
         targets: list[tuple[DocPath, Any]] = [((*path, i, kind, "node"), spec.get("node"))]
-        patterns = spec.get("events") if kind == "expect_timeline" else _mapping(
-            spec.get("expect")).get("events") if kind == "run" else None
-        events_path = (*path, i, kind, "events") if kind == "expect_timeline" else (
-            *path, i, kind, "expect", "events")
+        patterns = (
+            spec.get("events")
+            if kind == "expect_timeline"
+            else _mapping(spec.get("expect")).get("events")
+            if kind == "run"
+            else None
+        )
+        events_path = (
+            (*path, i, kind, "events") if kind == "expect_timeline" else (*path, i, kind, "expect", "events")
+        )
         for j, pattern in enumerate(patterns if isinstance(patterns, list) else []):
             if isinstance(pattern, dict) and "node" in pattern:
                 targets.append(((*events_path, j, "node"), pattern["node"]))
@@ -392,9 +396,9 @@ def _steps(lab: _Lab, steps: list[Any], path: DocPath) -> Iterator[Problem]:
         if kind == "capture" and isinstance(node, str) and len(lab.topology.match_nodes(node)) > 1:
             yield lab.source.problem(
                 (*path, i, kind, "node"),
-                f"a capture runs in one node; {node!r} matches "
-                f"{len(lab.topology.match_nodes(node))}",
-                "name one node (e.g. the server: it sees every client's packets)")
+                f"a capture runs in one node; {node!r} matches {len(lab.topology.match_nodes(node))}",
+                "name one node (e.g. the server: it sees every client's packets)",
+            )
 
 
 def _no_such_node(lab: _Lab, node: Any, where: DocPath) -> Problem | None:
@@ -404,9 +408,7 @@ def _no_such_node(lab: _Lab, node: Any, where: DocPath) -> Problem | None:
         return None
     choices = [*lab.nodes, *lab.instances]
     choices += [f"{n}-*" for n, r in lab.replicas.items() if r is not None]
-    hint = did_you_mean(node, choices) or (
-        f"nodes are: {listing(lab.instances)}" if lab.instances else None
-    )
+    hint = did_you_mean(node, choices) or (f"nodes are: {listing(lab.instances)}" if lab.instances else None)
     return lab.source.problem(where, f"no node matches {node!r}", hint)
 
 
@@ -434,34 +436,41 @@ def _step_references(lab: _Lab) -> Iterator[Problem]:
             ident = spec.get("id")
             if kind in ("run", "capture") and isinstance(ident, str):
                 if ident in runs or ident in captures:
-                    yield lab.source.problem((*path, "id"), f"id {ident!r} is used twice",
-                                             "give each step its own id")
+                    yield lab.source.problem(
+                        (*path, "id"), f"id {ident!r} is used twice", "give each step its own id"
+                    )
                 (runs if kind == "run" else captures).append(ident)
             elif kind == "expect_ratio":
                 for key in ("of", "to"):
                     ref = spec.get(key)
                     if isinstance(ref, str) and ref not in runs:
                         yield lab.source.problem(
-                            (*path, key), f"no earlier run step has id {ref!r}",
-                            did_you_mean(ref, runs) or (
-                                "give the run steps to compare an `id:`, before this step"))
+                            (*path, key),
+                            f"no earlier run step has id {ref!r}",
+                            did_you_mean(ref, runs)
+                            or ("give the run steps to compare an `id:`, before this step"),
+                        )
             elif kind == "expect_capture":
                 ref = spec.get("capture")
                 if not isinstance(ref, str):
                     continue
                 if ref not in captures:
                     yield lab.source.problem(
-                        (*path, "capture"), f"no earlier capture step has id {ref!r}",
-                        did_you_mean(ref, captures) or "start it with `capture: {node, id}` first")
+                        (*path, "capture"),
+                        f"no earlier capture step has id {ref!r}",
+                        did_you_mean(ref, captures) or "start it with `capture: {node, id}` first",
+                    )
 
 
 def _commands(lab: _Lab) -> Iterator[Problem]:
     """Start commands, and the commands of ``start``/``run`` steps, that name no program of
     the node image (a typo of a built-in app: ``tcp-servr``). Nodes of another ``image:``,
     or with their own ``PATH``, are not checked: their programs are not known here."""
-    own_image = {name for name, raw in lab.nodes.items()
-                 if not isinstance(raw, dict) or raw.get("image") is not None
-                 or "PATH" in _mapping(raw.get("env"))}
+    own_image = {
+        name
+        for name, raw in lab.nodes.items()
+        if not isinstance(raw, dict) or raw.get("image") is not None or "PATH" in _mapping(raw.get("env"))
+    }
     for name, raw in lab.nodes.items():
         if name in own_image:
             continue
@@ -486,8 +495,13 @@ def _commands(lab: _Lab) -> Iterator[Problem]:
 def _starts_without_supervisor(lab: _Lab) -> Iterator[Problem]:
     """``start`` steps on a node that runs its own program (``command:``/``entrypoint:``):
     no supervisor there starts anything in the background."""
-    own = {name: key for name, raw in lab.nodes.items() if isinstance(raw, dict)
-           for key in ("command", "entrypoint") if raw.get(key) is not None}
+    own = {
+        name: key
+        for name, raw in lab.nodes.items()
+        if isinstance(raw, dict)
+        for key in ("command", "entrypoint")
+        if raw.get(key) is not None
+    }
     bases = {inst: base for inst, base, _ in lab.topology.instances()}
     for scenario, steps in _mapping(lab.source.data.get("scenarios")).items():
         for path, kind, spec in _walk_steps(steps, ("scenarios", scenario)):
@@ -500,7 +514,8 @@ def _starts_without_supervisor(lab: _Lab) -> Iterator[Problem]:
                     f"node {base!r} runs its own program (its `{own[base]}:`), not socklab's "
                     "supervisor: nothing can be started there in the background",
                     "use a `run` step (the command runs to completion), or drop "
-                    f"`{own[base]}:` from the node")
+                    f"`{own[base]}:` from the node",
+                )
 
 
 def _walk_steps(steps: Any, path: DocPath) -> Iterator[tuple[DocPath, str, Any]]:
@@ -513,8 +528,7 @@ def _walk_steps(steps: Any, path: DocPath) -> Iterator[tuple[DocPath, str, Any]]
                 yield from _walk_steps(spec, (*path, i, "parallel"))
 
 
-def _command(lab: _Lab, path: DocPath, commands: list[tuple[int | None, Any]]
-             ) -> Iterator[Problem]:
+def _command(lab: _Lab, path: DocPath, commands: list[tuple[int | None, Any]]) -> Iterator[Problem]:
     for i, command in commands:
         try:
             argv = split_command(command)
@@ -532,8 +546,10 @@ def _routers(lab: _Lab) -> Iterator[Problem]:
             nets = raw.get("networks")
             if isinstance(nets, (list, dict)) and len(nets) < 2:
                 yield lab.source.problem(
-                    ("nodes", name, "router"), "a router needs two networks or more",
-                    "attach it to the networks it joins, or remove 'router: true'")
+                    ("nodes", name, "router"),
+                    "a router needs two networks or more",
+                    "attach it to the networks it joins, or remove 'router: true'",
+                )
 
 
 def _dns(lab: _Lab) -> Iterator[Problem]:
@@ -556,13 +572,18 @@ def _dns(lab: _Lab) -> Iterator[Problem]:
         record = _valid(DnsRecord, value)
         if record is not None:
             records.append((i, record))
-        elif isinstance(value, dict) and isinstance(value.get("name"), str) and (
-            "a" in value or "aaaa" in value
+        elif (
+            isinstance(value, dict)
+            and isinstance(value.get("name"), str)
+            and ("a" in value or "aaaa" in value)
         ):
             malformed.add(dns.absolute(value["name"], domain))
 
-    networks = {n: net for n, v in _mapping(lab.source.data.get("networks")).items()
-                if (net := _valid(Network, v)) is not None}
+    networks = {
+        n: net
+        for n, v in _mapping(lab.source.data.get("networks")).items()
+        if (net := _valid(Network, v)) is not None
+    }
     attached: dict[str, dict[str, Attachment]] = {n: {} for n in lab.nodes}
     for a in lab.attachments():
         attached[a.node].setdefault(a.network, a.attachment or Attachment.model_construct())
@@ -571,7 +592,8 @@ def _dns(lab: _Lab) -> Iterator[Problem]:
     for node, raw_node in lab.nodes.items():
         fields = _partial(Node, raw_node)
         nodes[node] = Node.model_construct(
-            networks=attached[node], image=fields.image if fields is not None else None,
+            networks=attached[node],
+            image=fields.image if fields is not None else None,
             replicas=lab.replicas[node],
         )
         raw_nets = raw_node.get("networks") if isinstance(raw_node, dict) else None
@@ -579,14 +601,14 @@ def _dns(lab: _Lab) -> Iterator[Problem]:
             ipv6_unknown.add(node)
 
     topology = Topology.model_construct(
-        name=name, networks=networks, nodes=nodes,
+        name=name,
+        networks=networks,
+        nodes=nodes,
         dns=Dns.model_construct(
             server=dns_server.server if dns_server else None, records=[r for _, r in records]
         ),
     )
-    unknown = dns.Unknown(
-        server=dns_server is None, ipv6=frozenset(ipv6_unknown), names=frozenset(malformed)
-    )
+    unknown = dns.Unknown(server=dns_server is None, ipv6=frozenset(ipv6_unknown), names=frozenset(malformed))
     for p in dns.problems(topology, records, unknown):
         path, message = tuple(p.path), p.message
         if short_form:

@@ -143,32 +143,48 @@ def problems(
         name = absolute(rec.name, topo.domain)
         here: tuple[str | int, ...] = ("dns", "records", i)
         if name in taken:
-            out.append(DnsProblem(
-                (*here, "name"), f"'{rec.name}' is already a node's name or alias",
-                "pick another name (a CNAME may point at the node)"))
+            out.append(
+                DnsProblem(
+                    (*here, "name"),
+                    f"'{rec.name}' is already a node's name or alias",
+                    "pick another name (a CNAME may point at the node)",
+                )
+            )
         for key, refs in (("a", rec.a), ("aaaa", rec.aaaa)):
             for ref in refs:
                 if isinstance(ref, str):
-                    out.extend(_node_ref_problems(
-                        topo, ref, (*here, key), v6=key == "aaaa", unknown=unknown.ipv6))
+                    out.extend(
+                        _node_ref_problems(topo, ref, (*here, key), v6=key == "aaaa", unknown=unknown.ipv6)
+                    )
         if rec.cname is not None:
             if name in cnames or name in addressed:
-                out.append(DnsProblem(
-                    (*here, "name"), f"'{rec.name}' has other records: a CNAME is a name's only "
-                    "record", "keep either the CNAME or the addresses"))
+                out.append(
+                    DnsProblem(
+                        (*here, "name"),
+                        f"'{rec.name}' has other records: a CNAME is a name's only record",
+                        "keep either the CNAME or the addresses",
+                    )
+                )
             cnames[name] = i
             target = absolute(rec.cname, topo.domain)
             if not nodes_named(topo, rec.cname) and target not in addressed | unknown.names:
-                out.append(DnsProblem(
-                    (*here, "cname"),
-                    f"'{rec.cname}' is neither a node nor a name with `a:`/`aaaa:` records"
-                    f"{_did_you_mean(rec.cname, [*instances, *known])}",
-                    "dnsmasq answers a CNAME only when it holds the target's addresses"))
+                out.append(
+                    DnsProblem(
+                        (*here, "cname"),
+                        f"'{rec.cname}' is neither a node nor a name with `a:`/`aaaa:` records"
+                        f"{_did_you_mean(rec.cname, [*instances, *known])}",
+                        "dnsmasq answers a CNAME only when it holds the target's addresses",
+                    )
+                )
         if rec.ptr is not None:
             if rec.ptr in ptrs:
-                out.append(DnsProblem(
-                    (*here, "ptr"), f"{rec.ptr} already has a PTR record "
-                    f"(dns.records[{ptrs[rec.ptr]}])", "give each address one reverse name"))
+                out.append(
+                    DnsProblem(
+                        (*here, "ptr"),
+                        f"{rec.ptr} already has a PTR record (dns.records[{ptrs[rec.ptr]}])",
+                        "give each address one reverse name",
+                    )
+                )
             ptrs[rec.ptr] = i
     return out
 
@@ -180,22 +196,33 @@ def _server_problems(topo: Topology, instances: Mapping[str, Node]) -> list[DnsP
     server = topo.dns.server
     if server is None:
         if DNS_NODE in instances or DNS_NODE in topo.nodes:
-            out.append(DnsProblem(
-                ("dns",), f"a node is already named '{DNS_NODE}'",
-                f"run the DNS server there with `server: {DNS_NODE}`, or rename that node"))
+            out.append(
+                DnsProblem(
+                    ("dns",),
+                    f"a node is already named '{DNS_NODE}'",
+                    f"run the DNS server there with `server: {DNS_NODE}`, or rename that node",
+                )
+            )
     elif server not in instances:
         replicas = topo.match_nodes(server) if server in topo.nodes else []
-        out.append(DnsProblem(
-            ("dns", "server"),
-            f"node '{server}' has {len(replicas)} replicas: the DNS server is one node"
-            if replicas else f"unknown node '{server}'{_did_you_mean(server, instances)}",
-            f"name one instance, e.g. `server: {replicas[0]}`" if replicas else None))
+        out.append(
+            DnsProblem(
+                ("dns", "server"),
+                f"node '{server}' has {len(replicas)} replicas: the DNS server is one node"
+                if replicas
+                else f"unknown node '{server}'{_did_you_mean(server, instances)}",
+                f"name one instance, e.g. `server: {replicas[0]}`" if replicas else None,
+            )
+        )
     elif instances[server].image is not None:
-        out.append(DnsProblem(
-            ("dns", "server"),
-            f"node '{server}' runs image '{instances[server].image}', which may lack dnsmasq",
-            "run the DNS server on a node of socklab's image, or leave `server:` out "
-            f"to have socklab add a node '{DNS_NODE}'"))
+        out.append(
+            DnsProblem(
+                ("dns", "server"),
+                f"node '{server}' runs image '{instances[server].image}', which may lack dnsmasq",
+                "run the DNS server on a node of socklab's image, or leave `server:` out "
+                f"to have socklab add a node '{DNS_NODE}'",
+            )
+        )
     return out
 
 
@@ -248,9 +275,19 @@ def plan_dns(
     served.extend(Served("PTR", rev, name) for rev, name in ptr.items())
     served = list(dict.fromkeys(served))
 
-    argv = [DNSMASQ, "--keep-in-foreground", "--log-facility=-", "--log-queries",
-            "--no-resolv", "--no-hosts", "--no-negcache", f"--server={EMBEDDED_DNS}",
-            "--pid-file=", "--local=//", f"--local=/{domain}/"]
+    argv = [
+        DNSMASQ,
+        "--keep-in-foreground",
+        "--log-facility=-",
+        "--log-queries",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-negcache",
+        f"--server={EMBEDDED_DNS}",
+        "--pid-file=",
+        "--local=//",
+        f"--local=/{domain}/",
+    ]
     argv += [f"--local=/{zone}/" for zone in dict.fromkeys(reverse_zone(n) for n in subnets)]
     server_networks = {net for net, _, _ in endpoints[server]}
     for inst, eps in endpoints.items():
@@ -272,8 +309,13 @@ def plan_dns(
         shared = next((server_ips[net] for net, _, _ in eps if net in server_ips), None)
         if inst != server and shared is not None:
             nameservers[inst] = str(shared)
-    return DnsPlan(server=server, added=topo.dns.server is None, argv=tuple(argv),
-                   served=tuple(served), nameservers=nameservers)
+    return DnsPlan(
+        server=server,
+        added=topo.dns.server is None,
+        argv=tuple(argv),
+        served=tuple(served),
+        nameservers=nameservers,
+    )
 
 
 def reverse_zone(subnet: IPv4Network | IPv6Network) -> str:
@@ -281,14 +323,16 @@ def reverse_zone(subnet: IPv4Network | IPv6Network) -> str:
     step = 8 if subnet.version == 4 else 4
     labels = subnet.network_address.reverse_pointer.split(".")
     keep = subnet.prefixlen // step + 2  # + in-addr.arpa / ip6.arpa
-    return ".".join(labels[len(labels) - keep:])
+    return ".".join(labels[len(labels) - keep :])
 
 
 def resolv_conf(nameserver: str, domain: str, server: str) -> str:
     """The /etc/resolv.conf of a node that asks the lab's DNS server (Docker's resolver
     options for the other nodes: a server that does not answer costs 2 s, not 10)."""
-    return (f"# written by socklab: the lab's DNS server (dnsmasq on node '{server}')\n"
-            f"nameserver {nameserver}\nsearch {domain}\noptions ndots:1 timeout:1 attempts:2\n")
+    return (
+        f"# written by socklab: the lab's DNS server (dnsmasq on node '{server}')\n"
+        f"nameserver {nameserver}\nsearch {domain}\noptions ndots:1 timeout:1 attempts:2\n"
+    )
 
 
 def _node_names(topo: Topology, *, adds_node: bool) -> set[str]:
@@ -311,12 +355,21 @@ def _node_ref_problems(
         return [DnsProblem(path, f"unknown node '{ref}'{_did_you_mean(ref, names)}")]
     if not v6:
         return []
-    lacking = [inst for inst, base, node in topo.instances()
-               if inst in found and base not in unknown and not any(
-        att.ipv6 is not None or topo.networks[net].ipv6 for net, att in node.networks.items()
-        if net in topo.networks)]
-    return [DnsProblem(path, f"node '{inst}' has no IPv6 address",
-                       "give one of its networks `ipv6: true`") for inst in lacking]
+    lacking = [
+        inst
+        for inst, base, node in topo.instances()
+        if inst in found
+        and base not in unknown
+        and not any(
+            att.ipv6 is not None or topo.networks[net].ipv6
+            for net, att in node.networks.items()
+            if net in topo.networks
+        )
+    ]
+    return [
+        DnsProblem(path, f"node '{inst}' has no IPv6 address", "give one of its networks `ipv6: true`")
+        for inst in lacking
+    ]
 
 
 def _did_you_mean(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:

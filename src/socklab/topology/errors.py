@@ -389,11 +389,12 @@ def _fault_message(value: Any) -> tuple[str, str | None]:
     kinds = ", ".join(FAULT_KINDS)
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        return f"unknown fault {describe(key)}", did_you_mean(key, FAULT_KINDS) or (
-            f"faults are: {kinds}")
+        return f"unknown fault {describe(key)}", did_you_mean(key, FAULT_KINDS) or (f"faults are: {kinds}")
     if isinstance(value, dict) and len(value) > 1:
-        return (f"a fault has exactly one key, found {len(value)}: {', '.join(map(str, value))}",
-                "write one fault per step")
+        return (
+            f"a fault has exactly one key, found {len(value)}: {', '.join(map(str, value))}",
+            "write one fault per step",
+        )
     return f"expected a fault, got {describe(value)}", f"a fault is a mapping with one key: {kinds}"
 
 
@@ -402,9 +403,14 @@ def _merge_union(errors: list[tuple[ErrorDetails, _Located]]) -> tuple[str, str 
     for err, where in errors:
         if err["type"] == "value_error":  # a member that recognised the value's shape
             return _message(err, where)
-    expected = list(dict.fromkeys(
-        str((e.get("ctx") or {}).get("expected")) if e["type"] == "literal_error"
-        else _EXPECTED.get(e["type"], e["msg"]) for e, _ in errors))
+    expected = list(
+        dict.fromkeys(
+            str((e.get("ctx") or {}).get("expected"))
+            if e["type"] == "literal_error"
+            else _EXPECTED.get(e["type"], e["msg"])
+            for e, _ in errors
+        )
+    )
     return f"expected {' or '.join(expected)}, got {describe(errors[0][0].get('input'))}", None
 
 

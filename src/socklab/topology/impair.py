@@ -69,11 +69,16 @@ def parse_rate(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         bps = value
     else:
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+)", value.strip().lower()) if isinstance(
-            value, str) else None
+        m = (
+            re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+)", value.strip().lower())
+            if isinstance(value, str)
+            else None
+        )
         if m is None or m.group(2) not in RATE_UNITS:
-            raise ValueError(f"bad rate {value!r} — give a number and a unit such as 1mbit, "
-                             "500kbit or 2mbps (units: " + ", ".join(RATE_UNITS) + ")")
+            raise ValueError(
+                f"bad rate {value!r} — give a number and a unit such as 1mbit, "
+                "500kbit or 2mbps (units: " + ", ".join(RATE_UNITS) + ")"
+            )
         bps = int(float(m.group(1)) * RATE_UNITS[m.group(2)])
     if bps < 8_000:
         raise ValueError(f"rate {value!r} is too slow — give at least 8kbit")
@@ -97,10 +102,10 @@ def _written(number: dict[str, Any], pattern: str) -> WithJsonSchema:
     return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": pattern}]})
 
 
-_PERCENT = _written({"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-                    r"^\s*\d+(\.\d+)?\s*%?\s*$")
-_TIME = _written({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DELAY_MS},
-                 r"^\s*\d+(\.\d+)?\s*(us|ms|s)?\s*$")
+_PERCENT = _written({"type": "number", "exclusiveMinimum": 0, "maximum": 100}, r"^\s*\d+(\.\d+)?\s*%?\s*$")
+_TIME = _written(
+    {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DELAY_MS}, r"^\s*\d+(\.\d+)?\s*(us|ms|s)?\s*$"
+)
 _RATE = _written({"type": "integer", "minimum": 8_000}, r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
 
 Percent = Annotated[float, BeforeValidator(parse_percent), _PERCENT]

@@ -136,9 +136,7 @@ def read_document(text: str, filename: str = "<string>") -> SourceMap:
         raise TopologyError([Problem(filename, 1, "", "the file is empty", _SHAPE)])
     if not isinstance(root, MappingNode):
         kind = "a list" if isinstance(root, SequenceNode) else "a single value"
-        raise _error(
-            filename, _line(root.start_mark), f"the document is {kind}, not a mapping", _SHAPE
-        )
+        raise _error(filename, _line(root.start_mark), f"the document is {kind}, not a mapping", _SHAPE)
     builder = _Builder(filename)
     builder.lines[()] = _line(root.start_mark) or 1
     data = builder.build(root, ())

@@ -200,8 +200,7 @@ class Port(Strict):
         )
         if not m:
             raise ValueError(
-                f"bad port {value!r} — use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER,"
-                " with /udp for UDP"
+                f"bad port {value!r} — use CONTAINER, HOST:CONTAINER or IP:HOST:CONTAINER, with /udp for UDP"
             )
         host_ip, host_port, container_port, proto = m.groups()
         out: dict[str, Any] = {"container_port": int(container_port), "protocol": proto or "tcp"}
@@ -283,8 +282,9 @@ class Node(Strict):
     """Environment variables of the node's apps."""
     replicas: Annotated[int, Field(ge=1, le=200)] | None = None
     """Run N identical nodes named NAME-1 .. NAME-N."""
-    cap_add: list[Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$"),
-                            AfterValidator(known_capability)]] = []
+    cap_add: list[
+        Annotated[str, StringConstraints(pattern=r"^(CAP_)?[A-Z_]+$"), AfterValidator(known_capability)]
+    ] = []
     """Linux capabilities to add (e.g. NET_RAW for raw sockets); never SYS_ADMIN or ALL."""
     ports: list[Port] = []
     """Node ports published on the host: `80`, `8080:80`, `127.0.0.1:8080:80/udp` or a mapping."""
@@ -321,7 +321,8 @@ class Node(Strict):
             raise ValueError(
                 f"a node with `{own}:` runs it as its main program, as compose does: no "
                 f"supervisor runs `start:` there — put the program in `{own}:`, or drop "
-                f"`{own}:` to use `start:`")
+                f"`{own}:` to use `start:`"
+            )
         return self
 
     @field_validator("start", mode="before")
@@ -335,9 +336,7 @@ class Node(Strict):
     def _no_privilege(cls, v: list[str]) -> list[str]:
         caps = [c.removeprefix("CAP_") for c in v]
         if "ALL" in caps or "SYS_ADMIN" in caps:
-            raise ValueError(
-                "ALL and SYS_ADMIN are not allowed — socklab nodes are never privileged"
-            )
+            raise ValueError("ALL and SYS_ADMIN are not allowed — socklab nodes are never privileged")
         return caps
 
     @field_validator("env", mode="before")
@@ -347,9 +346,7 @@ class Node(Strict):
         if not isinstance(v, dict):
             return v
         return {
-            k: (str(x).lower() if isinstance(x, bool) else str(x))
-            if isinstance(x, (int, float, bool))
-            else x
+            k: (str(x).lower() if isinstance(x, bool) else str(x)) if isinstance(x, (int, float, bool)) else x
             for k, x in v.items()
         }
 
@@ -366,8 +363,9 @@ class Topology(Strict):
 
     name: LabName
     """The lab's name ([a-z0-9-]): containers are `socklab-<name>-<node>`, unique per host."""
-    topic: Annotated[str, StringConstraints(min_length=1, max_length=60),
-                     AfterValidator(_one_line)] | None = None
+    topic: (
+        Annotated[str, StringConstraints(min_length=1, max_length=60), AfterValidator(_one_line)] | None
+    ) = None
     """What the lab teaches, in one line (at most 60 characters)."""
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     """What the lab shows and how to read it."""

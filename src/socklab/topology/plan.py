@@ -175,27 +175,35 @@ def plan(
     """The lab's resources. ``taken`` are subnets already in use on the host; ``source``
     is the topology file's absolute path, kept as a label so ``down FILE`` finds the lab;
     ``labels`` go on every network and container besides socklab's own."""
-    lab_labels = {**(labels or {}), LABEL_LAB: topo.name,
-                  **({LABEL_FILE: source} if source else {})}
+    lab_labels = {**(labels or {}), LABEL_LAB: topo.name, **({LABEL_FILE: source} if source else {})}
     if topo.dns is not None:
         found = lab_dns.problems(topo)
         if found:
-            raise LabError("the lab's DNS cannot be planned:\n" + "\n".join(
-                f"  {p}" for p in found), found[0].hint)
+            raise LabError(
+                "the lab's DNS cannot be planned:\n" + "\n".join(f"  {p}" for p in found), found[0].hint
+            )
         topo = lab_dns.with_server(topo)
     networks = _plan_networks(topo, taken, lab_labels)
     containers = _plan_containers(topo, {n.name: n for n in networks}, lab_labels)
     dns_plan = None
     if topo.dns is not None:
-        dns_plan = lab_dns.plan_dns(topo, {
-            c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers},
+        dns_plan = lab_dns.plan_dns(
+            topo,
+            {c.instance: [(e.network, e.ip, e.ipv6) for e in c.endpoints] for c in containers},
             [s for n in networks for s in (n.subnet, n.ipv6_subnet) if s is not None],
-            {c.instance: [c.container_name, *(a for e in c.endpoints for a in e.aliases)]
-             for c in containers})
+            {
+                c.instance: [c.container_name, *(a for e in c.endpoints for a in e.aliases)]
+                for c in containers
+            },
+        )
         containers = [_use_dns(c, dns_plan, topo.domain) for c in containers]
     return LabPlan(
-        lab=topo.name, domain=topo.domain, networks=tuple(networks),
-        containers=tuple(containers), labels={LABEL_LAB: topo.name}, dns=dns_plan,
+        lab=topo.name,
+        domain=topo.domain,
+        networks=tuple(networks),
+        containers=tuple(containers),
+        labels={LABEL_LAB: topo.name},
+        dns=dns_plan,
     )
 
 
@@ -216,21 +224,25 @@ def _plan_networks(
     networks: list[NetworkPlan] = []
     for name, spec in topo.networks.items():
         subnet = spec.subnet or _next(free4, name, "IPv4")
-        v6 = spec.ipv6 if isinstance(spec.ipv6, IPv6Network) else (
-            _next(free6, name, "IPv6") if spec.ipv6 else None
+        v6 = (
+            spec.ipv6
+            if isinstance(spec.ipv6, IPv6Network)
+            else (_next(free6, name, "IPv6") if spec.ipv6 else None)
         )
-        networks.append(NetworkPlan(
-            name=name,
-            docker_name=network_name(topo.name, name),
-            subnet=subnet,
-            gateway=next(subnet.hosts()),
-            ipv6_subnet=v6,
-            ipv6_gateway=next(v6.hosts()) if v6 else None,
-            internal=name not in publishing | routed,
-            labels={**lab_labels, LABEL_NETWORK: name},
-            allocated=spec.subnet is None or spec.ipv6 is True,
-            options={} if name not in publishing | routed else dict(NO_MASQUERADE),
-        ))
+        networks.append(
+            NetworkPlan(
+                name=name,
+                docker_name=network_name(topo.name, name),
+                subnet=subnet,
+                gateway=next(subnet.hosts()),
+                ipv6_subnet=v6,
+                ipv6_gateway=next(v6.hosts()) if v6 else None,
+                internal=name not in publishing | routed,
+                labels={**lab_labels, LABEL_NETWORK: name},
+                allocated=spec.subnet is None or spec.ipv6 is True,
+                options={} if name not in publishing | routed else dict(NO_MASQUERADE),
+            )
+        )
     return networks
 
 
@@ -254,40 +266,55 @@ def _plan_containers(
     containers: list[ContainerPlan] = []
     for (instance, base, node), me in zip(topo.instances(), attached, strict=True):
         endpoints = [
-            Endpoint(network=net, docker_network=networks[net].docker_name, ip=link.ip,
-                     ipv6=link.ipv6, aliases=link.aliases)
+            Endpoint(
+                network=net,
+                docker_network=networks[net].docker_name,
+                ip=link.ip,
+                ipv6=link.ipv6,
+                aliases=link.aliases,
+            )
             for net, link in me.links.items()
         ]
         setup = NetSetup(
             links=me.links,
             routes=routes[instance],
-            impair={net: imp for net, att in node.networks.items()
-                    if not (imp := _impairment(topo, net, att)).empty},
+            impair={
+                net: imp
+                for net, att in node.networks.items()
+                if not (imp := _impairment(topo, net, att)).empty
+            },
             drop_default_route=any(not networks[n].internal for n in node.networks)
             and all(p.host_ip.is_loopback for p in node.ports),
             router=node.router,
         )
-        containers.append(ContainerPlan(
-            instance=instance,
-            node=base,
-            container_name=container_name(topo.name, instance),
-            hostname=instance,
-            domainname=topo.domain,
-            image=node.image,
-            command=tuple(node.command) if node.command is not None else None,
-            entrypoint=tuple(node.entrypoint) if node.entrypoint is not None else None,
-            supervised=node.command is None and node.entrypoint is None,
-            start=tuple(node.start),
-            env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
-            cap_add=tuple(node.cap_add),
-            ports=tuple(node.ports),
-            endpoints=tuple(endpoints),
-            labels={**lab_labels, LABEL_NODE: instance, LABEL_INDEX: str(len(containers)),
-                    LABEL_BASE: base, LABEL_NET: setup.to_json()},
-            net=setup,
-            sysctls=_sysctls(node.router, endpoints),
-            extra_hosts=routed_hosts(me, attached, routes[instance]),
-        ))
+        containers.append(
+            ContainerPlan(
+                instance=instance,
+                node=base,
+                container_name=container_name(topo.name, instance),
+                hostname=instance,
+                domainname=topo.domain,
+                image=node.image,
+                command=tuple(node.command) if node.command is not None else None,
+                entrypoint=tuple(node.entrypoint) if node.entrypoint is not None else None,
+                supervised=node.command is None and node.entrypoint is None,
+                start=tuple(node.start),
+                env={**node.env, "SOCKLAB_LAB": topo.name, "SOCKLAB_NODE": instance},
+                cap_add=tuple(node.cap_add),
+                ports=tuple(node.ports),
+                endpoints=tuple(endpoints),
+                labels={
+                    **lab_labels,
+                    LABEL_NODE: instance,
+                    LABEL_INDEX: str(len(containers)),
+                    LABEL_BASE: base,
+                    LABEL_NET: setup.to_json(),
+                },
+                net=setup,
+                sysctls=_sysctls(node.router, endpoints),
+                extra_hosts=routed_hosts(me, attached, routes[instance]),
+            )
+        )
     return containers
 
 
@@ -337,8 +364,7 @@ def _assign_addresses(
                 reserved6[net].add(att.ipv6)
     hosts4 = {n: _free_hosts(p.subnet.hosts(), reserved4[n]) for n, p in networks.items()}
     hosts6 = {
-        n: _free_hosts(p.ipv6_subnet.hosts(), reserved6[n])
-        for n, p in networks.items() if p.ipv6_subnet
+        n: _free_hosts(p.ipv6_subnet.hosts(), reserved6[n]) for n, p in networks.items() if p.ipv6_subnet
     }
     out: dict[tuple[str, str], tuple[IPv4Address, IPv6Address | None]] = {}
     for instance, _, node in topo.instances():
@@ -358,9 +384,7 @@ def _free_hosts(hosts: Iterator[A], reserved: set[A]) -> Iterator[A]:
     return (h for h in hosts if h not in reserved)
 
 
-def _free_subnets(
-    pool: N, prefix: int, used: list[N]
-) -> Iterator[N]:
+def _free_subnets(pool: N, prefix: int, used: list[N]) -> Iterator[N]:
     return (s for s in pool.subnets(new_prefix=prefix) if not any(s.overlaps(u) for u in used))
 
 

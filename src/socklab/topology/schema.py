@@ -47,20 +47,23 @@ def json_schema() -> dict[str, Any]:
     if "networks" in node:
         _nullable_values(node["networks"])
         names = {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}
-        node["networks"] = _described({"anyOf": [node["networks"], names], "title": "Networks"},
-                                      node["networks"])
+        node["networks"] = _described(
+            {"anyOf": [node["networks"], names], "title": "Networks"}, node["networks"]
+        )
     if "start" in node:
         start = node["start"]
         one = start.get("items", {})  # a {cmd, wait} mapping
         argv = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
         start["items"] = {"anyOf": [_COMMAND_STRING, argv, one]}
-        node["start"] = _described({"anyOf": [_COMMAND_STRING, one, start], "default": [],
-                                    "title": "Start"}, start)
+        node["start"] = _described(
+            {"anyOf": [_COMMAND_STRING, one, start], "default": [], "title": "Start"}, start
+        )
     command = node.get("command", {})
     argv_or_null = command.get("anyOf", [])
     if any(a.get("type") == "array" for a in argv_or_null):
         node["command"] = _described(
-            {"anyOf": [_COMMAND_STRING, *argv_or_null], "default": None, "title": "Command"}, command)
+            {"anyOf": [_COMMAND_STRING, *argv_or_null], "default": None, "title": "Command"}, command
+        )
     env = node.get("env", {})
     if "additionalProperties" in env:
         env["additionalProperties"] = {"type": ["string", "number", "boolean"]}
