@@ -102,6 +102,14 @@ def _compiles(value: str) -> str:
     return value
 
 
+def _max_at_least_min(v: int | None, info: ValidationInfo) -> int | None:
+    """A spec's ``max`` is not below its ``min``."""
+    low = info.data.get("min")
+    if v is not None and low is not None and v < low:
+        raise ValueError(f"max {v} is less than min {low} — make max at least min")
+    return v
+
+
 def _event_name(value: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
         raise ValueError(
@@ -251,13 +259,7 @@ class ExpectSocketsSpec(Strict):
     max: Annotated[int, Field(ge=0)] | None = None
     """At most this many matching sockets (no upper bound when left out)."""
 
-    @field_validator("max")
-    @classmethod
-    def _max_above_min(cls, v: int | None, info: ValidationInfo) -> int | None:
-        low = info.data.get("min")
-        if v is not None and low is not None and v < low:
-            raise ValueError(f"max {v} is less than min {low} — make max at least min")
-        return v
+    _max_above_min = field_validator("max")(_max_at_least_min)
 
 
 class ExpectTimelineSpec(Strict):
@@ -336,13 +338,7 @@ class ExpectCaptureSpec(Strict):
     max: Annotated[int, Field(ge=0)] | None = None
     """At most this many matching connections (no upper bound when left out)."""
 
-    @field_validator("max")
-    @classmethod
-    def _max_above_min(cls, v: int | None, info: ValidationInfo) -> int | None:
-        low = info.data.get("min")
-        if v is not None and low is not None and v < low:
-            raise ValueError(f"max {v} is less than min {low} — make max at least min")
-        return v
+    _max_above_min = field_validator("max")(_max_at_least_min)
 
 
 class CompareSocketsSpec(Strict):
