@@ -197,6 +197,10 @@ def test_start_commands_serve_and_socklab_sees_the_sockets(composed: tuple[Lab, 
     for args in (["status", "--lab", project], ["status", lab.name]):
         result = runner.invoke(app, [*args, "--json"])
         assert {n["node"] for n in json.loads(result.stdout)} >= {"server", "client-1"}, args
+    result = runner.invoke(app, ["logs", "--lab", project, "server"])
+    assert '"event": "listening"' in result.stdout, result.output
+    result = runner.invoke(app, ["connections", "--lab", project, "--json"])
+    assert result.exit_code == 0 and "mermaid" in json.loads(result.stdout), result.output
 
 
 def test_a_compose_file_of_our_own_imported_and_run_by_socklab_up(

@@ -1,4 +1,4 @@
-"""`--lab NAME` in place of LAB (status, sockets, exec): the arguments shift, mistakes are
+"""`--lab NAME` in place of LAB (status, sockets, exec, logs, connections): the arguments shift, mistakes are
 one line and a hint (no daemon is asked before the arguments are understood)."""
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ def test_lab_first_takes_the_option_or_the_first_argument() -> None:
         (["exec", "--lab", "x", "client-1"], "error: missing argument NODE"),
         (["exec", "--lab", "x", "client-1", "--"], "error: missing argument '-- CMD'"),
         (["sockets"], "error: no LAB given"),
+        (["logs"], "error: no LAB given"),
+        (["logs", "--lab", "x", "a", "b"], "error: give one NODE at most"),
+        (["connections"], "error: no LAB given"),
+        (["connections", "a", "--lab", "b"], "error: give LAB or --lab NAME, not both"),
         (["exec", "lab.yml", "--", "ls"], "error: missing argument NODE"),
         (["exec", "lab.yml", "n", "--timeout"], "error: option --timeout requires an argument"),
         (["exec", "lab.yml", "n", "--timeout", "x", "--", "ls"], "error: --timeout takes seconds, not 'x'"),

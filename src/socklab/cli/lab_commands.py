@@ -321,13 +321,14 @@ def shell(lab: LabArg, node: NodeArg) -> None:
 
 @app.command()
 def logs(
-    lab: LabArg,
+    lab: OptionalLabArg = None,
     node: Annotated[
         str | None,
         typer.Argument(
             metavar="NODE", help="only these nodes' output (a node, a replicated node's name, a glob)"
         ),
     ] = None,
+    name: LabOpt = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="the apps' events of all nodes merged by time")
@@ -335,7 +336,11 @@ def logs(
     as_json: Annotated[bool, typer.Option("--json", help="the timeline as JSON")] = False,
 ) -> None:
     """The output of a node's apps (every node's, prefixed with its name, without NODE)."""
-    the_lab = open_lab(lab, up=True)
+    lab_arg, rest = lab_first(name, [a for a in (lab, node) if a], "logs LAB [NODE]")
+    if len(rest) > 1:
+        raise LabError("give one NODE at most", "a glob takes several: `socklab logs LAB 'client-*'`")
+    node = rest[0] if rest else None
+    the_lab = open_lab(lab_arg, up=True)
     targets = the_lab.nodes(node)
     if timeline or as_json:
         if follow:

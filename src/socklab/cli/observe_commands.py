@@ -92,8 +92,11 @@ def sockets(
 
 
 @app.command()
-def connections(lab: LabArg, as_json: JsonOpt = False) -> None:
+def connections(lab: OptionalLabArg = None, name: LabOpt = None, as_json: JsonOpt = False) -> None:
     """Who is connected to whom: ESTABLISHED TCP sockets matched end to end, and Mermaid."""
+    lab, rest = lab_first(name, [lab] if lab else [], "connections LAB")
+    if rest:
+        raise LabError("give LAB or --lab NAME, not both", f"e.g. `socklab connections --lab {name}`")
     from socklab.observe.connections import connections as matched
     from socklab.observe.connections import mermaid
     from socklab.observe.sockets import ip_port, unmapped
