@@ -154,9 +154,10 @@ class RawSDK:
     """The baseline: the docker SDK's ``containers.run`` of N containers with 8 workers on one
     new network, and their removal (``remove(force=True)``, 8 at a time)."""
 
-    def __init__(self, tag: str, name: str = "raw") -> None:
+    def __init__(self, tag: str, name: str = "raw", command: list[str] | None = None) -> None:
         self.client = docker.from_env(timeout=600)
         self.tag = tag
+        self.command = ["sleep", "infinity"] if command is None else command  # []: the image's CMD
         self.base = f"{RUN}-{name}"
         self.name = self.base
         self.made = 0
@@ -174,7 +175,7 @@ class RawSDK:
         def one(i: int) -> None:
             self.client.containers.run(
                 self.tag,
-                ["sleep", "infinity"],
+                self.command or None,
                 name=f"{self.name}-{i}",
                 hostname=f"node-{i}",
                 network=net.id,

@@ -4,6 +4,9 @@ For each size, socklab (``Lab.load(file).up()`` / ``.down()``, one network, N no
 node image) and the raw SDK baseline (``containers.run`` x N with 8 workers, then
 ``remove(force=True)`` x N with 8 workers) run alternating; docker-compose (``up -d`` /
 ``down -t 0`` of the same N services) is a second baseline up to ``--compose-max`` nodes.
+A third, ``raw_node``, is the raw SDK running the node image's own command (the node
+supervisor, as a socklab node) instead of ``sleep``: socklab against it is what socklab's
+orchestration adds, the rest of the gap to ``raw`` is the node's own process starting.
 The best of ``--rounds`` of each is kept; the ratios are the figures.
 
     .venv/bin/python bench/deploy.py [--sizes 30 200] [--rounds 2] [--big] [--json]
@@ -76,6 +79,7 @@ def compose_file(n: int, tag: str, tmp: Path) -> list[str]:
 
 def measure_size(n: int, rounds: int, tag: str, tmp: Path, compose: bool) -> dict[str, Any]:
     raw = RawSDK(tag)
+    raw_node = RawSDK(tag, "rawnode", command=[])  # the node image's CMD: the node supervisor
 
     def socklab_pair() -> tuple[float, float]:
         lab = socklab_lab(n, tmp)
@@ -92,15 +96,21 @@ def measure_size(n: int, rounds: int, tag: str, tmp: Path, compose: bool) -> dic
 
         return timed(lambda: run("up", "-d")), timed(lambda: run("down", "-t", "0"))
 
-    variants = {"socklab": socklab_pair, "raw": raw_pair}
+    def raw_node_pair() -> tuple[float, float]:
+        return timed(lambda: raw_node.up(n)), timed(raw_node.down)
+
+    variants = {"socklab": socklab_pair, "raw": raw_pair, "raw_node": raw_node_pair}
     if compose:
         variants["compose"] = compose_pair
     runs = rounds_of(variants, rounds)
     ups = {k: [u for u, _ in v] for k, v in runs.items()}
     downs = {k: [d for _, d in v] for k, v in runs.items()}
-    extra = {}
+    extra: dict[str, Any] = {  # what socklab adds to containers that run the node supervisor
+        "raw_node_s": round(min(ups["raw_node"]), 4),
+        "ratio_raw_node": round(min(ups["socklab"]) / min(ups["raw_node"]), 3),
+    }
     if compose:
-        extra = {
+        extra |= {
             "compose_s": round(min(ups["compose"]), 4),
             "ratio_compose": round(min(ups["socklab"]) / min(ups["compose"]), 3),
             "compose_down_s": round(min(downs["compose"]), 4),

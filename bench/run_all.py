@@ -50,9 +50,10 @@ def table(rows: dict[str, Any]) -> str:
                 f"{'yes' if r['met'] else 'no'} |"
             )
         else:
+            node = f"; {r['ratio_raw_node']:.2f}x raw with the supervisor" if "ratio_raw_node" in r else ""
             lines.append(
                 f"| {key} | {r['socklab_s']:.3f} s | {r['baseline_s']:.3f} s | "
-                f"{r['ratio']:.2f}x (+{r['over_s']:.3f} s) | {r['goal']} | "
+                f"{r['ratio']:.2f}x (+{r['over_s']:.3f} s){node} | {r['goal']} | "
                 f"{'yes' if r['met'] else 'no'} |"
             )
     return "\n".join(lines)
