@@ -50,8 +50,10 @@ examples: image
 	$(BIN)/pytest -q -p no:cacheprovider examples/pytest
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 examples/pytest
 
+# two pytest-xdist workers, a test file each at a time (a file's module-scoped labs stay in
+# one worker); every test lab has a name and subnets of its own, so they never collide
 test: lint typecheck test-deps image
-	$(BIN)/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(BIN)/pytest -q -n 2 --dist loadfile tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 # every row of issue 14, socklab against its baseline side by side: runs/bench.json
 # (BENCH_ARGS=--big adds 500 nodes; a few minutes without it)

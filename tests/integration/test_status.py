@@ -7,15 +7,19 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from socklab import Lab
+from socklab import Lab, render
 from socklab.cli import app
 
 runner = CliRunner()
 
 
-def test_status_keeps_the_topology_order_and_shows_the_apps(make_lab: Callable[..., Lab]) -> None:
+def test_status_keeps_the_topology_order_and_shows_the_apps(
+    make_lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab = make_lab(
         {
             "networks": {"lan": {}},
@@ -58,7 +62,9 @@ def test_status_keeps_the_topology_order_and_shows_the_apps(make_lab: Callable[.
     assert (apps["python3"]["state"], apps["python3"]["code"]) == ("exited", 3)
     assert nodes[1]["apps"] == []  # a node with no start commands
 
-    table = runner.invoke(app, ["status", lab.name], env={"COLUMNS": "250"})
+    # a terminal wide enough for one line a node (COLUMNS is read when the console is made)
+    monkeypatch.setattr(render, "out", Console(width=250, highlight=False, soft_wrap=True))
+    table = runner.invoke(app, ["status", lab.name])
     assert table.exit_code == 0
     lines = [ln for ln in table.stdout.splitlines() if ln.split()[:1] and ln.split()[0] in order]
     assert [ln.split()[0] for ln in lines] == order
