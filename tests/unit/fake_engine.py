@@ -49,6 +49,8 @@ class NodeBehaviour:
     """start raises PortTaken for this host port (on 127.0.0.1, TCP)"""
     exits: bool = False
     """the container stops right after start (the supervisor crashed)"""
+    exits_after: float | None = None
+    """the container stops this many seconds after its start (a program that ends soon)"""
     ready_delay: float | None = 0.0
     """seconds after a reader follows the logs before the ready event comes (None: never)"""
     failed_apps: list[str] = field(default_factory=list)
@@ -248,6 +250,13 @@ class FakeEngine:
         box.logs.extend(how.output)
         if how.exits:
             box.logs.append("socklab-node: cannot start")
+        if how.exits_after is not None:
+
+            def end() -> None:
+                box.logs.append("ended")
+                box.info = replace(box.info, state="exited", exit_code=3)
+
+            threading.Timer(how.exits_after, end).start()
 
     def stop(self, ident: str, *, timeout: float = 2.0) -> None:
         self._set_state(ident, "stop", "exited")

@@ -286,3 +286,17 @@ def test_a_program_that_exits_at_once_fails_up_naming_it(fake: FakeEngine) -> No
     ]
     assert err.value.hint is not None and "ENTRYPOINT" in err.value.hint
     assert fake.containers({}) == [] and fake.networks({}) == []
+
+
+def test_a_program_that_ends_soon_after_its_start_fails_up(fake: FakeEngine) -> None:
+    """Not only at once: a node of its own program must still run a moment after its start,
+    however soon the other nodes are ready."""
+    fake.images["shop/web:1"] = ImageInfo(id="1", tags=("shop/web:1",))
+    fake.behaviour["web"] = NodeBehaviour(exits_after=deploy.OWN_SETTLE / 2)
+    nodes = {
+        "web": {"networks": ["lan"], "image": "shop/web:1", "command": "serve"},
+        "client": {"networks": ["lan"]},
+    }
+    with pytest.raises(LabError, match=r"web: its program `serve` exited at once \(code 3\)"):
+        deploy.up(fake, lab_plan(nodes), IMAGE)
+    assert fake.containers({}) == []

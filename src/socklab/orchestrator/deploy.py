@@ -43,6 +43,9 @@ SUPERVISOR_APP = "socklab-node"
 SUPERVISOR = f"{IN_BIN}/{SUPERVISOR_APP}"
 READY_TIMEOUT = 30.0
 CANCEL_POLL = 0.1
+OWN_SETTLE = 1.0
+"""seconds a node of its own program must have run for before ``up`` returns: a program
+that ends sooner (a wrong ``command:``) fails ``up``"""
 APPS_FILE = f"{supervisor.DEFAULT_RUN_DIR}/{supervisor.STATE_NAME}"
 NODE_APPS = "start commands"
 DNS_APPS = "the lab's DNS server (dnsmasq)"
@@ -148,7 +151,7 @@ def up(
         # waited for by a pool of its own from the moment it is started, and the 8 workers
         # go on starting the others.
         waits: dict[str, Future[None]] = {}
-        own: dict[str, tuple[str, ContainerPlan]] = {}
+        own: dict[str, tuple[str, ContainerPlan, float]] = {}
         waiters = ThreadPoolExecutor(max_workers=READY_WORKERS, thread_name_prefix="socklab-ready")
         try:
 
@@ -156,7 +159,7 @@ def up(
                 started: dict[str, str] = {}
                 _start(engine, spec, image, tree, started)
                 if not spec.supervised:
-                    own[spec.instance] = (started[spec.instance], spec)
+                    own[spec.instance] = (started[spec.instance], spec, time.monotonic())
                 else:
                     waits[spec.instance] = waiters.submit(
                         wait_ready, engine, started[spec.instance], NODE_APPS, cancel
@@ -178,10 +181,10 @@ def up(
             raise
         finally:
             waiters.shutdown(wait=True, cancel_futures=True)
-        # a node of its own program has no ready event: it must at least still run (a wrong
-        # `command:` ends it at once), seen after the others' starts gave it time to end
+        # a node of its own program has no ready event: it must at least still run
+        # ``OWN_SETTLE`` after its start (a wrong `command:` ends it at once)
         _pool_all(
-            [partial(_still_running, engine, *own[n]) for n in names if n in own],
+            [partial(_still_running_after, engine, *own[n]) for n in names if n in own],
             "programs",
             lambda *_: None,
             [n for n in names if n in own],
@@ -249,6 +252,12 @@ def _start(engine: Engine, spec: ContainerPlan, image: str, tree: bytes, started
         if spec.supervised:  # (a node of its own program does not wait for the setup)
             ctl.release(node)
     started[spec.instance] = ident
+
+
+def _still_running_after(engine: Engine, ident: str, spec: ContainerPlan, started: float) -> None:
+    """:func:`_still_running`, once the node has run for ``OWN_SETTLE`` seconds."""
+    time.sleep(max(0.0, started + OWN_SETTLE - time.monotonic()))
+    _still_running(engine, ident, spec)
 
 
 def _still_running(engine: Engine, ident: str, spec: ContainerPlan) -> None:
