@@ -68,6 +68,15 @@ def no_python_image(
     tag = f"socklab-test/nopy:{RUN_ID}"
     engine.build_image(context, tag)
     yield tag
+    remove_test_image(engine, tag)
+
+
+def remove_test_image(engine: Engine, tag: str) -> None:
+    """A test image, and the ``socklab/supervised`` images made of it (compose export)."""
+    for other in engine.image_tags(image.SUPERVISED_REPO):
+        found = engine.image(other)
+        if found is not None and found.labels.get("io.socklab.from") == tag:
+            engine.remove_image(other)
     engine.remove_image(tag)
 
 
@@ -140,7 +149,7 @@ def entrypoint_image(
     tag = f"socklab-test/entrypoint:{RUN_ID}"
     engine.build_image(context, tag)
     yield tag
-    engine.remove_image(tag)
+    remove_test_image(engine, tag)
 
 
 @pytest.fixture(scope="session")
