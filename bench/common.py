@@ -14,6 +14,7 @@ it) never takes a range of Docker's default pools.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import platform
 import random
@@ -150,6 +151,9 @@ def free_subnet(hosts: int) -> IPv4Network:
     return random.choice(free)
 
 
+_RAW_NETWORKS = itertools.count(1)
+
+
 class RawSDK:
     """The baseline: the docker SDK's ``containers.run`` of N containers with 8 workers on one
     new network, and their removal (``remove(force=True)``, 8 at a time)."""
@@ -160,12 +164,11 @@ class RawSDK:
         self.command = ["sleep", "infinity"] if command is None else command  # []: the image's CMD
         self.base = f"{RUN}-{name}"
         self.name = self.base
-        self.made = 0
         self.stuck: list[str] = []
 
     def up(self, n: int) -> None:
-        self.made += 1  # a name of its own each time: a network left stuck keeps its name
-        self.name = f"{self.base}{self.made}"
+        # a name of its own each time (in this run): a network left stuck keeps its name
+        self.name = f"{self.base}{next(_RAW_NETWORKS)}"
         subnet = free_subnet(n)
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
         net = self.client.networks.create(
