@@ -19,6 +19,7 @@ The client's first line tells the server what to do: OPTIONS, NAGLE, SINK or IDL
 from __future__ import annotations
 
 import json
+import select
 import socket
 import statistics
 import struct
@@ -34,6 +35,9 @@ DEFAULT_TESTS = ("options", "nagle", "buffers", "linger")
 ROUNDS = 20
 SMALL_SNDBUF = 4096
 SINK_SECONDS = 2.0
+FULL_WAIT = 0.3
+"""seconds without room in the send buffer after which it counts as full (the peer's
+receive window closed as well)"""
 IDLE_SECONDS = 3.5
 
 # what the listening socket sets, which each accepted socket inherits
@@ -197,8 +201,10 @@ def test_buffers(host: str, port: int, timeout: float, log: EventLog) -> bool:
             while time.monotonic() - started < SINK_SECONDS / 2:
                 try:
                     total += sock.send(chunk)
-                except BlockingIOError:
-                    break
+                except BlockingIOError:  # full for now; full for good once the peer's
+                    # window is closed too: no room comes within FULL_WAIT
+                    if not select.select([], [sock], [], FULL_WAIT)[1]:
+                        break
             value = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
             taken[label] = total
             log.emit(
@@ -207,7 +213,7 @@ def test_buffers(host: str, port: int, timeout: float, log: EventLog) -> bool:
                 bytes=total,
                 asked=sndbuf,
                 text=f"client: SO_SNDBUF {value} ({label}): send() took {total} bytes "
-                "before EAGAIN, the peer not reading",
+                "until EAGAIN for good (both buffers full), the peer not reading",
             )
             sock.setblocking(True)
     return taken["small"] < taken["default"]
