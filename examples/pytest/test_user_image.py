@@ -33,5 +33,6 @@ def test_your_service_as_a_node(socklab_lab, service_image):
     lab.wait_listening("shop", "tcp/8080")  # read through a helper: the image has no tools
     greeting = lab.node("client").exec("nc -w 5 shop 8080")
     assert greeting.stdout == "hello from the shop\n"
+    lab.wait_listening("shop", "tcp/8080")  # its loop starts a new `nc -l` after each client
     [listener] = [r for r in lab.sockets("shop") if r.state == "LISTEN" and r.local_port == 8080]
     assert listener.program == "nc"  # the program and pid of your service's socket
