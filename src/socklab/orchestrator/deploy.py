@@ -363,7 +363,7 @@ def wait_ready(
     if failed:
         errors = event.get("errors") or {}
         reasons = "".join(f"\n  {a}: {errors[a]}" for a in failed if errors.get(a))
-        theirs = [ln for ln in said if _app_of(ln) in failed]
+        theirs = [ln for ln in said if _app_and_text(ln)[0] in failed]
         raise LabError(
             f"{what} did not start ({', '.join(failed)}){reasons}\nits last "
             f"output:\n{_tail(theirs or said, 6)}"
@@ -379,20 +379,23 @@ def ready_count(engine: Engine, ident: str) -> int:
 def supervisor_event(line: str) -> dict[str, Any] | None:
     """The event of a node supervisor's own output line (``<time> socklab-node[pid] {json}``),
     None for any other line."""
-    parts = line.split(" ", 2)
-    if len(parts) < 3 or not parts[1].startswith(f"{SUPERVISOR_APP}[") or not parts[2].startswith("{"):
+    app, text = _app_and_text(line)
+    if app != SUPERVISOR_APP or not text.startswith("{"):
         return None
     try:
-        event = json.loads(parts[2])
+        event = json.loads(text)
     except ValueError:
         return None
     return event if isinstance(event, dict) and "event" in event else None
 
 
-def _app_of(line: str) -> str:
-    """The app that printed a node's output line (``<time> <app>[<pid>] <text>``)."""
+def _app_and_text(line: str) -> tuple[str, str]:
+    """The app that printed a node's output line (``<time> <app>[<pid>] <text>``) and its
+    text; two empty strings for a line of another form."""
     parts = line.split(" ", 2)
-    return parts[1].partition("[")[0] if len(parts) > 1 else ""
+    if len(parts) < 3 or "[" not in parts[1]:
+        return "", ""
+    return parts[1].partition("[")[0], parts[2]
 
 
 def _tail(lines: list[str], count: int = 5) -> str:
