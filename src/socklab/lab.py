@@ -245,9 +245,13 @@ class Lab:
         while True:
             try:
                 if isinstance(engine, SwarmEngine):
-                    lab_plan = _own_programs(self.plan(), own_program)
-                    stack = stack_plan(self._topology(), lab_plan, self._images(tag, on_build, own_program))
-                    swarm.up(engine, lab_plan, stack, progress)
+                    images = self._images(tag, on_build, own_program)
+                    # a stack's subnets are planned under the same lock as a local lab's:
+                    # a local lab on this host must not take them before the stack does
+                    with host_lock("subnets") as lock:
+                        lab_plan = _own_programs(self.plan(), own_program)
+                        stack = stack_plan(self._topology(), lab_plan, images)
+                        swarm.up(engine, lab_plan, stack, progress, networks_made=lock.release)
                 else:  # socklab processes plan and make networks one at a time: no clash
                     with host_lock("subnets") as lock:
                         deploy.up(

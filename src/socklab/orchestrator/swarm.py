@@ -10,6 +10,7 @@ networks and waits until they are gone too.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -53,8 +54,15 @@ def check(engine: SwarmEngine, topo: Topology) -> None:
             )
 
 
-def up(engine: SwarmEngine, plan: LabPlan, stack: StackPlan, progress: Progress | None = None) -> None:
-    """Deploy a planned lab as a stack; roll back on any failure or Ctrl-C."""
+def up(
+    engine: SwarmEngine,
+    plan: LabPlan,
+    stack: StackPlan,
+    progress: Progress | None = None,
+    networks_made: Callable[[], None] = lambda: None,
+) -> None:
+    """Deploy a planned lab as a stack; roll back on any failure or Ctrl-C. ``networks_made``
+    is called once its networks exist (their subnets are taken: other labs may plan now)."""
     report = progress or (lambda *_: None)
     if (
         engine.services(plan.lab)
@@ -69,6 +77,7 @@ def up(engine: SwarmEngine, plan: LabPlan, stack: StackPlan, progress: Progress 
         for i, net in enumerate(plan.networks, 1):
             engine.create_network(net)
             report("networks", i, len(plan.networks))
+        networks_made()
         report("services", 0, len(stack.services))
         for i, svc in enumerate(stack.services, 1):
             engine.create_service(plan.lab, svc)
