@@ -26,6 +26,12 @@ from common import ROOT, machine, rounds_of, row
 SOCKLAB = str(Path(sys.executable).with_name("socklab"))
 LAB_FILE = str(ROOT / "src" / "socklab" / "labs" / "echo.yml")
 COMMANDS = {"cli_help": ["--help"], "cli_validate": ["validate", LAB_FILE]}
+#: What each command cannot start without, imported by a bare Python: the CLI framework,
+#: and for validate the topology's model library and YAML parser.
+FLOORS = {
+    "cli_help": "import typer",
+    "cli_validate": "import typer, yaml; from pydantic import BaseModel",
+}
 HEAVY = (
     "docker",
     "requests",
@@ -73,6 +79,7 @@ def measure(rounds: int) -> dict[str, Any]:
             {
                 "socklab": lambda a=args: run([SOCKLAB, *a]),  # type: ignore[misc]
                 "python": lambda: run([sys.executable, "-c", "pass"]),
+                "floor": lambda k=key: run([sys.executable, "-c", FLOORS[k]]),  # type: ignore[misc]
             },
             rounds,
         )
@@ -87,6 +94,8 @@ def measure(rounds: int) -> dict[str, Any]:
             lambda s, b: s - b <= 0.15,
             cpu_socklab_s=round(min(cpu["socklab"]), 4),
             cpu_baseline_s=round(min(cpu["python"]), 4),
+            libraries_s=round(min(wall["floor"]), 4),
+            libraries=FLOORS[key],
             heavy_imports=heavy,
             forbidden_imports=[m for m in heavy if m in MUST_NOT],
         )
@@ -106,7 +115,8 @@ def main() -> int:
         print(
             f"{key:<13} {r['socklab_s']:.3f}s vs {r['baseline_s']:.3f}s: +{r['over_s']:.3f}s "
             f"(cpu +{r['cpu_socklab_s'] - r['cpu_baseline_s']:.3f}s) goal {r['goal']}: "
-            f"{'met' if r['met'] else 'NOT met'}; imports {', '.join(r['heavy_imports']) or '-'}"
+            f"{'met' if r['met'] else 'NOT met'}; `python3 -c '{r['libraries']}'` alone "
+            f"{r['libraries_s']:.3f}s; imports {', '.join(r['heavy_imports']) or '-'}"
         )
     return 0
 

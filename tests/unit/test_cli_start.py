@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 LAB = Path(__file__).resolve().parents[2] / "src" / "socklab" / "labs" / "echo.yml"
-HEAVY = ("docker", "requests", "urllib3", "rich.progress", "socklab.lab", "socklab.orchestrator.engine")
+HEAVY = (
+    "docker",
+    "requests",
+    "urllib3",
+    "rich.progress",
+    "socklab.lab",
+    "socklab.orchestrator.engine",
+    "typer.rich_utils",  # typer's rich help: 35 ms of markdown-it and rich.traceback
+)
 PROBE = """
 import json, sys
 sys.argv = ["socklab", *json.loads(sys.argv[1])]

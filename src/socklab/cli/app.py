@@ -42,6 +42,8 @@ class _Group(typer.core.TyperGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             _plain_flags(command.get_params(ctx))
+            if command.short_help is None and command.help:  # the list shows the whole first
+                command.short_help = command.help.split("\n\n")[0]  # paragraph, not 45 chars
         return command
 
     def invoke(self, ctx: Any) -> Any:
@@ -125,12 +127,13 @@ def _debug_traceback(ctx: Any) -> None:
 
 app = typer.Typer(
     cls=_Group,
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     help="A containerized multi-node sockets lab.",
 )
-image_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Build or inspect the node image.")
+image_app = typer.Typer(cls=_Group, rich_markup_mode=None, no_args_is_help=True, help="Build or inspect the node image.")
 app.add_typer(image_app, name="image")
 
 LabArg = Annotated[

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from socklab.lab import Lab
 
 compose_app = typer.Typer(
-    cls=_Group, no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."
+    cls=_Group, rich_markup_mode=None, no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."
 )
 app.add_typer(compose_app, name="compose")
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 fault_app = typer.Typer(
     cls=_Group,
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Faults at run time: partition, heal, loss, delay, rate, corrupt, duplicate, clear, "
     "kill, pause, resume, restart, disconnect, connect, list.",

@@ -10,6 +10,7 @@ from socklab.cli.app import JsonOpt, _Group, app
 
 labs_app = typer.Typer(
     cls=_Group,
+    rich_markup_mode=None,
     invoke_without_command=True,
     help="The labs shipped with socklab: one per topic of the course.",
 )
