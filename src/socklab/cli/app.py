@@ -133,8 +133,17 @@ app = typer.Typer(
     add_completion=False,
     help="A containerized multi-node sockets lab.",
 )
-image_app = typer.Typer(cls=_Group, rich_markup_mode=None, no_args_is_help=True, help="Build or inspect the node image.")
-app.add_typer(image_app, name="image")
+
+
+def command_group(name: str, help: str, **options: Any) -> typer.Typer:
+    """A group of subcommands (``socklab image ...``) with the app's error handling and plain
+    help: typer's rich help would import markdown-it and rich.traceback on every start."""
+    group = typer.Typer(cls=_Group, rich_markup_mode=None, help=help, **options)
+    app.add_typer(group, name=name)
+    return group
+
+
+image_app = command_group("image", "Build or inspect the node image.", no_args_is_help=True)
 
 LabArg = Annotated[
     str,

@@ -9,17 +9,16 @@ import typer
 from rich.markup import escape
 
 from socklab import render
-from socklab.cli.app import JsonOpt, LabArg, _Group, app, build_line, open_lab
+from socklab.cli.app import JsonOpt, LabArg, app, build_line, command_group, open_lab
 from socklab.errors import LabError
 
 if TYPE_CHECKING:
     from socklab.compose import ComposeWarning
     from socklab.lab import Lab
 
-compose_app = typer.Typer(
-    cls=_Group, rich_markup_mode=None, no_args_is_help=True, help="A lab as a compose or Swarm stack file; a compose file as a lab."
+compose_app = command_group(
+    "compose", "A lab as a compose or Swarm stack file; a compose file as a lab.", no_args_is_help=True
 )
-app.add_typer(compose_app, name="compose")
 
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE", help="write here instead of stdout")

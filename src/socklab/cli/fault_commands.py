@@ -6,19 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from socklab import render
-from socklab.cli.app import JsonOpt, LabArg, _Group, app, open_lab
+from socklab.cli.app import JsonOpt, LabArg, command_group, open_lab
 
 if TYPE_CHECKING:
     from socklab.orchestrator.faults import FaultResult, Faults
 
-fault_app = typer.Typer(
-    cls=_Group,
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    help="Faults at run time: partition, heal, loss, delay, rate, corrupt, duplicate, clear, "
+fault_app = command_group(
+    "fault",
+    "Faults at run time: partition, heal, loss, delay, rate, corrupt, duplicate, clear, "
     "kill, pause, resume, restart, disconnect, connect, list.",
+    no_args_is_help=True,
 )
-app.add_typer(fault_app, name="fault")
 
 Node = Annotated[
     str,

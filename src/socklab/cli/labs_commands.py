@@ -6,15 +6,11 @@ from typing import Annotated
 import typer
 
 from socklab import render
-from socklab.cli.app import JsonOpt, _Group, app
+from socklab.cli.app import JsonOpt, command_group
 
-labs_app = typer.Typer(
-    cls=_Group,
-    rich_markup_mode=None,
-    invoke_without_command=True,
-    help="The labs shipped with socklab: one per topic of the course.",
+labs_app = command_group(
+    "labs", "The labs shipped with socklab: one per topic of the course.", invoke_without_command=True
 )
-app.add_typer(labs_app, name="labs")
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="a shipped lab (`socklab labs`)")]
 
