@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -235,3 +236,21 @@ def test_what_a_session_listens_on_is_read_from_proc() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_proc_table_longer_than_a_read_is_read_whole(tmp_path: Path) -> None:
+    """/proc/net/unix of 300 socket pairs comes in a dozen page-sized reads: read_table stops
+    at the short last one, not before (every inode of ours is in it)."""
+    pairs = [socket.socketpair(socket.AF_UNIX) for _ in range(300)]
+    try:
+        text = sockstat.read_table("/proc/net/unix")
+        inodes = {str(os.fstat(s.fileno()).st_ino) for p in pairs for s in p}
+        listed = {line.split()[6] for line in text.splitlines()[1:] if len(line.split()) > 6}
+        assert len(text) > 8 * sockstat.SHORT_READ and inodes <= listed
+        regular = tmp_path / "big"
+        regular.write_text("x" * (sockstat.READ_SIZE * 2 + 5))
+        assert sockstat.read_table(str(regular)) == regular.read_text()
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()

@@ -46,6 +46,8 @@ TCP_STATES = {
 UNIX_STATES = {1: "UNCONN", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
 UNIX_ACCEPTCON = 0x10000  # __SO_ACCEPTCON: a listening UNIX socket
 INET_FILES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6")
+READ_SIZE = 1 << 20
+SHORT_READ = 2048  # under the smallest page, over the longest line (a UNIX path: ~170)
 ALL_FILES = (*INET_FILES, "unix")
 KEYS = (
     "proto", "local_ip", "local_port", "remote_ip", "remote_port", "state",
@@ -219,12 +221,28 @@ def read_sockets(
     rows: List[Row] = []
     for proto in protos:
         try:
-            with open("%s/%s" % (net or proc + "/net", proto), errors="replace") as handle:
-                text = handle.read()
+            text = read_table("%s/%s" % (net or proc + "/net", proto))
         except OSError:  # no IPv6 in this kernel, say
             continue
         rows += parse_unix(text, owners) if proto == "unix" else parse_inet(proto, text, owners)
     return rows
+
+
+def read_table(path: str) -> str:
+    """A ``/proc/net`` table, with no read past its end: every read of ``tcp`` or ``tcp6``
+    walks the kernel's whole TCP hash table (1.7 ms for 262144 buckets on a 24 GB host),
+    and a read until an empty one would pay that twice. A read returns the kernel's buffer
+    (a page or more) but for the last one: a short read is the end."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, READ_SIZE)
+            chunks.append(chunk)
+            if len(chunk) < SHORT_READ:
+                return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def endpoint(ip: str, port: int, proto: str) -> str:
