@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from socklab.nodes.sockstat import held_sockets
+from socklab.nodes.sockstat import held_sockets, read_table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,8 +53,7 @@ def listening_sockets(proc: str = "/proc") -> Dict[int, str]:
         ("udp6", "udp", UDP_UNCONNECTED),
     ):
         try:
-            with open("%s/net/%s" % (proc, name)) as f:
-                lines = f.read().splitlines()[1:]
+            lines = read_table("%s/net/%s" % (proc, name)).splitlines()[1:]
         except OSError:
             continue
         for line in lines:
