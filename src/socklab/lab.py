@@ -41,6 +41,7 @@ from socklab.orchestrator.engine import SubnetTaken, default_engine
 from socklab.orchestrator.engine_api import (
     LABEL_HELPER,
     LABEL_TARGET,
+    ContainerInfo,
     EndpointInfo,
     Engine,
     ExecResult,
@@ -487,10 +488,10 @@ class Lab:
     def sockets(self, node: str | Sequence[str] | None = None) -> list[SocketRow]:
         """Every socket of the running nodes (or of the selected ones: names, replicated
         nodes' base names, globs), all read in parallel."""
-        nodes = self.status()
-        running = [s.node for s in nodes if s.state == "running"]
+        found = deploy.ordered_nodes(self.engine, self.name)
+        running = [c.node for c in found if c.state == "running"]
         selectors = [] if node is None else [node] if isinstance(node, str) else list(node)
-        up = [s.node for s in nodes]
+        up = [c.node for c in found]
         wanted = (
             running
             if node is None
@@ -502,7 +503,17 @@ class Lab:
                     f"node '{name}' of lab '{self.name}' is not running",
                     f"start it again, or see `socklab status {self.name}`",
                 )
-        return read_nodes(self.tools_exec, wanted, self._host_reader())
+        listed = {c.node: c for c in found}  # no inspect a node: the listing has its labels
+
+        def tools(name: str) -> NodeTools:
+            return LabNode(self, name).tools(listed[name])
+
+        return read_nodes(
+            lambda n, argv: tools(n).exec(argv),
+            wanted,
+            self._host_reader(),
+            ask=lambda n, argv: tools(n).ask(argv),
+        )
 
     def _host_reader(self) -> HostRead | None:
         """Reads a node's sockets from this host's /proc when it can (root, the daemon on
@@ -812,12 +823,13 @@ class LabNode:
         """Start a command and stream its output (for long-running ones such as tcpdump)."""
         return self.lab.engine.exec_stream(self.container, argv)
 
-    def tools(self) -> NodeTools:
+    def tools(self, info: ContainerInfo | None = None) -> NodeTools:
         """Where socklab's tools (socket reader, tcpdump, netstat...) run for this node: in it,
         or, for a node of an image without them, in a helper container sharing its network
-        and pid namespaces (started once, removed with the lab)."""
+        and pid namespaces (started once, removed with the lab). ``info``: the node's
+        container as a listing gave it, when the caller has it."""
         engine = self.lab.engine
-        info = engine.container(self.container)
+        info = info or engine.container(self.container)
         if info.labels.get(LABEL_TOOLS) != "helper":
             return NodeTools(self.name, engine, self.container)
         found = [
@@ -947,6 +959,9 @@ class NodeTools:
 
     def exec(self, argv: list[str]) -> ExecResult:
         return self.engine.exec(self.container, argv)
+
+    def ask(self, argv: list[str]) -> str:
+        return self.engine.ask(self.container, argv)
 
     def exec_stream(self, argv: list[str]) -> ExecStream:
         return self.engine.exec_stream(self.container, argv)

@@ -98,12 +98,13 @@ def _same_twice(
 
 
 def test_host_snapshot_equals_exec_row_for_row(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_exec(node: str, argv: list[str]) -> ExecResult:
-        raise AssertionError(f"the host path ran a command in {node}: {argv}")
+    def no_exec(ident: str, argv: list[str], **_: object) -> ExecResult:
+        raise AssertionError(f"the host path ran a command in {ident}: {argv}")
 
     def host() -> list[SocketRow]:
         with monkeypatch.context() as m:
-            m.setattr(lab, "tools_exec", no_exec)  # the fast path needs no exec at all
+            m.setattr(lab.engine, "exec", no_exec)  # the fast path needs no exec at all
+            m.setattr(lab.engine, "ask", no_exec)
             return lab.sockets()
 
     def through_exec() -> list[SocketRow]:
@@ -124,16 +125,16 @@ def test_host_snapshot_equals_exec_row_for_row(lab: Lab, monkeypatch: pytest.Mon
 
 def test_exec_path_is_taken_when_asked(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
-    real = lab.tools_exec
+    real = lab.engine.ask
 
-    def counted(node: str, argv: list[str]) -> ExecResult:
-        ran.append(node)
-        return real(node, argv)
+    def counted(ident: str, argv: list[str]) -> str:
+        ran.append(ident.removeprefix(f"socklab-{lab.name}-"))
+        return real(ident, argv)
 
     monkeypatch.setenv(SETTING, "exec")
-    monkeypatch.setattr(lab, "tools_exec", counted)
+    monkeypatch.setattr(lab.engine, "ask", counted)
     rows = lab.sockets()
-    assert sorted(ran) == ["client-1", "client-2", "server"]
+    assert sorted(ran) == ["client-1", "client-2", "server"]  # each node's supervisor asked
     assert {r.node for r in rows} == {"client-1", "client-2", "server"}
 
 
@@ -179,13 +180,13 @@ def test_a_daemon_over_tcp_is_read_through_exec(
     remote = Lab.named(lab.name, engine=DockerEngine())
     assert not remote.engine.on_this_host()
     ran: list[str] = []
-    real = remote.tools_exec
+    real = remote.engine.ask
 
-    def counted(node: str, argv: list[str]) -> ExecResult:
-        ran.append(node)
-        return real(node, argv)
+    def counted(ident: str, argv: list[str]) -> str:
+        ran.append(ident.removeprefix(f"socklab-{lab.name}-"))
+        return real(ident, argv)
 
-    monkeypatch.setattr(remote, "tools_exec", counted)
+    monkeypatch.setattr(remote.engine, "ask", counted)
     over_tcp, local = _same_twice(remote.sockets, lab.sockets)
     assert set(ran) == {"client-1", "client-2", "server"} and len(ran) % 3 == 0
     assert over_tcp == local

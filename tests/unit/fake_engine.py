@@ -344,6 +344,9 @@ class FakeEngine:
         result = self.exec(ident, argv)
         return ExecStream(iter([(result.stdout.encode(), result.stderr.encode())]), lambda: result.exit_code)
 
+    def ask(self, ident: str, argv: Sequence[str]) -> str:
+        return self.exec(ident, argv).stdout
+
     # -- helper containers --------------------------------------------------
 
     def run_helper(self, spec: HelperSpec, *, timeout: float = HELPER_TIMEOUT) -> ExecResult:

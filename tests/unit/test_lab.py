@@ -125,6 +125,34 @@ def test_sockets_reads_every_running_node_and_names_addresses(fake: FakeEngine, 
     assert names[lab.status()[0].networks["lan"].split("/")[0]] == "web"
 
 
+def test_a_snapshot_asks_each_node_once_and_reads_a_cut_answer_again(
+    fake: FakeEngine, tmp_path: Path
+) -> None:
+    """A node's sockets cost one call: no inspect (the listing has what is needed) and no
+    exit code asked (``ask``); an answer cut short is read again with socklab-sockets."""
+    row = {"proto": "udp", "local_ip": "0.0.0.0", "local_port": 53, "remote_ip": "0.0.0.0",
+           "remote_port": 0, "state": "UNCONN", "recv_q": 0, "send_q": 0, "inode": 1, "pid": 7,
+           "program": "dns"}  # fmt: skip
+    asked: list[tuple[str, str]] = []
+
+    def answer(node: str, argv: list[str]) -> ExecResult:
+        asked.append((node, argv[0]))
+        whole = json.dumps([row])
+        return ExecResult(0, whole[:-4] if node == "api" and argv[0] == "nc" else whole + "\n", "")
+
+    fake.on_exec = answer
+    lab = Lab.load(write(tmp_path, TOPOLOGY), engine=fake).up()
+    inspected = []
+    real = fake.container
+    fake.container = lambda ident: inspected.append(ident) or real(ident)  # type: ignore[method-assign]
+    rows = lab.sockets()
+    assert [r.node for r in rows] == ["web", "client-1", "client-2", "api"]
+    assert sorted(asked) == sorted(
+        [(n, "nc") for n in ("web", "client-1", "client-2", "api")] + [("api", "socklab-sockets")]
+    )
+    assert inspected == []
+
+
 def test_a_lab_is_found_by_the_file_it_came_from(fake: FakeEngine, tmp_path: Path) -> None:
     path = write(tmp_path, TOPOLOGY)
     Lab.load(path, engine=fake).up()

@@ -15,6 +15,9 @@ from socklab.orchestrator.engine_api import ExecResult
 
 Exec = Callable[[str, list[str]], ExecResult]
 """Runs a command in a node (by name) to completion: ``run(node, argv)``."""
+Ask = Callable[[str, list[str]], str]
+"""Runs a command in a node and returns its output alone, not its exit code (one engine
+call less): ``ask(node, argv)``."""
 HostRead = Callable[[str], "list[dict[str, Any]] | None"]
 """Reads a node's socket rows without exec (:mod:`socklab.observe.host_sockets`); None when
 it cannot, and the node is read through exec."""
@@ -128,13 +131,15 @@ def listening(want: str) -> Callable[[SocketRow], bool]:
     return match
 
 
-def read_nodes(run: Exec, nodes: Sequence[str], host: HostRead | None = None) -> list[SocketRow]:
+def read_nodes(
+    run: Exec, nodes: Sequence[str], host: HostRead | None = None, ask: Ask | None = None
+) -> list[SocketRow]:
     """The sockets of all these nodes, read at once (in parallel): each from this host when
-    ``host`` can, else with one exec."""
+    ``host`` can, else with one exec (see :func:`read_node`)."""
     if not nodes:
         return []
     with ThreadPoolExecutor(min(MAX_PARALLEL, len(nodes))) as pool:
-        outcomes = list(pool.map(lambda node: _read_or_error(run, node, host), nodes))
+        outcomes = list(pool.map(lambda node: _read_or_error(run, node, host, ask), nodes))
     failed = [f"{n}: {o}" for n, o in zip(nodes, outcomes, strict=True) if isinstance(o, str)]
     if failed:
         raise LabError(
@@ -143,22 +148,29 @@ def read_nodes(run: Exec, nodes: Sequence[str], host: HostRead | None = None) ->
     return [row for o in outcomes if not isinstance(o, str) for row in o]
 
 
-def _read_or_error(run: Exec, node: str, host: HostRead | None) -> list[SocketRow] | str:
+def _read_or_error(run: Exec, node: str, host: HostRead | None, ask: Ask | None) -> list[SocketRow] | str:
     try:
         found = host(node) if host is not None else None
         if found is not None:
             return [SocketRow.from_dict(node, item) for item in found]
-        return read_node(run, node)
+        return read_node(run, node, ask)
     except LabError as exc:
         return exc.message
 
 
-def read_node(run: Exec, node: str) -> list[SocketRow]:
-    """One node's sockets: asked of its supervisor (``nc -U``, no Python started in the node),
-    else read by ``socklab-sockets``; an image without it gets the reader's source."""
-    result = run(node, ANSWERER)
-    if not result.ok or not result.stdout.startswith("["):  # no nc, or no answering supervisor
-        result = run(node, READER)
+def read_node(run: Exec, node: str, ask: Ask | None = None) -> list[SocketRow]:
+    """One node's sockets: asked of its supervisor (``nc -U``, no Python started in the node;
+    through ``ask`` when given: a table that parses whole needs no exit code), else read by
+    ``socklab-sockets``; an image without it gets the reader's source."""
+    if ask is not None:
+        answer = ask(node, ANSWERER)
+    else:
+        asked = run(node, ANSWERER)
+        answer = asked.stdout if asked.ok else ""
+    rows = _answered_rows(node, answer)
+    if rows is not None:
+        return rows
+    result = run(node, READER)  # no nc, or no answering supervisor
     if result.exit_code in (126, 127) and "socklab-sockets" in result.stdout + result.stderr:
         source = Path(sockstat.__file__).read_text()
         result = run(node, ["python3", "-c", source, "--json"])
@@ -169,6 +181,17 @@ def read_node(run: Exec, node: str) -> list[SocketRow]:
         return [SocketRow.from_dict(node, item) for item in json.loads(result.stdout)]
     except (ValueError, KeyError, TypeError) as exc:
         raise LabError(f"unreadable socket table ({exc})") from exc
+
+
+def _answered_rows(node: str, answer: str) -> list[SocketRow] | None:
+    """The rows of the supervisor's answer when it is one whole JSON list; None for anything
+    else (no nc, no supervisor, cut short)."""
+    if not answer.startswith("["):
+        return None
+    try:
+        return [SocketRow.from_dict(node, item) for item in json.loads(answer)]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def normalize_state(text: str) -> str:

@@ -558,7 +558,7 @@ def status(engine: Engine, lab: str, apps: bool = False) -> list[NodeStatus]:
     """Every node of a lab as the engine sees it, in topology order (its index label; by
     name, ``client-2`` before ``client-10``, for a node without one); with ``apps``, each
     node's apps from its supervisor's state file (read in parallel)."""
-    found = sorted(nodes_of(engine, lab), key=_topology_order)
+    found = ordered_nodes(engine, lab)
     states: list[tuple[AppStatus, ...] | None] = [None] * len(found)
     if apps and found:
         with ThreadPoolExecutor(max_workers=min(WORKERS, len(found))) as pool:
@@ -603,6 +603,11 @@ def _apps_of(engine: Engine, c: ContainerInfo) -> tuple[AppStatus, ...] | None:
             )
         )
     return tuple(out)
+
+
+def ordered_nodes(engine: Engine, lab: str) -> list[ContainerInfo]:
+    """The node containers of a lab in topology order (see :func:`status`)."""
+    return sorted(nodes_of(engine, lab), key=_topology_order)
 
 
 def nodes_of(engine: Engine, lab: str) -> list[ContainerInfo]:

@@ -385,7 +385,7 @@ class DockerEngine:
     ) -> ExecResult:
         """Run a command in a running container to completion (no shell): ``stdin`` is fed to
         it (then closed); after ``timeout`` s it is killed and ExecTimeout raised."""
-        try:
+        with _exec_errors(ident, argv):
             ex = self._api.exec_create(
                 ident,
                 list(argv),
@@ -399,10 +399,6 @@ class DockerEngine:
             else:
                 out, err = self._exec_talk(ex["Id"], argv, stdin, timeout)
             code = self._api.exec_inspect(ex["Id"])["ExitCode"]
-        except docker.errors.APIError as exc:
-            if "is not running" in str(exc) or "is paused" in str(exc):
-                raise NodeNotRunning(f"container {ident} is not running", NOT_RUNNING_HINT) from exc
-            raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}", NOT_RUNNING_HINT) from exc
         said = _text(out)
         if code == 126 and said.startswith("OCI runtime exec failed"):  # it never started
             if "not found" in said or "no such file" in said:
@@ -411,6 +407,12 @@ class DockerEngine:
                 )
             raise LabError(f"cannot run '{argv[0]}': {said.rsplit(': ', 2)[-2]}", exit_code=126)
         return ExecResult(int(code if code is not None else -1), said, _text(err))
+
+    def ask(self, ident: str, argv: Sequence[str]) -> str:
+        with _exec_errors(ident, argv):
+            ex = self._api.exec_create(ident, list(argv), stdout=True, stderr=False)
+            out: bytes | None = self._api.exec_start(ex["Id"])
+        return _text(out)
 
     def _exec_talk(
         self, exec_id: str, argv: Sequence[str], stdin: bytes | None, timeout: float | None
@@ -598,6 +600,18 @@ def _frames(raw: socket.socket, deadline: float | None) -> Iterator[tuple[int, b
             size = int.from_bytes(buf[4:8], "big")
             yield buf[0], buf[8 : 8 + size]
             buf = buf[8 + size :]
+
+
+@contextlib.contextmanager
+def _exec_errors(ident: str, argv: Sequence[str]) -> Iterator[None]:
+    """The daemon's refusal of an exec as NodeNotRunning (a stopped or paused container) or
+    LabError."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        if "is not running" in str(exc) or "is paused" in str(exc):
+            raise NodeNotRunning(f"container {ident} is not running", NOT_RUNNING_HINT) from exc
+        raise LabError(f"cannot run {argv[0]!r}: {_reason(exc)}", NOT_RUNNING_HINT) from exc
 
 
 def _text(data: bytes | None) -> str:

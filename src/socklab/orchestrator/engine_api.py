@@ -352,6 +352,12 @@ class Engine(Protocol):
         """Start a command in a running container and stream its output."""
         ...
 
+    def ask(self, ident: str, argv: Sequence[str]) -> str:
+        """The output of a command whose answer shows by itself whether it is whole (a node's
+        socket table from its supervisor), without its exit code: one engine call less
+        than :meth:`exec`, for what is asked of every node at once."""
+        ...
+
     # -- helper containers --------------------------------------------------
 
     def run_helper(self, spec: HelperSpec, *, timeout: float = HELPER_TIMEOUT) -> ExecResult:

@@ -374,6 +374,10 @@ class SwarmEngine(DockerEngine):
         engine, cid, _ = self._locate(ident)
         return engine.exec_stream(cid, argv)
 
+    def ask(self, ident: str, argv: Sequence[str]) -> str:
+        engine, cid, _ = self._locate(ident)
+        return engine.ask(cid, argv)
+
     def run_helper(self, spec: HelperSpec, *, timeout: float = HELPER_TIMEOUT) -> ExecResult:
         engine, cid, _ = self._locate(spec.target)
         return engine.run_helper(_retarget(spec, cid), timeout=timeout)
