@@ -503,16 +503,16 @@ class Lab:
                     f"node '{name}' of lab '{self.name}' is not running",
                     f"start it again, or see `socklab status {self.name}`",
                 )
-        listed = {c.node: c for c in found}  # no inspect a node: the listing has its labels
+        listed = {c.node: c for c in found}  # no inspect per node: the listing has its labels
 
         def tools(name: str) -> NodeTools:
             return LabNode(self, name).tools(listed[name])
 
         return read_nodes(
             lambda n, argv: tools(n).exec(argv),
+            lambda n, argv: tools(n).ask(argv),
             wanted,
             self._host_reader(),
-            ask=lambda n, argv: tools(n).ask(argv),
         )
 
     def _host_reader(self) -> HostRead | None:

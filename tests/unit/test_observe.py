@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Callable
 
 import pytest
 
@@ -241,9 +242,14 @@ class _ReaderlessNode:
         return ExecResult(0, json.dumps(rows), "")
 
 
+def asking(run: Callable[[str, list[str]], ExecResult]) -> Callable[[str, list[str]], str]:
+    """An engine's ask (the output alone) made of these exec results."""
+    return lambda node, argv: run(node, argv).stdout
+
+
 def test_an_image_without_the_reader_gets_its_source() -> None:
     node = _ReaderlessNode()
-    [listen] = read_node(node.exec, "custom")
+    [listen] = read_node(node.exec, asking(node.exec), "custom")
     assert (listen.node, listen.local, listen.owner) == ("custom", "0.0.0.0:80", "1/nginx")
     assert [argv[0] for _, argv in node.calls] == ["nc", "socklab-sockets", "python3"]
     node_name, argv = node.calls[2]
@@ -275,7 +281,7 @@ def test_the_supervisor_answers_without_python_in_the_node() -> None:
         calls.append(argv)
         return ExecResult(0, json.dumps(ROWS) + "\n", "")
 
-    [row] = read_node(run, "n")
+    [row] = read_node(run, asking(run), "n")
     assert calls == [["nc", "-U", "/run/socklab/sockets.sock"]]
     assert (row.node, row.local, row.owner) == ("n", "/run/socklab/sockets.sock", "7/socklab-node")
 
@@ -289,5 +295,5 @@ def test_no_answering_supervisor_falls_back_to_the_reader() -> None:
             return ExecResult(1, "", "nc: unix connect failed: No such file or directory")
         return ExecResult(0, json.dumps(ROWS), "")
 
-    assert len(read_node(run, "n")) == 1
+    assert len(read_node(run, asking(run), "n")) == 1
     assert [argv[0] for argv in calls] == ["nc", "socklab-sockets"]

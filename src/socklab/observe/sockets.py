@@ -131,15 +131,13 @@ def listening(want: str) -> Callable[[SocketRow], bool]:
     return match
 
 
-def read_nodes(
-    run: Exec, nodes: Sequence[str], host: HostRead | None = None, ask: Ask | None = None
-) -> list[SocketRow]:
+def read_nodes(run: Exec, ask: Ask, nodes: Sequence[str], host: HostRead | None = None) -> list[SocketRow]:
     """The sockets of all these nodes, read at once (in parallel): each from this host when
     ``host`` can, else with one exec (see :func:`read_node`)."""
     if not nodes:
         return []
     with ThreadPoolExecutor(min(MAX_PARALLEL, len(nodes))) as pool:
-        outcomes = list(pool.map(lambda node: _read_or_error(run, node, host, ask), nodes))
+        outcomes = list(pool.map(lambda node: _read_or_error(run, ask, node, host), nodes))
     failed = [f"{n}: {o}" for n, o in zip(nodes, outcomes, strict=True) if isinstance(o, str)]
     if failed:
         raise LabError(
@@ -148,26 +146,21 @@ def read_nodes(
     return [row for o in outcomes if not isinstance(o, str) for row in o]
 
 
-def _read_or_error(run: Exec, node: str, host: HostRead | None, ask: Ask | None) -> list[SocketRow] | str:
+def _read_or_error(run: Exec, ask: Ask, node: str, host: HostRead | None) -> list[SocketRow] | str:
     try:
         found = host(node) if host is not None else None
         if found is not None:
             return [SocketRow.from_dict(node, item) for item in found]
-        return read_node(run, node, ask)
+        return read_node(run, ask, node)
     except LabError as exc:
         return exc.message
 
 
-def read_node(run: Exec, node: str, ask: Ask | None = None) -> list[SocketRow]:
+def read_node(run: Exec, ask: Ask, node: str) -> list[SocketRow]:
     """One node's sockets: asked of its supervisor (``nc -U``, no Python started in the node;
-    through ``ask`` when given: a table that parses whole needs no exit code), else read by
-    ``socklab-sockets``; an image without it gets the reader's source."""
-    if ask is not None:
-        answer = ask(node, ANSWERER)
-    else:
-        asked = run(node, ANSWERER)
-        answer = asked.stdout if asked.ok else ""
-    rows = _answered_rows(node, answer)
+    a table that parses whole needs no exit code), else read by ``socklab-sockets``; an
+    image without it gets the reader's source."""
+    rows = _answered_rows(node, ask(node, ANSWERER))
     if rows is not None:
         return rows
     result = run(node, READER)  # no nc, or no answering supervisor
