@@ -273,6 +273,7 @@ networks:
         # and is observed
         got = client.exec(["nc", "-w", "3", "greeter", "8080"])
         assert got.stdout == "hello from greeter\n", got.stdout + got.stderr
+        lab.wait_listening("greeter", "tcp/8080")  # its loop starts a new `nc -l` after each client
         rows = json.loads(runner.invoke(app, ["sockets", str(lab_file), "greeter", "--json"]).stdout)
         assert any(r["state"] == "LISTEN" and r["local_port"] == 8080 for r in rows["greeter"])
     finally:
